@@ -1,0 +1,58 @@
+//! Use cases, one per subcommand. They combine the domain rules with the store and know
+//! nothing of clap or of rendering.
+
+pub mod audit;
+pub mod orders;
+pub mod settle;
+pub mod stocks;
+pub mod users;
+
+use sqlx::PgPool;
+
+use crate::clock::Clock;
+use crate::domain::Rulebook;
+use crate::error::{Error, Result};
+use crate::store::users::UserRow;
+
+/// What every use case runs with.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub pool: PgPool,
+    pub clock: Clock,
+    pub rules: Rulebook,
+}
+
+impl App {
+    pub fn new(pool: PgPool, clock: Clock, rules: Rulebook) -> Self {
+        App { pool, clock, rules }
+    }
+}
+
+/// Who a user-scoped command acts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// The user of a login session (the token from the session file).
+    Session(String),
+    /// An operator with database access acting for the user with this email.
+    Operator(String),
+}
+
+impl Actor {
+    pub fn label(&self) -> String {
+        match self {
+            Actor::Session(_) => "session".to_string(),
+            Actor::Operator(email) => format!("operator for {email}"),
+        }
+    }
+}
+
+/// The active user an actor stands for.
+pub async fn resolve(app: &App, actor: &Actor) -> Result<UserRow> {
+    let mut conn = app.pool.acquire().await?;
+    match actor {
+        Actor::Operator(email) => crate::store::users::by_email(&mut conn, email)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("user: no active user with email {email}"))),
+        Actor::Session(token) => users::session_user(&mut conn, token, app.clock.now()).await,
+    }
+}

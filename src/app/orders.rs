@@ -1,0 +1,367 @@
+//! Placing, cancelling and listing orders.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::App;
+use crate::domain::rules::{self, SessionState};
+use crate::domain::{Invalid, OrderKind, Price, Quantity, Side, StockCode, TimeInForce};
+use crate::error::{Error, Result};
+use crate::store::ledger::{self, Entry};
+use crate::store::trading::{self, FillPlan, FillRow, NewOrderRow, OrderRow, StockRow};
+
+/// A request to place an order, parsed at the boundary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRequest {
+    pub code: StockCode,
+    pub side: Side,
+    pub quantity: Quantity,
+    /// `None` for a market order.
+    pub limit: Option<Price>,
+    pub tif: TimeInForce,
+    pub idempotency_key: Option<String>,
+}
+
+impl OrderRequest {
+    /// Parses the text a person or a CSV row gives. `limit` and `market` are exclusive and one
+    /// of them is required.
+    pub fn parse(
+        code: &str,
+        side: &str,
+        quantity: &str,
+        limit: Option<&str>,
+        market: bool,
+        tif: Option<&str>,
+        key: Option<&str>,
+    ) -> Result<Self, Invalid> {
+        let code = StockCode::parse(code)?;
+        let side: Side = side.parse()?;
+        let quantity: Quantity = quantity.parse()?;
+        let limit = match (limit, market) {
+            (Some(_), true) => {
+                return Err(Invalid::new(
+                    "limit",
+                    "give either --limit PRICE or --market, not both",
+                ))
+            }
+            (None, false) => {
+                return Err(Invalid::new(
+                    "limit",
+                    "give --limit PRICE for a limit order or --market for a market order",
+                ))
+            }
+            (Some(p), false) => Some(p.parse::<Price>()?),
+            (None, true) => None,
+        };
+        let tif = tif.map(str::parse).transpose()?.unwrap_or(TimeInForce::Day);
+        let idempotency_key = key.map(str::trim).map(|k| {
+            if k.is_empty() || k.len() > 100 || k.chars().any(char::is_control) {
+                Err(Invalid::new(
+                    "key",
+                    "must be 1 to 100 characters without control characters",
+                ))
+            } else {
+                Ok(k.to_string())
+            }
+        });
+        Ok(OrderRequest {
+            code,
+            side,
+            quantity,
+            limit,
+            tif,
+            idempotency_key: idempotency_key.transpose()?,
+        })
+    }
+
+    pub fn kind(&self) -> OrderKind {
+        if self.limit.is_some() {
+            OrderKind::Limit
+        } else {
+            OrderKind::Market
+        }
+    }
+
+    /// True when a stored order carries exactly these parameters.
+    fn same_as(&self, o: &OrderRow) -> bool {
+        o.code == self.code.as_str()
+            && o.side == self.side.as_str()
+            && o.quantity == self.quantity.get()
+            && o.limit_price == self.limit.map(Price::get)
+            && o.tif == self.tif.as_str()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Placed {
+    pub order: OrderRow,
+    pub fill: Option<FillRow>,
+    /// True when the idempotency key matched an earlier identical order: nothing was written.
+    pub replayed: bool,
+}
+
+fn fresh_price(stock: &StockRow, now: DateTime<Utc>, max_age: chrono::Duration) -> Result<Price> {
+    let (Some(price), Some(at)) = (stock.price, stock.price_at) else {
+        return Err(Error::rejected(format!(
+            "price: no price is stored for {}; run `ascend crawl-stocks`",
+            stock.code
+        )));
+    };
+    if now - at > max_age {
+        return Err(Error::rejected(format!(
+            "price: the stored price of {} is from {} ({} min old; the bound is {} min); run `ascend crawl-stocks`",
+            stock.code,
+            at.with_timezone(&rules::kst()).format("%Y-%m-%d %H:%M KST"),
+            (now - at).num_minutes(),
+            max_age.num_minutes()
+        )));
+    }
+    Ok(Price::new(price)?)
+}
+
+fn closed_reason(state: SessionState) -> &'static str {
+    match state {
+        SessionState::PreOpen => "before the regular session (09:00 KST)",
+        SessionState::AfterClose => "after the regular session closed (15:30 KST)",
+        SessionState::ClosedDay => "on a day the market is closed (weekend or KRX holiday)",
+        SessionState::Open => "during the session",
+    }
+}
+
+/// Places an order for a user: validates it against the rulebook and the stored price,
+/// reserves cash or shares, fills it at once when it is marketable inside the session, and
+/// records all of it in one transaction.
+pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed> {
+    let now = app.clock.now();
+    let mut tx = app.pool.begin().await?;
+    let account = trading::lock_account(&mut tx, user_id).await?;
+
+    if let Some(key) = &req.idempotency_key {
+        if let Some(prev) = trading::order_by_key(&mut tx, user_id, key).await? {
+            if !req.same_as(&prev) {
+                return Err(Error::rejected(format!(
+                    "key: idempotency key {key:?} was already used for order #{} with different parameters ({} {} {} {})",
+                    prev.id,
+                    prev.code,
+                    prev.side,
+                    prev.quantity,
+                    prev.limit_price.map_or("market".to_string(), |p| crate::domain::group_thousands(p))
+                )));
+            }
+            let fill: Option<FillRow> = sqlx::query_as(
+                "SELECT id, order_id, user_id, code, side, quantity, price, amount, fee, tax, filled_at FROM fills WHERE order_id = $1",
+            )
+            .bind(prev.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            return Ok(Placed {
+                order: prev,
+                fill,
+                replayed: true,
+            });
+        }
+    }
+
+    let stock = trading::stock(&mut tx, &req.code).await?.ok_or_else(|| {
+        Error::not_found(format!(
+            "code: no stock with code {} is known; search with `ascend stock search`",
+            req.code
+        ))
+    })?;
+    if !stock.listed {
+        return Err(Error::rejected(format!(
+            "code: {} ({}) is no longer listed",
+            stock.code, stock.name
+        )));
+    }
+    let state = rules::session_state(now);
+    let in_session = state == SessionState::Open;
+
+    // In the session the band is around the previous close and the price must be fresh;
+    // outside it, resting orders are for the next session, whose base is the latest price.
+    let (market_price, base) = if in_session {
+        let p = fresh_price(&stock, now, app.rules.max_price_age)?;
+        (Some(p), stock.prev_close.unwrap_or(p.get()))
+    } else {
+        if req.limit.is_none() {
+            return Err(Error::rejected(format!("kind: a market order cannot be placed {}; place a limit order to rest for the next session", closed_reason(state))));
+        }
+        if req.tif == TimeInForce::Ioc {
+            return Err(Error::rejected(format!(
+                "tif: an IOC order cannot be placed {}: it could never fill",
+                closed_reason(state)
+            )));
+        }
+        let base = stock.price.ok_or_else(|| {
+            Error::rejected(format!(
+                "price: no price is stored for {}; run `ascend crawl-stocks`",
+                stock.code
+            ))
+        })?;
+        (None, base)
+    };
+    let band = rules::price_band(base);
+    if let Some(limit) = req.limit {
+        band.check(limit)?;
+    }
+
+    let fill_price = market_price.and_then(|m| rules::fill_price(req.side, req.limit, m));
+    let rate = app.rules.commission_rate;
+    let row = NewOrderRow {
+        user_id,
+        code: req.code.clone(),
+        side: req.side,
+        kind: req.kind(),
+        tif: req.tif,
+        quantity: req.quantity,
+        limit: req.limit,
+        fee_rate: rate,
+        idempotency_key: req.idempotency_key.clone(),
+    };
+
+    if fill_price.is_none() && req.tif == TimeInForce::Ioc {
+        // IOC never rests: record it cancelled, with nothing reserved.
+        let order = trading::insert_order(
+            &mut tx,
+            &row,
+            "cancelled",
+            Decimal::ZERO,
+            0,
+            Some("ioc: not marketable at the current price"),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Placed {
+            order,
+            fill: None,
+            replayed: false,
+        });
+    }
+
+    let (reserved_cash, reserved_shares) = match req.side {
+        Side::Buy => {
+            // A market buy reserves at the upper limit; the difference is released on fill.
+            let at_price = req.limit.unwrap_or(Price::new(band.upper)?);
+            let need = rules::buy_reservation(at_price, req.quantity, rate).get();
+            if need > account.available {
+                return Err(Error::rejected(format!(
+                    "cash: insufficient cash: this order needs {} won ({} × {} + commission) but {} won is available",
+                    crate::domain::group_thousands(need),
+                    req.quantity,
+                    at_price,
+                    crate::domain::group_thousands(account.available)
+                )));
+            }
+            (need, 0)
+        }
+        Side::Sell => {
+            let h = trading::holding(&mut tx, user_id, &req.code).await?;
+            let (avail, res) = h.map_or((0, 0), |h| (h.available, h.reserved));
+            if req.quantity.get() > avail {
+                return Err(Error::rejected(format!(
+                    "quantity: insufficient shares of {}: selling {} but {} are available ({} reserved by open sell orders)",
+                    req.code, req.quantity, avail, res
+                )));
+            }
+            (Decimal::ZERO, req.quantity.get())
+        }
+    };
+
+    let order = trading::insert_order(
+        &mut tx,
+        &row,
+        "open",
+        reserved_cash,
+        reserved_shares,
+        None,
+        now,
+    )
+    .await?;
+    let held = match req.side {
+        Side::Buy => reserved_cash,
+        Side::Sell => Decimal::from(reserved_shares),
+    };
+    ledger::post(
+        &mut tx,
+        &[Entry::reservation(
+            user_id, order.id, req.side, &req.code, held,
+        )],
+        &[],
+        now,
+    )
+    .await?;
+
+    let (order, fill) = match fill_price {
+        Some(price) => {
+            let mut fills = trading::apply_fills(
+                &mut tx,
+                &[FillPlan {
+                    order: &order,
+                    price,
+                }],
+                now,
+            )
+            .await?;
+            let order = trading::order(&mut tx, order.id, false)
+                .await?
+                .expect("order just written");
+            (order, fills.pop())
+        }
+        None => (order, None),
+    };
+    tx.commit().await?;
+    Ok(Placed {
+        order,
+        fill,
+        replayed: false,
+    })
+}
+
+/// Cancels an open order of the user and releases its reservation.
+pub async fn cancel(app: &App, user_id: i64, order_id: i64) -> Result<OrderRow> {
+    let now = app.clock.now();
+    let mut tx = app.pool.begin().await?;
+    let not_found = || Error::not_found(format!("order: no order #{order_id} among your orders"));
+    let owner: Option<i64> = sqlx::query_scalar("SELECT user_id FROM orders WHERE id = $1")
+        .bind(order_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if owner != Some(user_id) {
+        return Err(not_found());
+    }
+    trading::lock_account(&mut tx, user_id).await?;
+    let order = trading::order(&mut tx, order_id, true)
+        .await?
+        .ok_or_else(not_found)?;
+    if order.status != "open" {
+        return Err(Error::rejected(format!(
+            "order: order #{order_id} is already {} and cannot be cancelled",
+            order.status
+        )));
+    }
+    trading::close_orders(
+        &mut tx,
+        std::slice::from_ref(&order),
+        "cancelled",
+        "cancelled by the user",
+        now,
+    )
+    .await?;
+    let order = trading::order(&mut tx, order_id, false)
+        .await?
+        .ok_or_else(not_found)?;
+    tx.commit().await?;
+    Ok(order)
+}
+
+pub async fn list(app: &App, user_id: i64, open_only: bool, limit: i64) -> Result<Vec<OrderRow>> {
+    let mut conn = app.pool.acquire().await?;
+    trading::orders_for_user(&mut conn, user_id, open_only, limit).await
+}
+
+pub async fn trades(app: &App, user_id: i64, limit: i64) -> Result<Vec<FillRow>> {
+    let mut conn = app.pool.acquire().await?;
+    trading::fills_for_user(&mut conn, user_id, limit).await
+}

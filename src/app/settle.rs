@@ -1,0 +1,238 @@
+//! The settle batch job: fills resting limit orders crossed by the latest fresh price during
+//! the session and, with `--close`, expires DAY orders after the close.
+//!
+//! Work is split by user: candidate users are found with one query, then taken in chunks whose
+//! account rows are locked with `FOR UPDATE SKIP LOCKED` (the first lock of every per-user
+//! transaction), so two settle processes — or a settle and users placing and cancelling — never
+//! touch the same user's orders at once. Orders are re-read after the lock, so an order filled,
+//! cancelled or expired by someone else is never filled again. Users skipped because another
+//! transaction held them get one blocking pass at the end.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::PgConnection;
+
+use super::App;
+use crate::domain::calendar;
+use crate::domain::rules::{self, SessionState};
+use crate::domain::Price;
+use crate::error::{Error, Result};
+use crate::store::trading::{self, FillPlan, OrderRow};
+
+/// Users per transaction.
+pub const DEFAULT_CHUNK: usize = 2_000;
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SettleSummary {
+    pub session: String,
+    pub filled: u64,
+    pub expired: u64,
+    /// Open limit orders left alone because their stock has no fresh price.
+    pub skipped_stale: u64,
+    /// Users whose accounts were busy in another transaction on the first pass.
+    pub retried_busy: u64,
+    pub batches: u64,
+    pub seconds: f64,
+}
+
+const CROSSED: &str = "o.status = 'open' AND o.kind = 'limit' AND s.listed AND s.price IS NOT NULL
+     AND s.price_at >= $1
+     AND ((o.side = 'buy' AND s.price <= o.limit_price) OR (o.side = 'sell' AND s.price >= o.limit_price))";
+
+/// Runs settle at the clock's time. `close` also expires DAY orders (only after the close).
+pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummary> {
+    let started = Instant::now();
+    let now = app.clock.now();
+    let state = rules::session_state(now);
+    if close && state == SessionState::Open {
+        return Err(Error::rejected("close: the regular session is still open until 15:30 KST; run `settle --close` after the close"));
+    }
+    let chunk = chunk.max(1);
+    let mut summary = SettleSummary {
+        session: format!("{state:?}"),
+        ..Default::default()
+    };
+    let fresh_since = now - app.rules.max_price_age;
+
+    if state == SessionState::Open {
+        let mut conn = app.pool.acquire().await?;
+        let users: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT DISTINCT o.user_id FROM orders o JOIN stocks s ON s.code = o.code WHERE {CROSSED} ORDER BY 1"
+        ))
+        .bind(fresh_since)
+        .fetch_all(&mut *conn)
+        .await?;
+        summary.skipped_stale = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM orders o JOIN stocks s ON s.code = o.code
+             WHERE o.status = 'open' AND o.kind = 'limit' AND (s.price IS NULL OR s.price_at IS NULL OR s.price_at < $1 OR NOT s.listed)",
+        )
+        .bind(fresh_since)
+        .fetch_one(&mut *conn)
+        .await? as u64;
+        drop(conn);
+        let (filled, batches, busy) = by_chunks(app, &users, chunk, |conn, users| {
+            Box::pin(fill_chunk(conn, users, fresh_since, now))
+        })
+        .await?;
+        summary.filled = filled;
+        summary.batches += batches;
+        summary.retried_busy += busy;
+    }
+
+    if close {
+        let cutoff = last_close(now);
+        let users: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT user_id FROM orders WHERE status = 'open' AND tif = 'day' AND created_at < $1 ORDER BY 1",
+        )
+        .bind(cutoff)
+        .fetch_all(&app.pool)
+        .await?;
+        let (expired, batches, busy) = by_chunks(app, &users, chunk, |conn, users| {
+            Box::pin(expire_chunk(conn, users, cutoff, now))
+        })
+        .await?;
+        summary.expired = expired;
+        summary.batches += batches;
+        summary.retried_busy += busy;
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// The close of the latest trading session that has ended by `now`.
+pub fn last_close(now: DateTime<Utc>) -> DateTime<Utc> {
+    let today = rules::trade_date(now);
+    let today_close = rules::kst_instant(today, rules::CLOSE);
+    if calendar::is_trading_day(today) && now >= today_close {
+        today_close
+    } else {
+        rules::kst_instant(calendar::previous_trading_day(today), rules::CLOSE)
+    }
+}
+
+type ChunkFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64>> + Send + 'a>>;
+
+/// Runs `work` over the users in chunks, one transaction each: first with SKIP LOCKED, then
+/// one blocking pass over the users that were busy. Returns (done, transactions, busy users).
+async fn by_chunks<F>(app: &App, users: &[i64], chunk: usize, work: F) -> Result<(u64, u64, u64)>
+where
+    F: for<'c> Fn(&'c mut PgConnection, &'c [i64]) -> ChunkFuture<'c>,
+{
+    let (mut done, mut batches) = (0u64, 0u64);
+    let mut busy: Vec<i64> = Vec::new();
+    for (part, blocking) in users.chunks(chunk).map(|p| (p, false)) {
+        let (n, skipped) = run_chunk(app, part, blocking, &work).await?;
+        done += n;
+        batches += 1;
+        busy.extend(skipped);
+    }
+    let busy_count = busy.len() as u64;
+    for part in busy.chunks(chunk) {
+        done += run_chunk(app, part, true, &work).await?.0;
+        batches += 1;
+    }
+    Ok((done, batches, busy_count))
+}
+
+/// One transaction: lock the chunk's accounts in user order, then do the work for those
+/// locked. Returns what was done and the users skipped as busy.
+async fn run_chunk<F>(app: &App, part: &[i64], blocking: bool, work: &F) -> Result<(u64, Vec<i64>)>
+where
+    F: for<'c> Fn(&'c mut PgConnection, &'c [i64]) -> ChunkFuture<'c>,
+{
+    let mut tx = app.pool.begin().await?;
+    let lock = if blocking {
+        "FOR UPDATE"
+    } else {
+        "FOR UPDATE SKIP LOCKED"
+    };
+    let locked: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT user_id FROM accounts WHERE user_id = ANY($1) ORDER BY user_id {lock}"
+    ))
+    .bind(part)
+    .fetch_all(&mut *tx)
+    .await?;
+    let skipped: Vec<i64> = part
+        .iter()
+        .copied()
+        .filter(|u| locked.binary_search(u).is_err())
+        .collect();
+    let done = work(&mut tx, &locked).await?;
+    tx.commit().await?;
+    Ok((done, skipped))
+}
+
+async fn fill_chunk(
+    conn: &mut PgConnection,
+    users: &[i64],
+    fresh_since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    if users.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<(OrderRow, Decimal)> = {
+        let orders: Vec<OrderRowWithPrice> = sqlx::query_as(&format!(
+            "SELECT o.id, o.user_id, o.code, o.side, o.kind, o.tif, o.quantity, o.limit_price, o.fee_rate, o.status,
+                    o.filled_quantity, o.reserved_cash, o.reserved_shares, o.idempotency_key, o.reason, o.created_at,
+                    o.closed_at, s.price AS market_price
+             FROM orders o JOIN stocks s ON s.code = o.code
+             WHERE o.user_id = ANY($2) AND {CROSSED}
+             ORDER BY o.id FOR UPDATE OF o"
+        ))
+        .bind(fresh_since)
+        .bind(users)
+        .fetch_all(&mut *conn)
+        .await?;
+        orders
+            .into_iter()
+            .map(|r| (r.order, r.market_price))
+            .collect()
+    };
+    let mut plans = Vec::with_capacity(rows.len());
+    for (order, market) in &rows {
+        let market = Price::new(*market)?;
+        let limit = order.limit_price.map(Price::new).transpose()?;
+        if let Some(price) = rules::fill_price(order.side(), limit, market) {
+            plans.push(FillPlan { order, price });
+        }
+    }
+    let fills = trading::apply_fills(conn, &plans, now).await?;
+    Ok(fills.len() as u64)
+}
+
+#[derive(sqlx::FromRow)]
+struct OrderRowWithPrice {
+    #[sqlx(flatten)]
+    order: OrderRow,
+    market_price: Decimal,
+}
+
+async fn expire_chunk(
+    conn: &mut PgConnection,
+    users: &[i64],
+    cutoff: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    if users.is_empty() {
+        return Ok(0);
+    }
+    let orders: Vec<OrderRow> = trading::lock_open_orders(conn, users)
+        .await?
+        .into_iter()
+        .filter(|o| o.tif == "day" && o.created_at < cutoff)
+        .collect();
+    trading::close_orders(
+        conn,
+        &orders,
+        "expired",
+        "day order expired at the close",
+        now,
+    )
+    .await?;
+    Ok(orders.len() as u64)
+}

@@ -1,0 +1,154 @@
+//! The stock table: bulk upsert of listings and prices (used by the loader and the crawler),
+//! and reads.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::App;
+use crate::domain::{rules, Invalid, Market, Price, StockCode};
+use crate::error::Result;
+
+/// One stock's listing and price, validated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StockQuote {
+    pub code: StockCode,
+    pub name: String,
+    pub market: Market,
+    pub price: Price,
+    pub prev_close: Price,
+    pub volume: Option<i64>,
+    pub market_cap: Option<Decimal>,
+}
+
+/// A row of a stocks CSV file: `code,name,market,price,prev_close`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StockCsvRow {
+    pub code: String,
+    pub name: String,
+    pub market: String,
+    pub price: String,
+    pub prev_close: String,
+}
+
+impl StockQuote {
+    /// Checks a quote the way a price must be checked before it is stored: a valid code, a
+    /// positive on-tick price inside the ±30% band of its previous close.
+    pub fn parse(
+        code: &str,
+        name: &str,
+        market: &str,
+        price: Decimal,
+        prev_close: Decimal,
+    ) -> Result<Self, Invalid> {
+        let code = StockCode::parse(code)?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(Invalid::new(
+                "name",
+                format!("stock {code}: a name of 1 to 100 characters is required"),
+            ));
+        }
+        let price = Price::new(price)
+            .map_err(|e| Invalid::new("price", format!("stock {code}: {}", e.rule)))?;
+        let prev = Price::new(prev_close)
+            .map_err(|e| Invalid::new("prev_close", format!("stock {code}: {}", e.rule)))?;
+        rules::price_band(prev.get())
+            .check(price)
+            .map_err(|e| Invalid::new("price", format!("stock {code}: {}", e.rule)))?;
+        Ok(StockQuote {
+            code,
+            name: name.to_string(),
+            market: market.parse()?,
+            price,
+            prev_close: prev,
+            volume: None,
+            market_cap: None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct UpsertSummary {
+    pub rows: u64,
+    pub new: u64,
+    pub changed: u64,
+}
+
+/// Upserts quotes in one statement (UNNEST), stamping them with `at`.
+pub async fn upsert(app: &App, quotes: &[StockQuote], at: DateTime<Utc>) -> Result<UpsertSummary> {
+    let mut tx = app.pool.begin().await?;
+    let s = upsert_in(&mut tx, quotes, at).await?;
+    tx.commit().await?;
+    Ok(s)
+}
+
+pub async fn upsert_in(
+    conn: &mut sqlx::PgConnection,
+    quotes: &[StockQuote],
+    at: DateTime<Utc>,
+) -> Result<UpsertSummary> {
+    let codes: Vec<&str> = quotes.iter().map(|q| q.code.as_str()).collect();
+    let names: Vec<&str> = quotes.iter().map(|q| q.name.as_str()).collect();
+    let markets: Vec<&str> = quotes.iter().map(|q| q.market.as_str()).collect();
+    let prices: Vec<Decimal> = quotes.iter().map(|q| q.price.get()).collect();
+    let prevs: Vec<Decimal> = quotes.iter().map(|q| q.prev_close.get()).collect();
+    let volumes: Vec<Option<i64>> = quotes.iter().map(|q| q.volume).collect();
+    let caps: Vec<Option<Decimal>> = quotes.iter().map(|q| q.market_cap).collect();
+    let rows: Vec<(bool, bool)> = sqlx::query_as(
+        "WITH input AS (
+            SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::numeric[], $5::numeric[], $6::bigint[], $7::numeric[])
+                AS t(code, name, market, price, prev_close, volume, market_cap)),
+         old AS (SELECT s.code, s.price, s.prev_close, s.name, s.listed FROM stocks s JOIN input USING (code))
+         INSERT INTO stocks AS s (code, name, market, price, prev_close, change, change_rate, volume, market_cap, price_at, listed, updated_at)
+         SELECT code, name, market, price, prev_close, price - prev_close, round((price - prev_close) * 100 / prev_close, 2),
+                volume, market_cap, $8, true, $8
+         FROM input
+         ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, market = EXCLUDED.market, price = EXCLUDED.price,
+             prev_close = EXCLUDED.prev_close, change = EXCLUDED.change, change_rate = EXCLUDED.change_rate,
+             volume = coalesce(EXCLUDED.volume, s.volume), market_cap = coalesce(EXCLUDED.market_cap, s.market_cap),
+             price_at = EXCLUDED.price_at, listed = true, updated_at = EXCLUDED.updated_at
+         RETURNING (SELECT o.code IS NULL FROM (SELECT 1) x LEFT JOIN old o ON o.code = s.code),
+                   coalesce((SELECT o.price <> s.price OR o.prev_close <> s.prev_close OR o.name <> s.name OR NOT o.listed
+                             FROM old o WHERE o.code = s.code), false)",
+    )
+    .bind(&codes)
+    .bind(&names)
+    .bind(&markets)
+    .bind(&prices)
+    .bind(&prevs)
+    .bind(&volumes)
+    .bind(&caps)
+    .bind(at)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(UpsertSummary {
+        rows: rows.len() as u64,
+        new: rows.iter().filter(|r| r.0).count() as u64,
+        changed: rows.iter().filter(|r| r.1).count() as u64,
+    })
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+pub struct StockView {
+    pub code: String,
+    pub name: String,
+    pub market: String,
+    pub price: Option<Decimal>,
+    pub prev_close: Option<Decimal>,
+    pub change: Option<Decimal>,
+    pub change_rate: Option<Decimal>,
+    pub volume: Option<i64>,
+    pub market_cap: Option<Decimal>,
+    pub price_at: Option<DateTime<Utc>>,
+    pub listed: bool,
+}
+
+pub async fn list(app: &App) -> Result<Vec<StockView>> {
+    Ok(sqlx::query_as::<_, StockView>(
+        "SELECT code, name, market, price, prev_close, change, change_rate, volume, market_cap, price_at, listed
+         FROM stocks ORDER BY market, code",
+    )
+    .fetch_all(&app.pool)
+    .await?)
+}

@@ -1,0 +1,261 @@
+//! Sign-up, login sessions, profile changes and account deletion.
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+
+use super::{Actor, App};
+use crate::domain::{DisplayName, Email, Invalid, Password};
+use crate::error::{Error, Result};
+use crate::store::{trading, users as store, users::UserRow};
+
+/// Virtual cash at sign-up unless the operator sets another amount.
+pub const DEFAULT_INITIAL_CASH: i64 = 10_000_000;
+/// How long a login session lasts.
+pub const SESSION_DAYS: i64 = 7;
+
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub email: Email,
+    pub name: DisplayName,
+    pub password: Password,
+    pub initial_cash: Decimal,
+}
+
+impl Registration {
+    pub fn parse(
+        email: &str,
+        name: &str,
+        password: &str,
+        initial_cash: Option<Decimal>,
+    ) -> Result<Self, Invalid> {
+        let initial_cash = initial_cash.unwrap_or(Decimal::from(DEFAULT_INITIAL_CASH));
+        if initial_cash.is_sign_negative()
+            || initial_cash.fract() != Decimal::ZERO
+            || initial_cash > Decimal::from(1_000_000_000_000i64)
+        {
+            return Err(Invalid::new(
+                "cash",
+                format!("{initial_cash} must be a whole number of won from 0 to 1,000,000,000,000"),
+            ));
+        }
+        Ok(Registration {
+            email: Email::parse(email)?,
+            name: DisplayName::parse(name)?,
+            password: Password::parse(password)?,
+            initial_cash,
+        })
+    }
+}
+
+pub fn hash_password(p: &Password) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(p.expose().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("hashing the password: {e}")))
+}
+
+fn verify_password(hash: Option<&str>, password: &str) -> bool {
+    let Some(hash) = hash else { return false };
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub async fn register(app: &App, r: &Registration, actor: &str) -> Result<UserRow> {
+    let hash = hash_password(&r.password)?;
+    let at = app.clock.now();
+    let mut tx = app.pool.begin().await?;
+    let user = store::insert(&mut tx, &r.email, &r.name, &hash, r.initial_cash, at).await?;
+    store::log_action(
+        &mut tx,
+        at,
+        actor,
+        "user.register",
+        Some(user.id),
+        serde_json::json!({"initial_cash": r.initial_cash}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+const WRONG_LOGIN: &str = "login: email or password is wrong";
+
+/// Checks the password and opens a session; returns the token (only its hash is stored).
+pub async fn login(
+    app: &App,
+    email: &str,
+    password: &str,
+) -> Result<(UserRow, String, DateTime<Utc>)> {
+    let mut tx = app.pool.begin().await?;
+    let user = store::by_email(&mut tx, email).await?;
+    let Some(user) = user.filter(|u| verify_password(u.password_hash.as_deref(), password)) else {
+        return Err(Error::Auth(WRONG_LOGIN.into()));
+    };
+    let mut raw = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let token = hex::encode(raw);
+    let at = app.clock.now();
+    let expires = at + Duration::days(SESSION_DAYS);
+    store::insert_session(&mut tx, &token_hash(&token), user.id, at, expires).await?;
+    store::log_action(
+        &mut tx,
+        at,
+        "session",
+        "user.login",
+        Some(user.id),
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((user, token, expires))
+}
+
+/// The user of a session token, if the session exists, has not expired and the user is active.
+pub async fn session_user(
+    conn: &mut PgConnection,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<UserRow> {
+    let token = token.trim();
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::Auth(
+            "session: the session token is malformed; run `ascend login`".into(),
+        ));
+    }
+    match store::session_user(conn, &token_hash(token)).await? {
+        None => Err(Error::Auth(
+            "session: the session token is not recognised; run `ascend login`".into(),
+        )),
+        Some((_, expires)) if expires <= now => Err(Error::Auth(format!(
+            "session: the session expired at {}; run `ascend login`",
+            expires.format("%Y-%m-%d %H:%M UTC")
+        ))),
+        Some((u, _)) if u.deleted_at.is_some() => {
+            Err(Error::Auth("session: the account was deleted".into()))
+        }
+        Some((u, _)) => Ok(u),
+    }
+}
+
+pub async fn logout(app: &App, token: &str) -> Result<bool> {
+    let mut conn = app.pool.acquire().await?;
+    store::delete_session(&mut conn, &token_hash(token.trim())).await
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub email: Option<Email>,
+    pub name: Option<DisplayName>,
+    pub new_password: Option<Password>,
+}
+
+/// Changes name, email or password; the old password is required.
+pub async fn update(
+    app: &App,
+    actor: &Actor,
+    old_password: &str,
+    changes: &Changes,
+) -> Result<UserRow> {
+    if changes.email.is_none() && changes.name.is_none() && changes.new_password.is_none() {
+        return Err(Error::rejected(
+            "user update: nothing to change (give --email, --name or --new-password)",
+        ));
+    }
+    let user = super::resolve(app, actor).await?;
+    if !verify_password(user.password_hash.as_deref(), old_password) {
+        return Err(Error::Auth(
+            "password: the current password is wrong".into(),
+        ));
+    }
+    let hash = changes
+        .new_password
+        .as_ref()
+        .map(hash_password)
+        .transpose()?;
+    let at = app.clock.now();
+    let mut tx = app.pool.begin().await?;
+    trading::lock_account(&mut tx, user.id).await?;
+    let updated = store::update(
+        &mut tx,
+        user.id,
+        changes.email.as_ref(),
+        changes.name.as_ref(),
+        hash.as_deref(),
+    )
+    .await?;
+    let fields: Vec<&str> = [
+        ("email", changes.email.is_some()),
+        ("name", changes.name.is_some()),
+        ("password", hash.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, on)| on.then_some(f))
+    .collect();
+    store::log_action(
+        &mut tx,
+        at,
+        &actor.label(),
+        "user.update",
+        Some(user.id),
+        serde_json::json!({ "fields": fields }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct Deleted {
+    pub user_id: i64,
+    pub cancelled_orders: usize,
+}
+
+/// Deletes an account: cancels its open orders (releasing every reservation), scrubs personal
+/// data and ends its sessions. The ledger, orders and fills stay for audit. A user acting
+/// through a session must confirm with the password; an operator need not.
+pub async fn delete(app: &App, actor: &Actor, password: Option<&str>) -> Result<Deleted> {
+    let user = super::resolve(app, actor).await?;
+    if matches!(actor, Actor::Session(_))
+        && !verify_password(user.password_hash.as_deref(), password.unwrap_or_default())
+    {
+        return Err(Error::Auth(
+            "password: the current password is wrong".into(),
+        ));
+    }
+    let at = app.clock.now();
+    let mut tx = app.pool.begin().await?;
+    trading::lock_account(&mut tx, user.id).await?;
+    let open = trading::lock_open_orders(&mut tx, &[user.id]).await?;
+    trading::close_orders(&mut tx, &open, "cancelled", "account deleted", at).await?;
+    store::scrub(&mut tx, user.id, at).await?;
+    store::log_action(
+        &mut tx,
+        at,
+        &actor.label(),
+        "user.delete",
+        Some(user.id),
+        serde_json::json!({"cancelled_orders": open.len()}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Deleted {
+        user_id: user.id,
+        cancelled_orders: open.len(),
+    })
+}

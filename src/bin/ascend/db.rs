@@ -1,0 +1,53 @@
+//! `ascend db migrate|status`.
+
+use std::io::Write;
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use crate::output::{render, Tabular};
+use crate::{io_err, Ctx};
+use ascend::store::{self, MigrationStatus};
+use ascend::{exit, Error};
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply every pending migration (safe to run again).
+    Migrate,
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+#[derive(Serialize)]
+struct Row(MigrationStatus);
+
+impl Tabular for Row {
+    fn headers() -> &'static [&'static str] {
+        &["version", "description", "applied"]
+    }
+    fn cells(&self, _human: bool) -> Vec<String> {
+        vec![
+            self.0.version.to_string(),
+            self.0.description.clone(),
+            self.0.applied.to_string(),
+        ]
+    }
+}
+
+impl DbCommand {
+    pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
+        let app = ctx.app().await?;
+        let rows = match self {
+            DbCommand::Migrate => store::migrate(&app.pool).await?,
+            DbCommand::Status => store::migration_status(&app.pool).await?,
+        };
+        let pending = rows.iter().any(|r| !r.applied);
+        let rows: Vec<Row> = rows.into_iter().map(Row).collect();
+        render(out, ctx.format, &rows).map_err(io_err)?;
+        Ok(if pending {
+            exit::CHECK_FAILED
+        } else {
+            exit::OK
+        })
+    }
+}

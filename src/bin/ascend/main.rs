@@ -1,0 +1,228 @@
+//! The `ascend` command line: parses arguments, calls one library use case, renders the result
+//! and returns an exit code. No SQL and no business rule lives here.
+
+mod audit;
+mod db;
+mod orders;
+mod output;
+mod session;
+mod settle;
+mod stock;
+mod user;
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use ascend::app::{Actor, App};
+use ascend::clock::Clock;
+use ascend::domain::{parse_decimal, Rulebook};
+use ascend::{exit, Error};
+
+use output::Format;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the command ran and found problems (audit violations, bulk rows that failed)
+  2  command-line usage error
+  3  rejected: bad input or a broken rule (the message names the field and the rule)
+  4  authentication: not logged in, wrong password, expired or forged session
+  5  infrastructure: the database or the network failed; nothing was decided
+
+Environment: DATABASE_URL, ASCEND_NOW, ASCEND_USER, ASCEND_COMMISSION_PCT,
+ASCEND_MAX_PRICE_AGE_MIN, ASCEND_CONFIG_DIR (where the login session file lives).";
+
+/// Ascend: paper trading (모의투자) on KOSPI and KOSDAQ at real prices, on PostgreSQL.
+///
+/// Sign up with virtual cash, buy and sell listed stocks under the KRX rules (tick sizes, the
+/// ±30% band, the 09:00–15:30 KST session, commission and sell tax), and let the batch jobs
+/// (`settle`, `crawl-stocks`, `snapshot`) run from timers.
+#[derive(Debug, Parser)]
+#[command(name = "ascend", version, after_help = EXIT_CODES)]
+struct Cli {
+    /// PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    /// Pretend it is this time (RFC 3339, or "YYYY-MM-DD HH:MM" in KST): for tests and simulations.
+    #[arg(long, env = "ASCEND_NOW", global = true)]
+    now: Option<String>,
+    /// Act for the user with this email (an operator with database access); otherwise the
+    /// logged-in user (`ascend login`).
+    #[arg(long, env = "ASCEND_USER", global = true)]
+    user: Option<String>,
+    /// Output format of reads.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table, global = true)]
+    format: Format,
+    /// Commission in percent of each fill, both sides.
+    #[arg(
+        long,
+        env = "ASCEND_COMMISSION_PCT",
+        default_value = "0.015",
+        global = true
+    )]
+    commission: String,
+    /// A stored price older than this many minutes may not be traded on.
+    #[arg(
+        long,
+        env = "ASCEND_MAX_PRICE_AGE_MIN",
+        default_value_t = 15,
+        global = true
+    )]
+    max_price_age_min: u32,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply or report database migrations.
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// Register, change or delete users.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Log in: stores a session token in a 0600 file under your config directory.
+    Login(session::Login),
+    /// Log out: ends the session and removes the session file.
+    Logout,
+    /// Show the logged-in user.
+    Whoami,
+    /// Place a buy or sell order (limit or market).
+    PlaceOrder(orders::PlaceOrder),
+    /// List your orders.
+    Orders(orders::ListOrders),
+    /// Cancel an open order and release its reservation.
+    Cancel(orders::Cancel),
+    /// List your fills with fee and tax.
+    Trades(orders::Trades),
+    /// Batch job: fill crossed resting orders; with --close, expire DAY orders.
+    Settle(settle::Settle),
+    /// Check the ledger invariants; exits 1 naming each violation.
+    Audit,
+    /// Load and list stocks.
+    #[command(subcommand)]
+    Stock(stock::StockCommand),
+}
+
+/// Everything a subcommand needs from the global options.
+pub struct Ctx {
+    pub format: Format,
+    pub user: Option<String>,
+    database_url: Option<String>,
+    clock: Clock,
+    rules: Rulebook,
+}
+
+impl Ctx {
+    pub async fn app(&self) -> Result<App, Error> {
+        let url = self.database_url.as_deref().ok_or_else(|| {
+            Error::Unavailable("DATABASE_URL is not set (give --database-url or set DATABASE_URL; scripts/db.sh prints one)".into())
+        })?;
+        let pool = ascend::store::connect(url, 8).await?;
+        Ok(App::new(pool, self.clock, self.rules))
+    }
+
+    /// The actor of user-scoped commands: `--user EMAIL`, else the login session.
+    pub fn actor(&self) -> Result<Actor, Error> {
+        match &self.user {
+            Some(email) => Ok(Actor::Operator(email.clone())),
+            None => session::read_token().map(Actor::Session),
+        }
+    }
+}
+
+fn build_ctx(cli: &Cli) -> Result<Ctx, Error> {
+    let clock = match &cli.now {
+        Some(s) => Clock::parse(s)?,
+        None => Clock::system(),
+    };
+    let pct = parse_decimal(&cli.commission, "commission")?;
+    let rules = Rulebook {
+        commission_rate: Rulebook::commission_from_percent(pct)?,
+        max_price_age: chrono::Duration::minutes(i64::from(cli.max_price_age_min)),
+    };
+    Ok(Ctx {
+        format: cli.format,
+        user: cli.user.clone(),
+        database_url: cli.database_url.clone(),
+        clock,
+        rules,
+    })
+}
+
+async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
+    let ctx = build_ctx(&cli)?;
+    match cli.command {
+        Command::Db(c) => c.run(&ctx, out).await,
+        Command::User(c) => c.run(&ctx, out).await,
+        Command::Login(c) => c.run(&ctx, out).await,
+        Command::Logout => session::logout(&ctx, out).await,
+        Command::Whoami => session::whoami(&ctx, out).await,
+        Command::PlaceOrder(c) => c.run(&ctx, out).await,
+        Command::Orders(c) => c.run(&ctx, out).await,
+        Command::Cancel(c) => c.run(&ctx, out).await,
+        Command::Trades(c) => c.run(&ctx, out).await,
+        Command::Settle(c) => c.run(&ctx, out).await,
+        Command::Audit => audit::run(&ctx, out).await,
+        Command::Stock(c) => c.run(&ctx, out).await,
+    }
+}
+
+/// Turns an I/O error from writing output into an exit: a closed pipe (`ascend orders | head`)
+/// is not a failure.
+fn is_broken_pipe(e: &Error) -> bool {
+    match e {
+        Error::Unexpected(a) => a
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe),
+        _ => false,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ASCEND_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(exit::INFRA);
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = run(cli, &mut out) => r,
+            _ = tokio::signal::ctrl_c() => Err(Error::rejected("interrupted: the transaction in progress was rolled back")),
+        }
+    });
+    let code = match result {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    };
+    match out.flush() {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe && code == exit::OK => {
+            ExitCode::from(exit::INFRA)
+        }
+        _ => ExitCode::from(code),
+    }
+}
+
+/// Maps an output error into the program's error type.
+pub fn io_err(e: io::Error) -> Error {
+    Error::Unexpected(anyhow::Error::new(e))
+}

@@ -1,0 +1,159 @@
+//! `ascend user register|update|delete`.
+
+use std::io::Write;
+
+use clap::{Args, Subcommand};
+
+use crate::output::{money, render_one, time};
+use crate::session::read_password;
+use crate::{io_err, Ctx};
+use ascend::app::users::{self, Changes, Registration};
+use ascend::domain::{parse_decimal, DisplayName, Email, Password};
+use ascend::{exit, Error};
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Sign up: creates the user with a cash account (10,000,000 won unless --cash).
+    Register(Register),
+    /// Change your name, email or password (the current password is required).
+    Update(Update),
+    /// Delete your account: cancels open orders, releases reservations, scrubs personal data.
+    /// The ledger is kept for audit; the account can no longer log in.
+    Delete(Delete),
+}
+
+#[derive(Debug, Args)]
+pub struct Register {
+    #[arg(long)]
+    email: String,
+    /// Display name (1 to 50 characters).
+    #[arg(long)]
+    name: String,
+    /// Initial virtual cash in won.
+    #[arg(long)]
+    cash: Option<String>,
+    /// Read the password (at least 8 characters) from the first line of stdin.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Update {
+    #[arg(long)]
+    email: Option<String>,
+    #[arg(long)]
+    name: Option<String>,
+    /// Also change the password (prompted, or the second stdin line with --password-stdin).
+    #[arg(long)]
+    new_password: bool,
+    /// Read the current password (and then the new one) from stdin lines.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Delete {
+    /// Confirm the deletion.
+    #[arg(long)]
+    yes: bool,
+    /// Read the current password from stdin (not needed with --user).
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+impl UserCommand {
+    pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
+        match self {
+            UserCommand::Register(r) => {
+                let cash = r
+                    .cash
+                    .as_deref()
+                    .map(|c| parse_decimal(c, "cash"))
+                    .transpose()?;
+                // Validate everything that needs no prompt first.
+                Email::parse(&r.email)?;
+                DisplayName::parse(&r.name)?;
+                let password =
+                    read_password(r.password_stdin, "Password (at least 8 characters): ")?;
+                let reg = Registration::parse(&r.email, &r.name, &password, cash)?;
+                let app = ctx.app().await?;
+                let actor = if ctx.user.is_some() {
+                    "operator"
+                } else {
+                    "self"
+                };
+                let user = users::register(&app, &reg, actor).await?;
+                render_one(out, ctx.format, &user, |h| {
+                    vec![
+                        ("id", user.id.to_string()),
+                        ("email", user.email.clone().unwrap_or_default()),
+                        ("name", user.display_name.clone().unwrap_or_default()),
+                        ("cash", money(user.initial_cash, h)),
+                        ("created", time(user.created_at, h)),
+                    ]
+                })
+                .map_err(io_err)?;
+                Ok(exit::OK)
+            }
+            UserCommand::Update(u) => {
+                let changes = Changes {
+                    email: u.email.as_deref().map(Email::parse).transpose()?,
+                    name: u.name.as_deref().map(DisplayName::parse).transpose()?,
+                    new_password: None,
+                };
+                let actor = ctx.actor()?;
+                let old = read_password(u.password_stdin, "Current password: ")?;
+                let new_password = if u.new_password {
+                    Some(Password::parse(&read_password(
+                        u.password_stdin,
+                        "New password: ",
+                    )?)?)
+                } else {
+                    None
+                };
+                let changes = Changes {
+                    new_password,
+                    ..changes
+                };
+                let app = ctx.app().await?;
+                let user = users::update(&app, &actor, &old, &changes).await?;
+                render_one(out, ctx.format, &user, |_| {
+                    vec![
+                        ("id", user.id.to_string()),
+                        ("email", user.email.clone().unwrap_or_default()),
+                        ("name", user.display_name.clone().unwrap_or_default()),
+                    ]
+                })
+                .map_err(io_err)?;
+                Ok(exit::OK)
+            }
+            UserCommand::Delete(d) => {
+                if !d.yes {
+                    return Err(Error::rejected(
+                        "yes: deleting an account cannot be undone; confirm with --yes",
+                    ));
+                }
+                let actor = ctx.actor()?;
+                let password = match actor {
+                    ascend::app::Actor::Session(_) => {
+                        Some(read_password(d.password_stdin, "Current password: ")?)
+                    }
+                    ascend::app::Actor::Operator(_) => None,
+                };
+                let app = ctx.app().await?;
+                let deleted = users::delete(&app, &actor, password.as_deref()).await?;
+                if let ascend::app::Actor::Session(_) = actor {
+                    let _ = std::fs::remove_file(crate::session::session_path()?);
+                }
+                render_one(out, ctx.format, &deleted, |_| {
+                    vec![
+                        ("deleted user", deleted.user_id.to_string()),
+                        ("cancelled orders", deleted.cancelled_orders.to_string()),
+                    ]
+                })
+                .map_err(io_err)?;
+                Ok(exit::OK)
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! A clock that can be set (`--now` / `ASCEND_NOW`) so tests and simulations control time.
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+
+use crate::domain::{rules::kst, Invalid};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Clock {
+    fixed: Option<DateTime<Utc>>,
+}
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock { fixed: None }
+    }
+    pub fn fixed(at: DateTime<Utc>) -> Self {
+        Clock { fixed: Some(at) }
+    }
+    pub fn now(&self) -> DateTime<Utc> {
+        self.fixed.unwrap_or_else(Utc::now)
+    }
+    pub fn is_fixed(&self) -> bool {
+        self.fixed.is_some()
+    }
+
+    /// Parses `--now`: RFC 3339 (`2026-11-24T10:15:00+09:00`), or a KST wall-clock time
+    /// `2026-11-24 10:15` / `2026-11-24T10:15:30`.
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let s = s.trim();
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Ok(Clock::fixed(t.with_timezone(&Utc)));
+        }
+        for fmt in [
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+        ] {
+            if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
+                let t = kst()
+                    .from_local_datetime(&n)
+                    .single()
+                    .expect("KST has no gaps");
+                return Ok(Clock::fixed(t.with_timezone(&Utc)));
+            }
+        }
+        Err(Invalid::new(
+            "now",
+            format!("{s:?} is not a time (use 2026-11-24T10:15:00+09:00 or \"2026-11-24 10:15\" in KST)"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rfc3339_and_kst_wall_clock() {
+        let a = Clock::parse("2026-11-24T10:15:00+09:00").unwrap().now();
+        let b = Clock::parse("2026-11-24 10:15").unwrap().now();
+        let c = Clock::parse("2026-11-24T01:15:00Z").unwrap().now();
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert!(Clock::parse("2026-11-24T10:15:00+09:00")
+            .unwrap()
+            .is_fixed());
+        assert!(!Clock::system().is_fixed());
+        assert_eq!(Clock::parse("yesterday").unwrap_err().field, "now");
+    }
+}

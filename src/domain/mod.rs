@@ -1,0 +1,26 @@
+//! Pure domain: value types, the KRX rulebook and the arithmetic of money.
+//! Nothing here does I/O; constructors parse and reject.
+
+pub mod calendar;
+pub mod rules;
+pub mod types;
+
+pub use rules::{Rulebook, SessionState};
+pub use types::*;
+
+/// A value that failed the rule for its field. Displayed as one line: `field: rule`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {rule}")]
+pub struct Invalid {
+    pub field: &'static str,
+    pub rule: String,
+}
+
+impl Invalid {
+    pub fn new(field: &'static str, rule: impl Into<String>) -> Self {
+        Invalid {
+            field,
+            rule: rule.into(),
+        }
+    }
+}

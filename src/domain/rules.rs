@@ -1,0 +1,480 @@
+//! The KRX rulebook: tick sizes, the daily price band, the regular session, commission and the
+//! securities transaction tax by trade date.
+//!
+//! Rounding, in one place: KRW has no minor unit. Fees and taxes are computed on the fill amount
+//! (price × quantity, itself whole won) and truncated (floored) to the won. Band limits are cut
+//! down to the tick of their own level. Average prices keep decimals and are only rounded for
+//! display.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde::Serialize;
+
+use super::calendar;
+use super::types::{Price, Quantity, Side, Won};
+use super::Invalid;
+
+/// The highest price the program accepts (far above any KRX listing).
+pub const MAX_PRICE: Decimal = dec!(100_000_000);
+
+/// KST is UTC+9 with no daylight saving time.
+pub fn kst() -> FixedOffset {
+    FixedOffset::east_opt(9 * 3600).expect("valid offset")
+}
+
+/// Tick size (호가가격단위) for a price level; the same on KOSPI and KOSDAQ since 2023-01-25.
+pub fn tick_size(price: Decimal) -> Decimal {
+    match price {
+        p if p < dec!(2_000) => dec!(1),
+        p if p < dec!(5_000) => dec!(5),
+        p if p < dec!(20_000) => dec!(10),
+        p if p < dec!(50_000) => dec!(50),
+        p if p < dec!(200_000) => dec!(100),
+        p if p < dec!(500_000) => dec!(500),
+        _ => dec!(1_000),
+    }
+}
+
+/// Cuts a price down to the tick of its own level.
+pub fn floor_to_tick(price: Decimal) -> Decimal {
+    let t = tick_size(price);
+    (price / t).floor() * t
+}
+
+/// The daily price band: ±30% of the base (previous close), computed the KRX way.
+/// The width is cut down to the base price's tick; each limit is then cut down to its own tick.
+/// Example: base 9,980 → width 2,990 → upper 12,970 → 12,950; lower 6,990.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Band {
+    pub base: Decimal,
+    pub lower: Decimal,
+    pub upper: Decimal,
+}
+
+pub const BAND_RATE: Decimal = dec!(0.30);
+
+pub fn price_band(base: Decimal) -> Band {
+    let tick = tick_size(base);
+    let width = (base * BAND_RATE / tick).floor() * tick;
+    let upper = floor_to_tick(base + width);
+    let lower = floor_to_tick(base - width).max(Decimal::ONE);
+    Band { base, lower, upper }
+}
+
+impl Band {
+    pub fn check(&self, price: Price) -> Result<(), Invalid> {
+        let p = price.get();
+        if p < self.lower || p > self.upper {
+            return Err(Invalid::new(
+                "price",
+                format!(
+                    "{} is outside today's band {} to {} (±30% of the base price {})",
+                    price,
+                    super::group_thousands(self.lower),
+                    super::group_thousands(self.upper),
+                    super::group_thousands(self.base)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where a moment falls relative to the regular session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    /// A trading day, before the open.
+    PreOpen,
+    /// Inside the regular session.
+    Open,
+    /// A trading day, at or after the close.
+    AfterClose,
+    /// Weekend or KRX holiday.
+    ClosedDay,
+}
+
+pub const OPEN: NaiveTime = match NaiveTime::from_hms_opt(9, 0, 0) {
+    Some(t) => t,
+    None => unreachable!(),
+};
+/// The first trading day of a year opens an hour late.
+pub const OPEN_FIRST_DAY: NaiveTime = match NaiveTime::from_hms_opt(10, 0, 0) {
+    Some(t) => t,
+    None => unreachable!(),
+};
+pub const CLOSE: NaiveTime = match NaiveTime::from_hms_opt(15, 30, 0) {
+    Some(t) => t,
+    None => unreachable!(),
+};
+
+/// The KST trade date of a moment.
+pub fn trade_date(at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&kst()).date_naive()
+}
+
+/// The opening time of a trading day (10:00 on the first trading day of the year).
+pub fn opening_time(day: NaiveDate) -> NaiveTime {
+    if calendar::is_first_trading_day_of_year(day) {
+        OPEN_FIRST_DAY
+    } else {
+        OPEN
+    }
+}
+
+pub fn session_state(at: DateTime<Utc>) -> SessionState {
+    let local = at.with_timezone(&kst());
+    let day = local.date_naive();
+    if !calendar::is_trading_day(day) {
+        return SessionState::ClosedDay;
+    }
+    let t = local.time();
+    if t < opening_time(day) {
+        SessionState::PreOpen
+    } else if t < CLOSE {
+        SessionState::Open
+    } else {
+        SessionState::AfterClose
+    }
+}
+
+/// The UTC instant of a KST wall-clock time on a date.
+pub fn kst_instant(day: NaiveDate, t: NaiveTime) -> DateTime<Utc> {
+    kst()
+        .from_local_datetime(&day.and_time(t))
+        .single()
+        .expect("KST has no gaps")
+        .with_timezone(&Utc)
+}
+
+/// Securities transaction tax on sells, by trade date (KOSPI and KOSDAQ alike).
+/// 2024: 0.18%; 2025: 0.15%; from 2026-01-01: 0.20%.
+const SELL_TAX: &[(NaiveDate, Decimal)] = &[
+    (ymd(2024, 1, 1), dec!(0.0018)),
+    (ymd(2025, 1, 1), dec!(0.0015)),
+    (ymd(2026, 1, 1), dec!(0.0020)),
+];
+
+const fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
+    match NaiveDate::from_ymd_opt(y, m, d) {
+        Some(d) => d,
+        None => panic!("invalid date"),
+    }
+}
+
+pub fn sell_tax_rate(day: NaiveDate) -> Decimal {
+    SELL_TAX
+        .iter()
+        .rev()
+        .find(|(from, _)| *from <= day)
+        .map(|(_, r)| *r)
+        .unwrap_or(SELL_TAX[0].1)
+}
+
+/// The default commission: 0.015% of the fill amount, on both sides.
+pub const DEFAULT_COMMISSION_RATE: Decimal = dec!(0.00015);
+
+/// The configurable part of the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rulebook {
+    /// Commission as a fraction of the fill amount (0.00015 = 0.015%).
+    pub commission_rate: Decimal,
+    /// A stored price older than this may not be traded on.
+    pub max_price_age: chrono::Duration,
+}
+
+impl Default for Rulebook {
+    fn default() -> Self {
+        Rulebook {
+            commission_rate: DEFAULT_COMMISSION_RATE,
+            max_price_age: chrono::Duration::minutes(15),
+        }
+    }
+}
+
+impl Rulebook {
+    /// Validates a commission given in percent (e.g. `0.015`): 0 to 1%.
+    pub fn commission_from_percent(pct: Decimal) -> Result<Decimal, Invalid> {
+        if pct < Decimal::ZERO || pct > Decimal::ONE {
+            return Err(Invalid::new(
+                "commission",
+                format!("{pct}% must be between 0 and 1 percent"),
+            ));
+        }
+        Ok(pct / dec!(100))
+    }
+}
+
+/// Commission on an amount at a rate, truncated to the won.
+pub fn commission(amount: Won, rate: Decimal) -> Won {
+    Won::floor(amount.get() * rate)
+}
+
+/// Sell tax on an amount for a trade date, truncated to the won.
+pub fn sell_tax(amount: Won, day: NaiveDate) -> Won {
+    Won::floor(amount.get() * sell_tax_rate(day))
+}
+
+/// What a fill of `qty` at `price` costs or pays, fee and tax included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FillAmounts {
+    pub amount: Won,
+    pub fee: Won,
+    pub tax: Won,
+    /// Cash out of the account (buy, positive) or into it (sell, positive).
+    pub net: Won,
+}
+
+pub fn fill_amounts(
+    side: Side,
+    price: Price,
+    qty: Quantity,
+    rate: Decimal,
+    day: NaiveDate,
+) -> FillAmounts {
+    let amount = Won::floor(price.get() * qty.decimal());
+    let fee = commission(amount, rate);
+    match side {
+        Side::Buy => FillAmounts {
+            amount,
+            fee,
+            tax: Won::ZERO,
+            net: Won::floor(amount.get() + fee.get()),
+        },
+        Side::Sell => {
+            let tax = sell_tax(amount, day);
+            FillAmounts {
+                amount,
+                fee,
+                tax,
+                net: Won::floor(amount.get() - fee.get() - tax.get()),
+            }
+        }
+    }
+}
+
+/// Cash a buy order reserves: price × quantity + commission on it.
+pub fn buy_reservation(price: Price, qty: Quantity, rate: Decimal) -> Won {
+    let amount = Won::floor(price.get() * qty.decimal());
+    Won::floor(amount.get() + commission(amount, rate).get())
+}
+
+/// The price a marketable order fills at: resting buys at min(limit, price), sells at max.
+pub fn fill_price(side: Side, limit: Option<Price>, market: Price) -> Option<Price> {
+    match (side, limit) {
+        (_, None) => Some(market),
+        (Side::Buy, Some(l)) if market <= l => Some(market),
+        (Side::Sell, Some(l)) if market >= l => Some(market),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn p(v: i64) -> Price {
+        Price::new(Decimal::from(v)).unwrap()
+    }
+
+    #[test]
+    fn tick_size_at_every_step_edge() {
+        let cases = [
+            (1, 1),
+            (1_999, 1),
+            (2_000, 5),
+            (4_999, 5),
+            (5_000, 10),
+            (19_999, 10),
+            (20_000, 50),
+            (49_999, 50),
+            (50_000, 100),
+            (199_999, 100),
+            (200_000, 500),
+            (499_999, 500),
+            (500_000, 1_000),
+            (3_000_000, 1_000),
+        ];
+        for (price, tick) in cases {
+            assert_eq!(
+                tick_size(Decimal::from(price)),
+                Decimal::from(tick),
+                "price {price}"
+            );
+        }
+    }
+
+    #[test]
+    fn on_tick_prices_at_the_edges() {
+        for ok in [
+            1_999, 2_000, 2_005, 4_995, 5_000, 19_990, 20_000, 49_950, 50_000, 199_900, 200_000,
+            499_500, 500_000, 501_000,
+        ] {
+            assert!(Price::new(Decimal::from(ok)).is_ok(), "{ok}");
+        }
+        for off in [
+            2_001, 4_999, 5_005, 19_995, 20_010, 49_990, 50_050, 199_950, 200_100, 499_900, 500_500,
+        ] {
+            assert!(Price::new(Decimal::from(off)).is_err(), "{off}");
+        }
+    }
+
+    #[test]
+    fn band_is_cut_to_ticks_the_krx_way() {
+        let b = price_band(dec!(9_980));
+        assert_eq!((b.lower, b.upper), (dec!(6_990), dec!(12_950)));
+        // 55,900: width 16,770 → 16,700 (100 tick); upper 72,600; lower 39,200 (50 tick).
+        let b = price_band(dec!(55_900));
+        assert_eq!((b.lower, b.upper), (dec!(39_200), dec!(72_600)));
+        // 1,000: width 300; 700 and 1,300.
+        let b = price_band(dec!(1_000));
+        assert_eq!((b.lower, b.upper), (dec!(700), dec!(1_300)));
+        // 1: width 0 → the band is the base itself.
+        let b = price_band(dec!(1));
+        assert_eq!((b.lower, b.upper), (dec!(1), dec!(1)));
+        // 401,500: width 120,450 → 120,000 (500 tick); upper 521,500 → 521,000; lower 281,500.
+        let b = price_band(dec!(401_500));
+        assert_eq!((b.lower, b.upper), (dec!(281_500), dec!(521_000)));
+        // Every limit sits on its own tick.
+        for base in (1..3000).map(|i| Decimal::from(i * 337)) {
+            let base = floor_to_tick(base);
+            let b = price_band(base);
+            assert!(
+                Price::new(b.upper).is_ok() && Price::new(b.lower).is_ok(),
+                "{base}"
+            );
+            assert!(
+                b.upper <= base * dec!(1.3) && b.lower >= base * dec!(0.7) - tick_size(base),
+                "{base}"
+            );
+        }
+    }
+
+    #[test]
+    fn band_check_names_the_limits() {
+        let b = price_band(dec!(55_900));
+        assert!(b.check(p(72_600)).is_ok());
+        assert!(b.check(p(39_200)).is_ok());
+        let e = b.check(p(72_700)).unwrap_err();
+        assert_eq!(e.field, "price");
+        assert!(e.rule.contains("39,200 to 72,600"), "{e}");
+        assert!(b.check(p(39_150)).is_err());
+    }
+
+    #[test]
+    fn sell_tax_by_trade_date() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+        assert_eq!(sell_tax_rate(d(2025, 12, 31)), dec!(0.0015));
+        assert_eq!(sell_tax_rate(d(2026, 1, 1)), dec!(0.0020));
+        assert_eq!(sell_tax_rate(d(2024, 6, 1)), dec!(0.0018));
+        assert_eq!(sell_tax_rate(d(2020, 6, 1)), dec!(0.0018));
+        // 100 shares at 55,900 = 5,590,000: tax 8,385 in 2025, 11,180 in 2026; fee 838.5 → 838.
+        let amt = Won::from_i64(5_590_000);
+        assert_eq!(sell_tax(amt, d(2025, 12, 31)), Won::from_i64(8_385));
+        assert_eq!(sell_tax(amt, d(2026, 1, 1)), Won::from_i64(11_180));
+        assert_eq!(commission(amt, DEFAULT_COMMISSION_RATE), Won::from_i64(838));
+    }
+
+    #[test]
+    fn fill_amounts_truncate_fee_and_tax() {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 3).unwrap();
+        let q = Quantity::new(7).unwrap();
+        let buy = fill_amounts(Side::Buy, p(55_900), q, DEFAULT_COMMISSION_RATE, day);
+        // 391,300 × 0.00015 = 58.695 → 58.
+        assert_eq!(
+            (buy.amount, buy.fee, buy.tax, buy.net),
+            (
+                Won::from_i64(391_300),
+                Won::from_i64(58),
+                Won::ZERO,
+                Won::from_i64(391_358)
+            )
+        );
+        let sell = fill_amounts(Side::Sell, p(55_900), q, DEFAULT_COMMISSION_RATE, day);
+        // tax 391,300 × 0.002 = 782.6 → 782.
+        assert_eq!(
+            (sell.fee, sell.tax, sell.net),
+            (
+                Won::from_i64(58),
+                Won::from_i64(782),
+                Won::from_i64(390_460)
+            )
+        );
+        assert_eq!(
+            buy_reservation(
+                p(72_600),
+                Quantity::new(10).unwrap(),
+                DEFAULT_COMMISSION_RATE
+            ),
+            Won::from_i64(726_108)
+        );
+    }
+
+    #[test]
+    fn fill_price_rules() {
+        assert_eq!(
+            fill_price(Side::Buy, Some(p(56_000)), p(55_900)),
+            Some(p(55_900))
+        );
+        assert_eq!(fill_price(Side::Buy, Some(p(55_800)), p(55_900)), None);
+        assert_eq!(
+            fill_price(Side::Buy, Some(p(55_900)), p(55_900)),
+            Some(p(55_900))
+        );
+        assert_eq!(
+            fill_price(Side::Sell, Some(p(55_800)), p(55_900)),
+            Some(p(55_900))
+        );
+        assert_eq!(fill_price(Side::Sell, Some(p(56_000)), p(55_900)), None);
+        assert_eq!(fill_price(Side::Sell, None, p(55_900)), Some(p(55_900)));
+    }
+
+    #[test]
+    fn commission_percent_bounds() {
+        assert_eq!(
+            Rulebook::commission_from_percent(dec!(0.015)).unwrap(),
+            dec!(0.00015)
+        );
+        assert!(Rulebook::commission_from_percent(dec!(-0.1)).is_err());
+        assert!(Rulebook::commission_from_percent(dec!(1.5)).is_err());
+    }
+
+    #[test]
+    fn session_boundaries_in_kst() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(); // a Tuesday
+        let at = |h, m, s| kst_instant(day, NaiveTime::from_hms_opt(h, m, s).unwrap());
+        assert_eq!(session_state(at(8, 59, 59)), SessionState::PreOpen);
+        assert_eq!(session_state(at(9, 0, 0)), SessionState::Open);
+        assert_eq!(session_state(at(15, 29, 59)), SessionState::Open);
+        assert_eq!(session_state(at(15, 30, 0)), SessionState::AfterClose);
+        let sat = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+        assert_eq!(
+            session_state(kst_instant(sat, OPEN)),
+            SessionState::ClosedDay
+        );
+        let holiday = NaiveDate::from_ymd_opt(2026, 12, 25).unwrap();
+        assert_eq!(
+            session_state(kst_instant(holiday, OPEN)),
+            SessionState::ClosedDay
+        );
+        // 2026-01-02 is the first trading day of 2026: opens at 10:00.
+        let first = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
+        assert_eq!(
+            session_state(kst_instant(
+                first,
+                NaiveTime::from_hms_opt(9, 30, 0).unwrap()
+            )),
+            SessionState::PreOpen
+        );
+        assert_eq!(
+            session_state(kst_instant(first, OPEN_FIRST_DAY)),
+            SessionState::Open
+        );
+        assert_eq!(
+            trade_date(kst_instant(day, NaiveTime::from_hms_opt(0, 30, 0).unwrap())),
+            day
+        );
+    }
+}

@@ -1,0 +1,589 @@
+//! Value types: each constructor parses and rejects, so an off-tick price or a zero quantity
+//! cannot exist past the boundary.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::rules;
+use super::Invalid;
+
+/// A KRX short code: six characters of `[0-9A-Z]` (a few new listings carry a letter).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StockCode(String);
+
+impl StockCode {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let s = s.trim();
+        if s.len() != 6
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+        {
+            return Err(Invalid::new(
+                "code",
+                format!("{s:?} is not a stock code (six characters of 0-9 and A-Z, e.g. 005930)"),
+            ));
+        }
+        Ok(StockCode(s.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for StockCode {
+    type Error = Invalid;
+    fn try_from(s: String) -> Result<Self, Invalid> {
+        StockCode::parse(&s)
+    }
+}
+impl From<StockCode> for String {
+    fn from(c: StockCode) -> String {
+        c.0
+    }
+}
+impl fmt::Display for StockCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl FromStr for StockCode {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        StockCode::parse(s)
+    }
+}
+
+/// A whole-won amount of KRW (KRW has no minor unit). May be negative (a ledger leg).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Won(Decimal);
+
+impl Won {
+    pub const ZERO: Won = Won(Decimal::ZERO);
+
+    /// Accepts only whole won.
+    pub fn new(d: Decimal, field: &'static str) -> Result<Self, Invalid> {
+        if d.fract() != Decimal::ZERO {
+            return Err(Invalid::new(
+                field,
+                format!("{d} is not a whole number of won"),
+            ));
+        }
+        Ok(Won(d.trunc()))
+    }
+    pub fn from_i64(v: i64) -> Self {
+        Won(Decimal::from(v))
+    }
+    /// Cuts a computed amount (a fee, a tax) down to the won. The one rounding rule of the
+    /// program: fees and taxes are truncated toward zero.
+    pub fn floor(d: Decimal) -> Self {
+        Won(d.floor())
+    }
+    pub fn get(self) -> Decimal {
+        self.0
+    }
+    pub fn checked_add(self, o: Won) -> Option<Won> {
+        self.0.checked_add(o.0).map(Won)
+    }
+    pub fn checked_sub(self, o: Won) -> Option<Won> {
+        self.0.checked_sub(o.0).map(Won)
+    }
+    pub fn is_negative(self) -> bool {
+        self.0.is_sign_negative() && !self.0.is_zero()
+    }
+}
+
+impl fmt::Display for Won {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&group_thousands(self.0))
+    }
+}
+
+impl FromStr for Won {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        let d = parse_decimal(s, "amount")?;
+        Won::new(d, "amount")
+    }
+}
+
+/// Formats a decimal with thousands separators: `1234567.5` → `1,234,567.5`.
+pub fn group_thousands(d: Decimal) -> String {
+    let s = d.to_string();
+    let (sign, rest) = match s.strip_prefix('-') {
+        Some(r) => ("-", r),
+        None => ("", s.as_str()),
+    };
+    let (int, frac) = match rest.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (rest, None),
+    };
+    let mut out = String::with_capacity(s.len() + int.len() / 3);
+    out.push_str(sign);
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    out
+}
+
+/// Parses a decimal as a person types it: `55900`, `55,900`, `55900.0`. Rejects exponents.
+pub fn parse_decimal(s: &str, field: &'static str) -> Result<Decimal, Invalid> {
+    let cleaned: String = s
+        .trim()
+        .chars()
+        .filter(|c| *c != ',' && *c != '_')
+        .collect();
+    if cleaned.is_empty() {
+        return Err(Invalid::new(field, "must not be empty"));
+    }
+    Decimal::from_str_exact(&cleaned)
+        .map_err(|_| Invalid::new(field, format!("{:?} is not a number", s.trim())))
+}
+
+/// A price in won that sits on the KRX tick for its level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Price(Decimal);
+
+impl Price {
+    pub fn new(d: Decimal) -> Result<Self, Invalid> {
+        if d <= Decimal::ZERO {
+            return Err(Invalid::new(
+                "price",
+                format!("{d} must be greater than zero"),
+            ));
+        }
+        if d.fract() != Decimal::ZERO {
+            return Err(Invalid::new(
+                "price",
+                format!("{d} is not a whole number of won"),
+            ));
+        }
+        if d > rules::MAX_PRICE {
+            return Err(Invalid::new(
+                "price",
+                format!(
+                    "{} exceeds the maximum of {}",
+                    group_thousands(d),
+                    group_thousands(rules::MAX_PRICE)
+                ),
+            ));
+        }
+        let d = d.trunc();
+        let tick = rules::tick_size(d);
+        if d % tick != Decimal::ZERO {
+            return Err(Invalid::new(
+                "price",
+                format!(
+                    "{} is not on the {}-won tick for its level (nearest: {} or {})",
+                    group_thousands(d),
+                    tick,
+                    group_thousands(rules::floor_to_tick(d)),
+                    group_thousands(rules::floor_to_tick(d) + tick),
+                ),
+            ));
+        }
+        Ok(Price(d))
+    }
+    pub fn get(self) -> Decimal {
+        self.0
+    }
+    pub fn won(self) -> Won {
+        Won(self.0)
+    }
+}
+
+impl FromStr for Price {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        Price::new(parse_decimal(s, "price")?)
+    }
+}
+
+impl fmt::Display for Price {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&group_thousands(self.0))
+    }
+}
+
+/// A number of shares to trade: a positive whole number, at most [`Quantity::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Quantity(i64);
+
+impl Quantity {
+    /// The largest quantity one order may carry.
+    pub const MAX: i64 = 10_000_000;
+
+    pub fn new(q: i64) -> Result<Self, Invalid> {
+        if q <= 0 {
+            return Err(Invalid::new(
+                "quantity",
+                format!("{q} must be a positive whole number of shares"),
+            ));
+        }
+        if q > Self::MAX {
+            return Err(Invalid::new(
+                "quantity",
+                format!(
+                    "{} exceeds the maximum of {} shares per order",
+                    group_thousands(q.into()),
+                    group_thousands(Self::MAX.into())
+                ),
+            ));
+        }
+        Ok(Quantity(q))
+    }
+    pub fn get(self) -> i64 {
+        self.0
+    }
+    pub fn decimal(self) -> Decimal {
+        Decimal::from(self.0)
+    }
+}
+
+impl FromStr for Quantity {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        let t = s.trim().replace([',', '_'], "");
+        match t.parse::<i64>() {
+            Ok(q) => Quantity::new(q),
+            Err(_) => {
+                if Decimal::from_str_exact(&t).is_ok() {
+                    Err(Invalid::new(
+                        "quantity",
+                        format!("{:?} must be a positive whole number of shares", s.trim()),
+                    ))
+                } else if !t.is_empty()
+                    && t.trim_start_matches('-')
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+                {
+                    Quantity::new(if t.starts_with('-') { -1 } else { i64::MAX }).map_err(|_| {
+                        Invalid::new(
+                            "quantity",
+                            format!(
+                                "{:?} is out of range (1 to {} shares)",
+                                s.trim(),
+                                group_thousands(Self::MAX.into())
+                            ),
+                        )
+                    })
+                } else {
+                    Err(Invalid::new(
+                        "quantity",
+                        format!("{:?} is not a number of shares", s.trim()),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&group_thousands(self.0.into()))
+    }
+}
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident, $field:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $name {
+            type Err = Invalid;
+            fn from_str(s: &str) -> Result<Self, Invalid> {
+                let lower = s.trim().to_ascii_lowercase();
+                $(if lower == $text { return Ok($name::$variant); })+
+                Err(Invalid::new($field, format!(
+                    "{:?} must be one of: {}", s.trim(), [$($text),+].join(", ")
+                )))
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Buy or sell.
+    Side, "side", { Buy => "buy", Sell => "sell" }
+);
+text_enum!(
+    /// Market order (fills at the current price) or limit order (at the limit or better).
+    OrderKind, "kind", { Market => "market", Limit => "limit" }
+);
+text_enum!(
+    /// DAY expires at the close, GTC rests until filled or cancelled, IOC fills now or cancels.
+    TimeInForce, "tif", { Day => "day", Gtc => "gtc", Ioc => "ioc" }
+);
+text_enum!(
+    /// Lifecycle of an order.
+    OrderStatus, "status", { Open => "open", Filled => "filled", Cancelled => "cancelled", Expired => "expired" }
+);
+
+/// The two KRX markets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Market {
+    Kospi,
+    Kosdaq,
+}
+
+impl Market {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Market::Kospi => "KOSPI",
+            Market::Kosdaq => "KOSDAQ",
+        }
+    }
+}
+impl fmt::Display for Market {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl FromStr for Market {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "KOSPI" => Ok(Market::Kospi),
+            "KOSDAQ" => Ok(Market::Kosdaq),
+            _ => Err(Invalid::new(
+                "market",
+                format!("{:?} must be KOSPI or KOSDAQ", s.trim()),
+            )),
+        }
+    }
+}
+
+/// An email address, kept as typed but compared case-insensitively by the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let s = s.trim();
+        let bad = || {
+            Invalid::new(
+                "email",
+                format!("{s:?} is not an email address (name@domain.tld)"),
+            )
+        };
+        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad());
+        }
+        let (local, domain) = s.split_once('@').ok_or_else(bad)?;
+        if local.is_empty()
+            || domain.contains('@')
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+            || domain.contains("..")
+        {
+            return Err(bad());
+        }
+        Ok(Email(s.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A display name: 1 to 50 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let s = s.trim();
+        let n = s.chars().count();
+        if n == 0 || n > 50 || s.chars().any(char::is_control) {
+            return Err(Invalid::new(
+                "name",
+                "must be 1 to 50 characters without control characters",
+            ));
+        }
+        Ok(DisplayName(s.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password as typed: at least 8 characters. Never displayed.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_CHARS: usize = 8;
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        if s.chars().count() < Self::MIN_CHARS {
+            return Err(Invalid::new(
+                "password",
+                format!("must be at least {} characters", Self::MIN_CHARS),
+            ));
+        }
+        if s.len() > 1024 {
+            return Err(Invalid::new("password", "must be at most 1024 bytes"));
+        }
+        Ok(Password(s.to_string()))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn stock_code_accepts_six_digits_or_capitals() {
+        assert_eq!(StockCode::parse("005930").unwrap().as_str(), "005930");
+        assert_eq!(StockCode::parse(" 0126Z0 ").unwrap().as_str(), "0126Z0");
+        for bad in ["", "5930", "0059300", "00593a", "00593-", "삼성전자"] {
+            let e = StockCode::parse(bad).unwrap_err();
+            assert_eq!(e.field, "code", "{bad}");
+        }
+    }
+
+    #[test]
+    fn won_rejects_fractions_and_floors_fees() {
+        assert!(Won::new(dec!(100.5), "amount").is_err());
+        assert_eq!(Won::new(dec!(100.0), "amount").unwrap(), Won::from_i64(100));
+        assert_eq!(Won::floor(dec!(123.999)), Won::from_i64(123));
+        assert_eq!("1,000".parse::<Won>().unwrap(), Won::from_i64(1000));
+        assert_eq!(Won::from_i64(-1234567).to_string(), "-1,234,567");
+        assert_eq!(group_thousands(dec!(1234.56)), "1,234.56");
+        assert_eq!(group_thousands(dec!(999)), "999");
+        assert!(Won::from_i64(-1).is_negative());
+        assert!(!Won::ZERO.is_negative());
+    }
+
+    #[test]
+    fn price_must_be_positive_whole_and_on_tick() {
+        assert_eq!("55,900".parse::<Price>().unwrap().get(), dec!(55900));
+        let e = "55950".parse::<Price>().unwrap_err();
+        assert_eq!(e.field, "price");
+        assert!(e.rule.contains("100-won tick"), "{e}");
+        assert!(e.rule.contains("55,900 or 56,000"), "{e}");
+        assert!("0".parse::<Price>().is_err());
+        assert!("-100".parse::<Price>().is_err());
+        assert!("1000.5".parse::<Price>().is_err());
+        assert!("1e5".parse::<Price>().is_err());
+        assert!("abc".parse::<Price>().is_err());
+        assert!("".parse::<Price>().is_err());
+        assert!("100000000000".parse::<Price>().is_err());
+        assert_eq!("1".parse::<Price>().unwrap().get(), dec!(1));
+    }
+
+    #[test]
+    fn quantity_bounds() {
+        assert_eq!("10".parse::<Quantity>().unwrap().get(), 10);
+        assert_eq!("1,000".parse::<Quantity>().unwrap().get(), 1000);
+        assert_eq!("10000000".parse::<Quantity>().unwrap().get(), Quantity::MAX);
+        for bad in [
+            "0",
+            "-1",
+            "1.5",
+            "10000001",
+            "99999999999999999999999",
+            "-99999999999999999999",
+            "ten",
+            "",
+            "1e3",
+        ] {
+            let e = bad.parse::<Quantity>().unwrap_err();
+            assert_eq!(e.field, "quantity", "{bad}: {e}");
+        }
+        assert!("1.5"
+            .parse::<Quantity>()
+            .unwrap_err()
+            .rule
+            .contains("whole number"));
+        assert!("99999999999999999999999"
+            .parse::<Quantity>()
+            .unwrap_err()
+            .rule
+            .contains("out of range"));
+    }
+
+    #[test]
+    fn enums_parse_case_insensitively_and_name_the_choices() {
+        assert_eq!("BUY".parse::<Side>().unwrap(), Side::Buy);
+        assert_eq!("sell".parse::<Side>().unwrap(), Side::Sell);
+        assert_eq!("gtc".parse::<TimeInForce>().unwrap(), TimeInForce::Gtc);
+        assert_eq!("IOC".parse::<TimeInForce>().unwrap().to_string(), "ioc");
+        assert_eq!("limit".parse::<OrderKind>().unwrap(), OrderKind::Limit);
+        assert_eq!(
+            "expired".parse::<OrderStatus>().unwrap(),
+            OrderStatus::Expired
+        );
+        let e = "hold".parse::<Side>().unwrap_err();
+        assert_eq!(e.to_string(), "side: \"hold\" must be one of: buy, sell");
+        assert_eq!("kosdaq".parse::<Market>().unwrap(), Market::Kosdaq);
+        assert_eq!(Market::Kospi.to_string(), "KOSPI");
+        assert!("NASDAQ".parse::<Market>().is_err());
+    }
+
+    #[test]
+    fn email_name_password() {
+        assert!(Email::parse("a@b.kr").is_ok());
+        for bad in [
+            "", "ab.kr", "a@b", "a@@b.kr", "a b@c.kr", "@b.kr", "a@.kr", "a@b..kr", "a@b.kr.",
+        ] {
+            assert_eq!(Email::parse(bad).unwrap_err().field, "email", "{bad}");
+        }
+        assert!(DisplayName::parse("김민준").is_ok());
+        assert!(DisplayName::parse("  ").is_err());
+        assert!(DisplayName::parse(&"x".repeat(51)).is_err());
+        assert!(Password::parse("1234567").is_err());
+        assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse(&"x".repeat(1025)).is_err());
+        assert_eq!(
+            format!("{:?}", Password::parse("secret-pass").unwrap()),
+            "Password(***)"
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! PostgreSQL through sqlx: connecting, migrations, and the repositories the use cases call.
+//! Every state change runs in one transaction opened by the use case; row locks are taken in
+//! one fixed order — account, then holding, then order — so concurrent writers cannot deadlock.
+//! The account row lock guards everything a user owns: every writer of a user's holdings,
+//! orders or ledger takes it first.
+
+pub mod ledger;
+pub mod trading;
+pub mod users;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::error::{Error, Result};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connects with a short timeout so a database that does not answer gives a message, not a hang.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
+    let opts: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| {
+        Error::Unavailable(format!("DATABASE_URL does not parse: {e}"))
+    })?;
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(opts)
+        .await
+        .map_err(|e| match Error::from(e) {
+            Error::Unexpected(e) => Error::Unavailable(e.to_string()),
+            other => other,
+        })?;
+    Ok(pool)
+}
+
+pub async fn migrate(pool: &PgPool) -> Result<Vec<MigrationStatus>> {
+    MIGRATOR.run(pool).await?;
+    migration_status(pool).await
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MigrationStatus {
+    pub version: i64,
+    pub description: String,
+    pub applied: bool,
+}
+
+pub async fn migration_status(pool: &PgPool) -> Result<Vec<MigrationStatus>> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    let applied: Vec<i64> = if exists {
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(pool)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok(MIGRATOR
+        .iter()
+        .map(|m| MigrationStatus {
+            version: m.version,
+            description: m.description.to_string(),
+            applied: applied.contains(&m.version),
+        })
+        .collect())
+}
+
+/// Allocates `n` ids from a sequence in one round trip.
+pub async fn next_ids(conn: &mut sqlx::PgConnection, sequence: &str, n: usize) -> Result<Vec<i64>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT nextval($1::regclass) FROM generate_series(1, $2)")
+            .bind(sequence)
+            .bind(n as i64)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(ids)
+}

@@ -1,0 +1,494 @@
+//! Orders, fills, accounts and holdings: the SQL of trading. Callers open the transaction and
+//! take the account lock first (see the module docs of `store`).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{FromRow, PgConnection};
+
+use super::ledger::{self, Book, CostDelta, Entry, EntryKind, KRW};
+use crate::domain::{rules, OrderKind, Price, Quantity, Side, StockCode, TimeInForce};
+use crate::error::{Error, Result};
+
+/// A user's cash account, locked.
+#[derive(Debug, Clone, Copy, FromRow)]
+pub struct AccountRow {
+    pub user_id: i64,
+    pub available: Decimal,
+    pub reserved: Decimal,
+}
+
+/// Locks a user's account row (the first lock of every per-user transaction). Fails with
+/// NotFound for an unknown or deleted user.
+pub async fn lock_account(conn: &mut PgConnection, user_id: i64) -> Result<AccountRow> {
+    sqlx::query_as::<_, AccountRow>(
+        "SELECT a.user_id, a.available, a.reserved FROM accounts a JOIN users u ON u.id = a.user_id
+         WHERE a.user_id = $1 AND u.deleted_at IS NULL FOR UPDATE OF a",
+    )
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("user #{user_id} has no active account")))
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct StockRow {
+    pub code: String,
+    pub name: String,
+    pub market: String,
+    pub price: Option<Decimal>,
+    pub prev_close: Option<Decimal>,
+    pub price_at: Option<DateTime<Utc>>,
+    pub listed: bool,
+}
+
+pub async fn stock(conn: &mut PgConnection, code: &StockCode) -> Result<Option<StockRow>> {
+    Ok(sqlx::query_as::<_, StockRow>(
+        "SELECT code, name, market, price, prev_close, price_at, listed FROM stocks WHERE code = $1",
+    )
+    .bind(code.as_str())
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, Copy, FromRow)]
+pub struct HoldingRow {
+    pub available: i64,
+    pub reserved: i64,
+    pub cost: Decimal,
+}
+
+pub async fn holding(
+    conn: &mut PgConnection,
+    user_id: i64,
+    code: &StockCode,
+) -> Result<Option<HoldingRow>> {
+    Ok(sqlx::query_as::<_, HoldingRow>(
+        "SELECT available, reserved, cost FROM holdings WHERE user_id = $1 AND code = $2 FOR UPDATE",
+    )
+    .bind(user_id)
+    .bind(code.as_str())
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// An order as stored.
+#[derive(Debug, Clone, FromRow, Serialize, PartialEq)]
+pub struct OrderRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub code: String,
+    pub side: String,
+    pub kind: String,
+    pub tif: String,
+    pub quantity: i64,
+    pub limit_price: Option<Decimal>,
+    pub fee_rate: Decimal,
+    pub status: String,
+    pub filled_quantity: i64,
+    pub reserved_cash: Decimal,
+    pub reserved_shares: i64,
+    pub idempotency_key: Option<String>,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+const ORDER_COLUMNS: &str = "id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status, \
+     filled_quantity, reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at";
+
+impl OrderRow {
+    pub fn side(&self) -> Side {
+        self.side.parse().expect("side checked by the schema")
+    }
+    pub fn remaining(&self) -> i64 {
+        self.quantity - self.filled_quantity
+    }
+}
+
+pub async fn order_by_key(
+    conn: &mut PgConnection,
+    user_id: i64,
+    key: &str,
+) -> Result<Option<OrderRow>> {
+    Ok(sqlx::query_as::<_, OrderRow>(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(user_id)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+pub async fn order(conn: &mut PgConnection, id: i64, lock: bool) -> Result<Option<OrderRow>> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    Ok(sqlx::query_as::<_, OrderRow>(&sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+pub async fn orders_for_user(
+    conn: &mut PgConnection,
+    user_id: i64,
+    open_only: bool,
+    limit: i64,
+) -> Result<Vec<OrderRow>> {
+    Ok(sqlx::query_as::<_, OrderRow>(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND ($2 = false OR status = 'open')
+         ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(user_id)
+    .bind(open_only)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// What a new order is, after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOrderRow {
+    pub user_id: i64,
+    pub code: StockCode,
+    pub side: Side,
+    pub kind: OrderKind,
+    pub tif: TimeInForce,
+    pub quantity: Quantity,
+    pub limit: Option<Price>,
+    pub fee_rate: Decimal,
+    pub idempotency_key: Option<String>,
+}
+
+/// Inserts an order. `status` is `open` (with its reservation) or `cancelled` (with `reason`).
+pub async fn insert_order(
+    conn: &mut PgConnection,
+    o: &NewOrderRow,
+    status: &str,
+    reserved_cash: Decimal,
+    reserved_shares: i64,
+    reason: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<OrderRow> {
+    let closed_at = (status != "open").then_some(at);
+    sqlx::query_as::<_, OrderRow>(&format!(
+        "INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
+                             reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         RETURNING {ORDER_COLUMNS}"
+    ))
+    .bind(o.user_id)
+    .bind(o.code.as_str())
+    .bind(o.side.as_str())
+    .bind(o.kind.as_str())
+    .bind(o.tif.as_str())
+    .bind(o.quantity.get())
+    .bind(o.limit.map(Price::get))
+    .bind(o.fee_rate)
+    .bind(status)
+    .bind(reserved_cash)
+    .bind(reserved_shares)
+    .bind(o.idempotency_key.as_deref())
+    .bind(reason)
+    .bind(at)
+    .bind(closed_at)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| match crate::error::violated_constraint(&e) {
+        Some("orders_idempotency_key") => Error::rejected(format!(
+            "key: idempotency key {:?} is already used by another order",
+            o.idempotency_key.as_deref().unwrap_or_default()
+        )),
+        _ => e.into(),
+    })
+}
+
+/// Closes open orders (cancelled or expired) and releases their reservations through the
+/// ledger. The caller holds the account locks of their users and the order locks.
+pub async fn close_orders(
+    conn: &mut PgConnection,
+    orders: &[OrderRow],
+    status: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
+    let done = sqlx::query(
+        "UPDATE orders SET status = $2, reason = $3, reserved_cash = 0, reserved_shares = 0, closed_at = $4
+         WHERE id = ANY($1) AND status = 'open'",
+    )
+    .bind(&ids)
+    .bind(status)
+    .bind(reason)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() != ids.len() as u64 {
+        return Err(Error::Unexpected(anyhow::anyhow!(
+            "an order changed while locked"
+        )));
+    }
+    let mut entries = Vec::with_capacity(orders.len());
+    for o in orders {
+        let code = StockCode::parse(&o.code)?;
+        let amount = match o.side() {
+            Side::Buy => o.reserved_cash,
+            Side::Sell => Decimal::from(o.reserved_shares),
+        };
+        if !amount.is_zero() {
+            entries.push(Entry::reservation(
+                o.user_id,
+                o.id,
+                o.side(),
+                &code,
+                -amount,
+            ));
+        }
+    }
+    ledger::post(conn, &entries, &[], at).await
+}
+
+/// One order to fill now, at a price, for its whole remaining quantity.
+#[derive(Debug, Clone)]
+pub struct FillPlan<'a> {
+    pub order: &'a OrderRow,
+    pub price: Price,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow, PartialEq)]
+pub struct FillRow {
+    pub id: i64,
+    pub order_id: i64,
+    pub user_id: i64,
+    pub code: String,
+    pub side: String,
+    pub quantity: i64,
+    pub price: Decimal,
+    pub amount: Decimal,
+    pub fee: Decimal,
+    pub tax: Decimal,
+    pub filled_at: DateTime<Utc>,
+}
+
+/// Fills open orders in full: writes the fills, closes the orders, and posts one ledger entry
+/// per fill that releases the order's reservation, pays or collects the cash with fee and tax
+/// (computed by the rulebook for the trade date), and moves the shares. The caller holds the
+/// account locks of every user involved and the order locks.
+pub async fn apply_fills(
+    conn: &mut PgConnection,
+    plans: &[FillPlan<'_>],
+    at: DateTime<Utc>,
+) -> Result<Vec<FillRow>> {
+    if plans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let day: NaiveDate = rules::trade_date(at);
+    let ids = super::next_ids(conn, "fills_id_seq", plans.len()).await?;
+
+    // Current holdings of sellers, for the cost basis of what they sell.
+    let sellers: Vec<(i64, String)> = plans
+        .iter()
+        .filter(|p| p.order.side() == Side::Sell)
+        .map(|p| (p.order.user_id, p.order.code.clone()))
+        .collect();
+    let mut held: HashMap<(i64, String), (i64, Decimal)> = HashMap::new();
+    if !sellers.is_empty() {
+        let (u, c): (Vec<i64>, Vec<String>) = sellers.into_iter().unzip();
+        let rows: Vec<(i64, String, i64, Decimal)> = sqlx::query_as(
+            "SELECT h.user_id, h.code, h.available + h.reserved, h.cost FROM holdings h
+             JOIN UNNEST($1::bigint[], $2::text[]) AS t(user_id, code) ON h.user_id = t.user_id AND h.code = t.code",
+        )
+        .bind(&u)
+        .bind(&c)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (u, c, q, cost) in rows {
+            held.insert((u, c), (q, cost));
+        }
+    }
+
+    let mut fills = Vec::with_capacity(plans.len());
+    let mut entries = Vec::with_capacity(plans.len());
+    let mut costs = Vec::with_capacity(plans.len());
+    for (plan, id) in plans.iter().zip(ids) {
+        let o = plan.order;
+        let side = o.side();
+        let qty = Quantity::new(o.remaining())?;
+        let amounts = rules::fill_amounts(side, plan.price, qty, o.fee_rate, day);
+        let user = Some(o.user_id);
+        let (amount, fee, tax) = (amounts.amount.get(), amounts.fee.get(), amounts.tax.get());
+        let shares = qty.decimal();
+        let entry = match side {
+            Side::Buy => {
+                let refund = o.reserved_cash - amounts.net.get();
+                if refund.is_sign_negative() {
+                    return Err(Error::Unexpected(anyhow::anyhow!(
+                        "order #{} reserved {} but its fill costs {}",
+                        o.id,
+                        o.reserved_cash,
+                        amounts.net
+                    )));
+                }
+                costs.push(CostDelta {
+                    user_id: o.user_id,
+                    code: o.code.clone(),
+                    delta: amount,
+                });
+                Entry::new(EntryKind::Fill, o.user_id)
+                    .leg(user, Book::CashReserved, KRW, -o.reserved_cash)
+                    .leg(user, Book::Cash, KRW, refund)
+                    .leg(None, Book::Market, KRW, amount)
+                    .leg(None, Book::Fees, KRW, fee)
+                    .leg(user, Book::Shares, &o.code, shares)
+                    .leg(None, Book::Market, &o.code, -shares)
+            }
+            Side::Sell => {
+                let key = (o.user_id, o.code.clone());
+                let (total, cost) = held.get(&key).copied().unwrap_or((0, Decimal::ZERO));
+                let sold_cost = if total > 0 {
+                    (cost * shares / Decimal::from(total)).round_dp(4)
+                } else {
+                    Decimal::ZERO
+                };
+                held.insert(key, (total - qty.get(), cost - sold_cost));
+                costs.push(CostDelta {
+                    user_id: o.user_id,
+                    code: o.code.clone(),
+                    delta: -sold_cost,
+                });
+                Entry::new(EntryKind::Fill, o.user_id)
+                    .leg(
+                        user,
+                        Book::SharesReserved,
+                        &o.code,
+                        -Decimal::from(o.reserved_shares),
+                    )
+                    .leg(
+                        user,
+                        Book::Shares,
+                        &o.code,
+                        Decimal::from(o.reserved_shares) - shares,
+                    )
+                    .leg(None, Book::Market, &o.code, shares)
+                    .leg(None, Book::Market, KRW, -amount)
+                    .leg(user, Book::Cash, KRW, amounts.net.get())
+                    .leg(None, Book::Fees, KRW, fee)
+                    .leg(None, Book::Taxes, KRW, tax)
+            }
+        };
+        entries.push(entry.order(o.id).fill(id));
+        fills.push(FillRow {
+            id,
+            order_id: o.id,
+            user_id: o.user_id,
+            code: o.code.clone(),
+            side: o.side.clone(),
+            quantity: qty.get(),
+            price: plan.price.get(),
+            amount,
+            fee,
+            tax,
+            filled_at: at,
+        });
+    }
+
+    let cols = FillColumns::from(&fills);
+    sqlx::query(
+        "INSERT INTO fills (id, order_id, user_id, code, side, quantity, price, amount, fee, tax, filled_at)
+         SELECT *, $11 FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
+                                  $6::bigint[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[])",
+    )
+    .bind(&cols.id)
+    .bind(&cols.order_id)
+    .bind(&cols.user_id)
+    .bind(&cols.code)
+    .bind(&cols.side)
+    .bind(&cols.quantity)
+    .bind(&cols.price)
+    .bind(&cols.amount)
+    .bind(&cols.fee)
+    .bind(&cols.tax)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    let done = sqlx::query(
+        "UPDATE orders o SET status = 'filled', filled_quantity = o.filled_quantity + t.qty,
+                             reserved_cash = 0, reserved_shares = 0, closed_at = $3
+         FROM UNNEST($1::bigint[], $2::bigint[]) AS t(id, qty)
+         WHERE o.id = t.id AND o.status = 'open'",
+    )
+    .bind(&cols.order_id)
+    .bind(&cols.quantity)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() != fills.len() as u64 {
+        return Err(Error::Unexpected(anyhow::anyhow!(
+            "an order changed while locked"
+        )));
+    }
+    ledger::post(conn, &entries, &costs, at).await?;
+    Ok(fills)
+}
+
+struct FillColumns {
+    id: Vec<i64>,
+    order_id: Vec<i64>,
+    user_id: Vec<i64>,
+    code: Vec<String>,
+    side: Vec<String>,
+    quantity: Vec<i64>,
+    price: Vec<Decimal>,
+    amount: Vec<Decimal>,
+    fee: Vec<Decimal>,
+    tax: Vec<Decimal>,
+}
+
+impl From<&Vec<FillRow>> for FillColumns {
+    fn from(f: &Vec<FillRow>) -> Self {
+        FillColumns {
+            id: f.iter().map(|x| x.id).collect(),
+            order_id: f.iter().map(|x| x.order_id).collect(),
+            user_id: f.iter().map(|x| x.user_id).collect(),
+            code: f.iter().map(|x| x.code.clone()).collect(),
+            side: f.iter().map(|x| x.side.clone()).collect(),
+            quantity: f.iter().map(|x| x.quantity).collect(),
+            price: f.iter().map(|x| x.price).collect(),
+            amount: f.iter().map(|x| x.amount).collect(),
+            fee: f.iter().map(|x| x.fee).collect(),
+            tax: f.iter().map(|x| x.tax).collect(),
+        }
+    }
+}
+
+pub async fn fills_for_user(
+    conn: &mut PgConnection,
+    user_id: i64,
+    limit: i64,
+) -> Result<Vec<FillRow>> {
+    Ok(sqlx::query_as::<_, FillRow>(
+        "SELECT id, order_id, user_id, code, side, quantity, price, amount, fee, tax, filled_at
+         FROM fills WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(user_id)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Locks every open order of the given users (whose accounts the caller has locked).
+pub async fn lock_open_orders(conn: &mut PgConnection, user_ids: &[i64]) -> Result<Vec<OrderRow>> {
+    Ok(sqlx::query_as::<_, OrderRow>(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = ANY($1) AND status = 'open' ORDER BY id FOR UPDATE"
+    ))
+    .bind(user_ids)
+    .fetch_all(&mut *conn)
+    .await?)
+}

@@ -1,0 +1,190 @@
+//! Users, their cash accounts and login sessions.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{FromRow, PgConnection};
+
+use super::ledger::{self, Book, Entry, EntryKind, KRW};
+use crate::domain::{DisplayName, Email};
+use crate::error::{violated_constraint, Error, Result};
+
+#[derive(Debug, Clone, FromRow, Serialize, PartialEq)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub initial_cash: Decimal,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+const USER_COLUMNS: &str =
+    "id, email, display_name, password_hash, initial_cash, created_at, deleted_at";
+
+fn email_taken(e: sqlx::Error, email: &Email) -> Error {
+    match violated_constraint(&e) {
+        Some("users_email_key") => Error::rejected(format!("email: {email} is already registered")),
+        _ => e.into(),
+    }
+}
+
+/// Creates a user with a cash account holding `initial_cash`, granted through the ledger.
+pub async fn insert(
+    conn: &mut PgConnection,
+    email: &Email,
+    name: &DisplayName,
+    password_hash: &str,
+    initial_cash: Decimal,
+    at: DateTime<Utc>,
+) -> Result<UserRow> {
+    let user = sqlx::query_as::<_, UserRow>(&format!(
+        "INSERT INTO users (email, display_name, password_hash, initial_cash, created_at)
+         VALUES ($1, $2, $3, $4, $5) RETURNING {USER_COLUMNS}"
+    ))
+    .bind(email.as_str())
+    .bind(name.as_str())
+    .bind(password_hash)
+    .bind(initial_cash)
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| email_taken(e, email))?;
+    sqlx::query("INSERT INTO accounts (user_id, available, reserved) VALUES ($1, 0, 0)")
+        .bind(user.id)
+        .execute(&mut *conn)
+        .await?;
+    if !initial_cash.is_zero() {
+        let grant = Entry::new(EntryKind::Grant, user.id)
+            .leg(None, Book::Grants, KRW, -initial_cash)
+            .leg(Some(user.id), Book::Cash, KRW, initial_cash);
+        ledger::post(conn, &[grant], &[], at).await?;
+    }
+    Ok(user)
+}
+
+/// An active (not deleted) user by email, compared case-insensitively.
+pub async fn by_email(conn: &mut PgConnection, email: &str) -> Result<Option<UserRow>> {
+    Ok(sqlx::query_as::<_, UserRow>(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1) AND deleted_at IS NULL"
+    ))
+    .bind(email.trim())
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+pub async fn by_id(conn: &mut PgConnection, id: i64) -> Result<Option<UserRow>> {
+    Ok(
+        sqlx::query_as::<_, UserRow>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+pub async fn update(
+    conn: &mut PgConnection,
+    id: i64,
+    email: Option<&Email>,
+    name: Option<&DisplayName>,
+    password_hash: Option<&str>,
+) -> Result<UserRow> {
+    sqlx::query_as::<_, UserRow>(&format!(
+        "UPDATE users SET email = COALESCE($2, email), display_name = COALESCE($3, display_name),
+                          password_hash = COALESCE($4, password_hash)
+         WHERE id = $1 AND deleted_at IS NULL RETURNING {USER_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(email.map(Email::as_str))
+    .bind(name.map(DisplayName::as_str))
+    .bind(password_hash)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| match email {
+        Some(em) => email_taken(e, em),
+        None => e.into(),
+    })?
+    .ok_or_else(|| Error::not_found(format!("user #{id} is not active")))
+}
+
+/// Scrubs personal data and ends every session; the ledger, orders and fills stay.
+pub async fn scrub(conn: &mut PgConnection, id: i64, at: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET email = NULL, display_name = NULL, password_hash = NULL, deleted_at = $2
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_session(
+    conn: &mut PgConnection,
+    token_hash: &str,
+    user_id: i64,
+    at: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(at)
+        .bind(expires)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The user of a session and when it expires.
+pub async fn session_user(
+    conn: &mut PgConnection,
+    token_hash: &str,
+) -> Result<Option<(UserRow, DateTime<Utc>)>> {
+    let row: Option<(i64, DateTime<Utc>)> =
+        sqlx::query_as("SELECT user_id, expires_at FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((uid, expires)) = row else {
+        return Ok(None);
+    };
+    Ok(by_id(conn, uid).await?.map(|u| (u, expires)))
+}
+
+pub async fn delete_session(conn: &mut PgConnection, token_hash: &str) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Appends to the audit log of who did what.
+pub async fn log_action(
+    conn: &mut PgConnection,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    user_id: Option<i64>,
+    detail: serde_json::Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, action, user_id, detail) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(at)
+    .bind(actor)
+    .bind(action)
+    .bind(user_id)
+    .bind(detail)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
