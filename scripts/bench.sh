@@ -4,7 +4,7 @@
 #
 # Usage:
 #   scripts/bench.sh                run every section
-#   scripts/bench.sh SECTION...     run only these sections (pgbench, ...)
+#   scripts/bench.sh SECTION...     run only these sections (pgbench, place_orders, settle)
 #
 # Environment:
 #   DATABASE_URL            used if it answers, else a private cluster is started (scripts/db.sh)
@@ -12,6 +12,8 @@
 #   ASCEND_PGBENCH_SCALE    pgbench scale factor (default 10, about 160 MB)
 #   ASCEND_PGBENCH_CLIENTS  pgbench clients (default 8)
 #   ASCEND_PGBENCH_JOBS     pgbench threads (default 2)
+#   ASCEND_BENCH_CLIENTS    concurrent clients of place_orders (default 8)
+#   ASCEND_SETTLE_ORDERS    resting orders created for settle (default 100000)
 #
 # The pgbench figure is the yardstick: it is measured on the same server as ours, with the
 # server's durable defaults (fsync on), so our figures can be read relative to it.
@@ -83,31 +85,99 @@ bench_pgbench() {
     tps="$(sed -nE 's/^tps = ([0-9.]+) \((without initial connection time|excluding connections establishing)\).*/\1/p' "$out")"
     [[ -n $tps ]] || die "no tps line in pgbench output ($out)"
     printf 'pgbench_tpcb_tps=%s\n' "$tps"
+    PGBENCH_TPS=$tps
 }
 
-# --- section: ascend benchmarks (placeholders) ------------------------------------------------
-# TODO(bench): each section below runs one `ascend bench` subcommand against $DATABASE_URL and
-# prints its figures as name=value lines on stdout (raw output to $OUT_DIR/<section>.txt).
-# Build once with `cargo build --release --bin ascend` before the first section.
-#
-# bench_orders() {
-#     section "ascend: order placement"
-#     cargo run --release --bin ascend -- bench ... --seconds "$BENCH_SECONDS"
-#     # prints e.g. ascend_orders_per_sec=<number>
-# }
-#
-# bench_fills() {
-#     section "ascend: order matching / fills"
-#     cargo run --release --bin ascend -- bench ... --seconds "$BENCH_SECONDS"
-# }
-#
-# bench_ledger() {
-#     section "ascend: ledger postings / invariant checks"
-#     cargo run --release --bin ascend -- bench ...
-# }
+# --- sections: ascend benchmarks (examples/bench.rs) -----------------------------------------
+# Each runs one subcommand of the `bench` example in a throw-away database ascend_bench_<pid>
+# on the same server as pgbench; its name=value lines are copied to stdout and kept in
+# $OUT_DIR/<section>.txt. A run whose library calls failed, or whose audit found a violation,
+# exits non-zero: the section is reported as failed and bench.sh exits 1 at the end.
 
-# Sections run by default, in order. TODO(bench): add the ascend sections here.
-readonly ALL_SECTIONS=(pgbench)
+readonly BENCH_CLIENTS="${ASCEND_BENCH_CLIENTS:-8}"
+readonly SETTLE_ORDERS="${ASCEND_SETTLE_ORDERS:-100000}"
+# Targets, relative to the server's yardstick where possible.
+readonly TARGET_PLACE_RATIO=0.7     # place_order_tps / pgbench_tpcb_tps
+readonly TARGET_SETTLE_FPS=50000    # settle fills per second
+
+BENCH_BIN=""
+PGBENCH_TPS=""
+PLACE_TPS=""
+FAILED=()
+
+# Builds the example once (release) and sets BENCH_BIN.
+build_bench() {
+    [[ -z $BENCH_BIN ]] || return 0
+    log "cargo build --release --example bench"
+    cargo build --release --example bench >&2
+    BENCH_BIN="${CARGO_TARGET_DIR:-target}/release/examples/bench"
+    [[ -x $BENCH_BIN ]] || die "built, but $BENCH_BIN is missing"
+}
+
+# Runs the example with arguments "$@", output to $OUT_DIR/$1.txt and stdout; returns its status.
+run_bench() {
+    local name=$1 rc=0
+    shift
+    local out="$OUT_DIR/$name.txt"
+    "$BENCH_BIN" --database-url "$DATABASE_URL" "$@" >"$out" || rc=$?
+    cat "$out"
+    if ((rc != 0)); then
+        log "error: bench $* exited with status $rc (library errors or audit violations: see above)"
+        FAILED+=("$name")
+    fi
+    return 0
+}
+
+# Prints the value of name $2 in the name=value file $1.
+figure() { sed -nE "s/^$2=(.*)$/\1/p" "$1" | tail -n 1; }
+
+# Prints "yes" if $1 >= $2 (decimals), else "no".
+at_least() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 >= b + 0) ? "yes" : "no" }'; }
+
+# --- section: place_orders (orders::place by concurrent clients) -----------------------------
+bench_place_orders() {
+    section "ascend: order placement (${BENCH_CLIENTS} clients, ${BENCH_SECONDS}s)"
+    build_bench
+    run_bench place_orders place-orders --clients "$BENCH_CLIENTS" --seconds "$BENCH_SECONDS"
+    PLACE_TPS="$(figure "$OUT_DIR/place_orders.txt" place_order_tps)"
+}
+
+# --- section: settle (one settle run over resting orders, about half crossed) ----------------
+bench_settle() {
+    section "ascend: settle (${SETTLE_ORDERS} resting orders, about half crossed)"
+    build_bench
+    run_bench settle settle --orders "$SETTLE_ORDERS"
+    local fps
+    fps="$(figure "$OUT_DIR/settle.txt" settle_fills_per_sec)"
+    if [[ -n $fps ]]; then
+        printf 'settle_fills_per_sec_target=%s\n' "$TARGET_SETTLE_FPS"
+        log "settle: $fps fills/s; target >= $TARGET_SETTLE_FPS: $(at_least "$fps" "$TARGET_SETTLE_FPS")"
+    fi
+}
+
+# The ratio of order placement to pgbench, when both figures are known. pgbench's figure comes
+# from this run, else from the last one kept in $OUT_DIR (said on stderr).
+report_ratio() {
+    [[ -n $PLACE_TPS ]] || return 0
+    local tps=$PGBENCH_TPS saved="$OUT_DIR/pgbench-tpcb.txt"
+    if [[ -z $tps && -s $saved ]]; then
+        tps="$(sed -nE 's/^tps = ([0-9.]+) \((without initial connection time|excluding connections establishing)\).*/\1/p' "$saved")"
+        [[ -z $tps ]] || log "pgbench did not run now; using the last pgbench figure from $saved ($tps tps)"
+    fi
+    [[ -n $tps ]] || {
+        log "no pgbench figure: run the pgbench section too for place_order_to_pgbench_ratio"
+        return 0
+    }
+    local ratio
+    ratio="$(awk -v a="$PLACE_TPS" -v b="$tps" 'BEGIN { printf "%.3f", (b > 0) ? a / b : 0 }')"
+    section "summary"
+    printf 'place_order_to_pgbench_ratio=%s\n' "$ratio"
+    printf 'place_order_to_pgbench_target=%s\n' "$TARGET_PLACE_RATIO"
+    log "place_order_tps $PLACE_TPS / pgbench_tpcb_tps $tps = $ratio; target >= $TARGET_PLACE_RATIO: $(at_least "$ratio" "$TARGET_PLACE_RATIO")"
+}
+
+# Sections run by default, in order.
+readonly ALL_SECTIONS=(pgbench place_orders settle)
 
 main() {
     local -a sections=("$@")
@@ -124,6 +194,10 @@ main() {
     for s in "${sections[@]}"; do
         "bench_$s"
     done
+    report_ratio
+    if ((${#FAILED[@]})); then
+        die "failed sections: ${FAILED[*]}"
+    fi
 }
 
 main "$@"

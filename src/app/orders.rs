@@ -146,7 +146,7 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
                     prev.code,
                     prev.side,
                     prev.quantity,
-                    prev.limit_price.map_or("market".to_string(), |p| crate::domain::group_thousands(p))
+                    prev.limit_price.map_or("market".to_string(), crate::domain::group_thousands)
                 )));
             }
             let fill: Option<FillRow> = sqlx::query_as(

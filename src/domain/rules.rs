@@ -44,7 +44,8 @@ pub fn floor_to_tick(price: Decimal) -> Decimal {
 
 /// The daily price band: ±30% of the base (previous close), computed the KRX way.
 /// The width is cut down to the base price's tick; each limit is then cut down to its own tick.
-/// Example: base 9,980 → width 2,990 → upper 12,970 → 12,950; lower 6,990.
+/// Example: base 9,980 → width 2,990 → upper 12,970 (on its 10-won tick), lower 6,990;
+/// base 55,900 → width 16,700 → upper 72,600, lower 39,200.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Band {
     pub base: Decimal,
@@ -323,8 +324,14 @@ mod tests {
 
     #[test]
     fn band_is_cut_to_ticks_the_krx_way() {
+        // 12,970 sits on the 10-won tick of the 5,000–19,999 level under the table in force
+        // since 2023-01-25 (under the older 50-won tick for 10,000–49,999 it was cut to 12,950).
         let b = price_band(dec!(9_980));
-        assert_eq!((b.lower, b.upper), (dec!(6_990), dec!(12_950)));
+        assert_eq!((b.lower, b.upper), (dec!(6_990), dec!(12_970)));
+        // A limit that must be cut: base 15,500 → width 4,650 → upper 20,150 → 20,150 is on the
+        // 50-won tick; base 15,560 → width 4,660 → upper 20,220 → cut to 20,200.
+        let b = price_band(dec!(15_560));
+        assert_eq!((b.lower, b.upper), (dec!(10_900), dec!(20_200)));
         // 55,900: width 16,770 → 16,700 (100 tick); upper 72,600; lower 39,200 (50 tick).
         let b = price_band(dec!(55_900));
         assert_eq!((b.lower, b.upper), (dec!(39_200), dec!(72_600)));

@@ -263,26 +263,21 @@ impl FromStr for Quantity {
         match t.parse::<i64>() {
             Ok(q) => Quantity::new(q),
             Err(_) => {
-                if Decimal::from_str_exact(&t).is_ok() {
+                let digits = t.strip_prefix('-').unwrap_or(&t);
+                if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    Err(Invalid::new(
+                        "quantity",
+                        format!(
+                            "{:?} is out of range (1 to {} shares)",
+                            s.trim(),
+                            group_thousands(Self::MAX.into())
+                        ),
+                    ))
+                } else if Decimal::from_str_exact(&t).is_ok() {
                     Err(Invalid::new(
                         "quantity",
                         format!("{:?} must be a positive whole number of shares", s.trim()),
                     ))
-                } else if !t.is_empty()
-                    && t.trim_start_matches('-')
-                        .bytes()
-                        .all(|b| b.is_ascii_digit())
-                {
-                    Quantity::new(if t.starts_with('-') { -1 } else { i64::MAX }).map_err(|_| {
-                        Invalid::new(
-                            "quantity",
-                            format!(
-                                "{:?} is out of range (1 to {} shares)",
-                                s.trim(),
-                                group_thousands(Self::MAX.into())
-                            ),
-                        )
-                    })
                 } else {
                     Err(Invalid::new(
                         "quantity",

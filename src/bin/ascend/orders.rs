@@ -30,6 +30,7 @@ pub struct PlaceOrder {
     /// buy or sell.
     side: String,
     /// Number of shares (a positive whole number, at most 10,000,000).
+    #[arg(allow_hyphen_values = true)]
     quantity: String,
     /// Limit price in won.
     #[arg(long, allow_hyphen_values = true)]

@@ -1,0 +1,440 @@
+//! The built `ascend` binary: exit codes, one-line errors, formats and the session file.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+use sqlx::PgPool;
+
+/// The URL of this test's own database: the server of DATABASE_URL, the database of the pool.
+async fn url_of(pool: &PgPool) -> String {
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h.to_string(), format!("?{q}")),
+        None => (base.clone(), String::new()),
+    };
+    let (server, _) = head.rsplit_once('/').expect("a database in DATABASE_URL");
+    format!("{server}/{db}{query}")
+}
+
+struct Cli {
+    url: String,
+    config: tempfile::TempDir,
+}
+
+impl Cli {
+    async fn new(pool: &PgPool) -> Self {
+        Cli {
+            url: url_of(pool).await,
+            config: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ascend"));
+        cmd.args(args)
+            .env("DATABASE_URL", &self.url)
+            .env("ASCEND_NOW", SESSION)
+            .env("ASCEND_CONFIG_DIR", self.config.path())
+            .env_remove("ASCEND_USER")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            pipe.write_all(s.as_bytes()).unwrap();
+        }
+        drop(pipe);
+        child.wait_with_output().unwrap()
+    }
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// One line on stderr, starting with `error: ` and the field.
+fn assert_rejected(o: &Output, field_and_rule: &str) {
+    let err = stderr(o);
+    assert_eq!(code(o), 3, "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.starts_with(&format!("error: {field_and_rule}")),
+        "{err}"
+    );
+}
+
+#[sqlx::test]
+async fn a_session_from_register_to_audit(pool: PgPool) {
+    let cli = Cli::new(&pool).await;
+    seed_stocks(&app_at(&pool, SESSION)).await;
+    let o = cli.run(
+        &[
+            "user",
+            "register",
+            "--email",
+            "cli@example.com",
+            "--name",
+            "CLI",
+            "--password-stdin",
+        ],
+        Some("password123\n"),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // Not logged in yet: exit 4.
+    let o = cli.run(&["orders"], None);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("error: session: not logged in"));
+    let o = cli.run(
+        &["login", "--email", "cli@example.com", "--password-stdin"],
+        Some("wrong-password\n"),
+    );
+    assert_eq!(code(&o), 4);
+    let o = cli.run(
+        &["login", "--email", "cli@example.com", "--password-stdin"],
+        Some("password123\n"),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let session = cli.config.path().join("session");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&session).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let o = cli.run(
+        &[
+            "place-order",
+            "005930",
+            "buy",
+            "10",
+            "--market",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["order"]["status"], "filled");
+    assert_eq!(v["fill"]["price"], "55900");
+    assert_eq!(v["fill"]["fee"], "83");
+    let o = cli.run(
+        &["place-order", "005930", "sell", "3", "--limit", "57000"],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = cli.run(&["orders", "--open", "--format", "csv"], None);
+    let out = stdout(&o);
+    let mut lines = out.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("id,created,code,side,kind"));
+    let row = lines.next().unwrap();
+    assert!(
+        row.contains(",005930,sell,limit,day,3,57000,0,open,3 sh,"),
+        "{row}"
+    );
+    assert_eq!(lines.next(), None);
+    let o = cli.run(&["trades", "--format", "json"], None);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    let o = cli.run(&["whoami", "--format", "json"], None);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["email"],
+        "cli@example.com"
+    );
+
+    let o = cli.run(&["audit"], None);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("all five ledger invariants hold"));
+    sqlx::query("UPDATE holdings SET available = available + 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let o = cli.run(&["audit"], None);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("audit: invariant 1 violated: holding of user #1 in 005930"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A forged session file: exit 4.
+    std::fs::write(&session, "f".repeat(64)).unwrap();
+    let o = cli.run(&["orders"], None);
+    assert_eq!(code(&o), 4);
+    assert!(stderr(&o).contains("not recognised"));
+    let o = cli.run(&["logout"], None);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!session.exists());
+}
+
+#[sqlx::test]
+async fn bad_input_is_one_line_exit_3_and_writes_nothing(pool: PgPool) {
+    let cli = Cli::new(&pool).await;
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    user(&app, "bad@example.com", 10_000_000).await;
+    let as_user = |args: &[&str]| {
+        let mut a = vec!["--user", "bad@example.com"];
+        a.extend_from_slice(args);
+        cli.run(&a, None)
+    };
+    assert_rejected(
+        &as_user(&["place-order", "5930", "buy", "1", "--market"]),
+        "code:",
+    );
+    assert_rejected(
+        &as_user(&["place-order", "123456", "buy", "1", "--market"]),
+        "code: no stock with code 123456",
+    );
+    for q in ["0", "-1", "1.5", "100000000", "lots"] {
+        assert_rejected(
+            &as_user(&["place-order", "005930", "buy", q, "--market"]),
+            "quantity:",
+        );
+    }
+    for p in ["55950", "0", "-100", "80000"] {
+        assert_rejected(
+            &as_user(&["place-order", "005930", "buy", "1", "--limit", p]),
+            "price:",
+        );
+    }
+    assert_rejected(
+        &as_user(&[
+            "place-order",
+            "005930",
+            "buy",
+            "1",
+            "--limit",
+            "55900",
+            "--market",
+        ]),
+        "limit: give either",
+    );
+    assert_rejected(
+        &as_user(&["place-order", "005930", "buy", "1"]),
+        "limit: give --limit",
+    );
+    assert_rejected(
+        &as_user(&["place-order", "005930", "hold", "1", "--market"]),
+        "side:",
+    );
+    assert_rejected(
+        &as_user(&[
+            "place-order",
+            "005930",
+            "buy",
+            "1",
+            "--limit",
+            "55900",
+            "--tif",
+            "fok",
+        ]),
+        "tif:",
+    );
+    assert_rejected(
+        &as_user(&["place-order", "005930", "buy", "1000", "--market"]),
+        "cash: insufficient cash",
+    );
+    assert_rejected(
+        &as_user(&["place-order", "005930", "sell", "1", "--market"]),
+        "quantity: insufficient shares",
+    );
+    assert_rejected(
+        &as_user(&[
+            "--now",
+            "2026-11-28 10:00",
+            "place-order",
+            "005930",
+            "buy",
+            "1",
+            "--market",
+        ]),
+        "kind: a market order cannot be placed on a day the market is closed",
+    );
+    assert_rejected(
+        &as_user(&[
+            "--now",
+            "2026-11-24 11:00",
+            "place-order",
+            "005930",
+            "buy",
+            "1",
+            "--limit",
+            "55900",
+        ]),
+        "price: the stored price of 005930",
+    );
+    assert_rejected(&as_user(&["--now", "soon", "orders"]), "now:");
+    assert_rejected(&as_user(&["cancel", "abc"]), "order_id:");
+    assert_rejected(&as_user(&["cancel", "42"]), "order: no order #42");
+    assert_rejected(
+        &cli.run(
+            &[
+                "user",
+                "register",
+                "--email",
+                "not-an-email",
+                "--name",
+                "x",
+                "--password-stdin",
+            ],
+            Some("password123\n"),
+        ),
+        "email:",
+    );
+    assert_rejected(
+        &cli.run(
+            &[
+                "user",
+                "register",
+                "--email",
+                "x@example.com",
+                "--name",
+                "x",
+                "--password-stdin",
+            ],
+            Some("short\n"),
+        ),
+        "password: must be at least 8",
+    );
+    assert_rejected(
+        &cli.run(
+            &[
+                "user",
+                "register",
+                "--email",
+                "BAD@example.com",
+                "--name",
+                "x",
+                "--password-stdin",
+            ],
+            Some("password123\n"),
+        ),
+        "email: BAD@example.com is already registered",
+    );
+    assert_rejected(
+        &cli.run(
+            &[
+                "user",
+                "register",
+                "--email",
+                "y@example.com",
+                "--name",
+                "y",
+                "--password-stdin",
+                "--cash",
+                "12.5",
+            ],
+            Some("password123\n"),
+        ),
+        "cash:",
+    );
+    assert_rejected(
+        &cli.run(&["--user", "ghost@example.com", "orders"], None),
+        "user: no active user with email ghost@example.com",
+    );
+    let o = cli.run(&["--user", "bad@example.com", "orders"], None);
+    assert_eq!(code(&o), 0);
+    let counts: (i64, i64, i64) = sqlx::query_as("SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM users), (SELECT count(*) FROM journal_entries)")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(counts, (0, 1, 1));
+    // Usage errors are clap's exit 2.
+    assert_eq!(code(&cli.run(&["place-order"], None)), 2);
+    assert_eq!(code(&cli.run(&["no-such-command"], None)), 2);
+}
+
+#[test]
+fn an_unreachable_database_is_exit_5_with_a_message() {
+    let o = Command::new(env!("CARGO_BIN_EXE_ascend"))
+        .args(["db", "status"])
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nothing")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 5);
+    let err = stderr(&o);
+    assert!(err.starts_with("error: database unavailable:"), "{err}");
+    assert!(!err.contains("panicked"));
+    let o = Command::new(env!("CARGO_BIN_EXE_ascend"))
+        .args(["db", "status"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 5);
+    assert!(stderr(&o).contains("DATABASE_URL is not set"));
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let o = Command::new(env!("CARGO_BIN_EXE_ascend"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0);
+    for line in ["3  rejected", "4  authentication", "5  infrastructure"] {
+        assert!(out.contains(line), "{out}");
+    }
+}
+
+#[sqlx::test]
+async fn db_migrate_and_status_report_every_migration(pool: PgPool) {
+    let cli = Cli::new(&pool).await;
+    let o = cli.run(&["db", "migrate", "--format", "json"], None);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v.as_array().unwrap().iter().all(|m| m["applied"] == true));
+    let o = cli.run(&["db", "status"], None);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).contains("trading core"));
+}
+
+#[sqlx::test]
+async fn settle_and_stock_load_from_the_command_line(pool: PgPool) {
+    let cli = Cli::new(&pool).await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("stocks.csv");
+    std::fs::write(
+        &csv,
+        "code,name,market,price,prev_close\n005930,삼성전자,KOSPI,55900,56600\n",
+    )
+    .unwrap();
+    let o = cli.run(&["stock", "load", csv.to_str().unwrap()], None);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    std::fs::write(
+        &csv,
+        "code,name,market,price,prev_close\n005930,삼성전자,KOSPI,55950,56600\n",
+    )
+    .unwrap();
+    let o = cli.run(&["stock", "load", csv.to_str().unwrap()], None);
+    assert_rejected(
+        &o,
+        &format!("{}: row 2: price: stock 005930", csv.display()),
+    );
+    let o = cli.run(&["stock", "list", "--format", "json"], None);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["price"], "55900");
+    let o = cli.run(&["settle", "--format", "json"], None);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["filled"], 0);
+    let o = cli.run(&["settle", "--close"], None);
+    assert_rejected(&o, "close: the regular session is still open");
+}

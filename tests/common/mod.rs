@@ -1,0 +1,104 @@
+//! Shared set-up for the integration tests: an `App` on the test's own database with a fixed
+//! clock, a few stocks, and users.
+#![allow(dead_code)]
+
+use ascend::app::stocks::{self, StockQuote};
+use ascend::app::users::{self, Registration};
+use ascend::app::App;
+use ascend::clock::Clock;
+use ascend::domain::Rulebook;
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+
+/// A Tuesday, inside the regular session.
+pub const SESSION: &str = "2026-11-24 10:00";
+
+pub fn app_at(pool: &PgPool, when: &str) -> App {
+    App::new(
+        pool.clone(),
+        Clock::parse(when).unwrap(),
+        Rulebook::default(),
+    )
+}
+
+pub fn dec(v: i64) -> Decimal {
+    Decimal::from(v)
+}
+
+/// Stores prices for a few stocks, stamped at the app's clock.
+pub async fn seed_stocks(app: &App) {
+    let rows = [
+        ("005930", "삼성전자", "KOSPI", 55_900, 56_600),
+        ("000660", "SK하이닉스", "KOSPI", 178_200, 174_800),
+        ("247540", "에코프로비엠", "KOSDAQ", 98_700, 101_200),
+        ("900001", "저가주", "KOSDAQ", 1_000, 1_000),
+    ];
+    let quotes: Vec<StockQuote> = rows
+        .iter()
+        .map(|(c, n, m, p, pc)| StockQuote::parse(c, n, m, dec(*p), dec(*pc)).unwrap())
+        .collect();
+    stocks::upsert(app, &quotes, app.clock.now()).await.unwrap();
+}
+
+/// Moves one stock's price (keeping its previous close), stamped at the app's clock.
+pub async fn set_price(app: &App, code: &str, price: i64) {
+    let prev: Decimal = sqlx::query_scalar("SELECT prev_close FROM stocks WHERE code = $1")
+        .bind(code)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let name: String = sqlx::query_scalar("SELECT name FROM stocks WHERE code = $1")
+        .bind(code)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let market: String = sqlx::query_scalar("SELECT market FROM stocks WHERE code = $1")
+        .bind(code)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let q = StockQuote::parse(code, &name, &market, dec(price), prev).unwrap();
+    stocks::upsert(app, &[q], app.clock.now()).await.unwrap();
+}
+
+pub async fn user(app: &App, email: &str, cash: i64) -> i64 {
+    let r = Registration::parse(email, "테스터", "password123", Some(dec(cash))).unwrap();
+    users::register(app, &r, "test").await.unwrap().id
+}
+
+pub async fn cash(app: &App, user: i64) -> (Decimal, Decimal) {
+    sqlx::query_as("SELECT available, reserved FROM accounts WHERE user_id = $1")
+        .bind(user)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+pub async fn shares(app: &App, user: i64, code: &str) -> (i64, i64) {
+    sqlx::query_as("SELECT available, reserved FROM holdings WHERE user_id = $1 AND code = $2")
+        .bind(user)
+        .bind(code)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap()
+        .unwrap_or((0, 0))
+}
+
+pub async fn assert_audit_clean(app: &App) {
+    let r = ascend::app::audit::audit(app).await.unwrap();
+    assert!(
+        r.violations.is_empty(),
+        "audit violations: {:#?}",
+        r.violations
+    );
+}
+
+pub fn req(
+    code: &str,
+    side: &str,
+    qty: &str,
+    limit: Option<&str>,
+) -> ascend::app::orders::OrderRequest {
+    ascend::app::orders::OrderRequest::parse(code, side, qty, limit, limit.is_none(), None, None)
+        .unwrap()
+}
