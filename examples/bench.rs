@@ -48,6 +48,10 @@ struct Cli {
     /// Keep the benchmark database (for EXPLAIN ANALYZE afterwards); its name goes to stderr.
     #[arg(long, global = true)]
     keep_db: bool,
+    /// Diagnosis: log the plan (EXPLAIN ANALYZE) of every statement slower than this many ms
+    /// to the server log, through auto_explain (needs a superuser; figures get slower).
+    #[arg(long, global = true, value_name = "MS")]
+    explain_ms: Option<u64>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -139,8 +143,25 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         .with_context(|| format!("creating database {db}"))?;
     eprintln!("bench: created database {db}");
 
+    let explain_ms = cli.explain_ms;
     let result = async {
         let pool = PgPoolOptions::new()
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if let Some(ms) = explain_ms {
+                        for sql in [
+                            "LOAD 'auto_explain'".to_string(),
+                            format!("SET auto_explain.log_min_duration = {ms}"),
+                            "SET auto_explain.log_analyze = on".to_string(),
+                            "SET auto_explain.log_buffers = on".to_string(),
+                            "SET auto_explain.log_nested_statements = on".to_string(),
+                        ] {
+                            sqlx::query(&sql).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
             .max_connections(pool_size)
             .min_connections(pool_size)
             .acquire_timeout(Duration::from_secs(30))

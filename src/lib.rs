@@ -8,6 +8,7 @@ pub mod app;
 pub mod clock;
 pub mod domain;
 pub mod error;
+pub mod market;
 pub mod store;
 
 pub use error::{exit, Error, Result};
