@@ -155,6 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                             "SET auto_explain.log_analyze = on".to_string(),
                             "SET auto_explain.log_buffers = on".to_string(),
                             "SET auto_explain.log_nested_statements = on".to_string(),
+                            "SET auto_explain.log_triggers = on".to_string(),
                         ] {
                             sqlx::query(&sql).execute(&mut *conn).await?;
                         }

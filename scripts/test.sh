@@ -101,7 +101,7 @@ if ((coverage)); then
         --timeout 600 \
         --fail-under "$min_coverage" \
         --out Stdout \
-        --exclude-files 'scripts/*' \
+        --exclude-files 'scripts/*' 'target/*' \
         "${extra[@]}"
 else
     step "tests (cargo test --all-targets, no coverage)"

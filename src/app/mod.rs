@@ -2,6 +2,7 @@
 //! nothing of clap or of rendering.
 
 pub mod audit;
+pub mod crawl;
 pub mod orders;
 pub mod settle;
 pub mod stocks;

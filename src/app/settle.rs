@@ -16,7 +16,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 
 use super::App;
-use crate::domain::calendar;
+use crate::domain::calendar::Calendar;
 use crate::domain::rules::{self, SessionState};
 use crate::domain::Price;
 use crate::error::{Error, Result};
@@ -46,7 +46,8 @@ const CROSSED: &str = "o.status = 'open' AND o.kind = 'limit' AND s.listed AND s
 pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummary> {
     let started = Instant::now();
     let now = app.clock.now();
-    let state = rules::session_state(now);
+    let calendar = crate::store::market::calendar(&mut *app.pool.acquire().await?).await?;
+    let state = rules::session_state_in(now, &calendar);
     if close && state == SessionState::Open {
         return Err(Error::rejected("close: the regular session is still open until 15:30 KST; run `settle --close` after the close"));
     }
@@ -83,7 +84,7 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
     }
 
     if close {
-        let cutoff = last_close(now);
+        let cutoff = last_close(now, &calendar);
         let users: Vec<i64> = sqlx::query_scalar(
             "SELECT DISTINCT user_id FROM orders WHERE status = 'open' AND tif = 'day' AND created_at < $1 ORDER BY 1",
         )
@@ -103,13 +104,13 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
 }
 
 /// The close of the latest trading session that has ended by `now`.
-pub fn last_close(now: DateTime<Utc>) -> DateTime<Utc> {
+pub fn last_close(now: DateTime<Utc>, calendar: &Calendar) -> DateTime<Utc> {
     let today = rules::trade_date(now);
     let today_close = rules::kst_instant(today, rules::CLOSE);
-    if calendar::is_trading_day(today) && now >= today_close {
+    if calendar.is_trading_day(today) && now >= today_close {
         today_close
     } else {
-        rules::kst_instant(calendar::previous_trading_day(today), rules::CLOSE)
+        rules::kst_instant(calendar.previous_trading_day(today), rules::CLOSE)
     }
 }
 

@@ -119,6 +119,63 @@ pub fn is_first_trading_day_of_year(day: NaiveDate) -> bool {
     is_trading_day(day) && previous_trading_day(day).year() != day.year()
 }
 
+/// The trading calendar as known: dates with a KOSPI daily bar are trading days, dates inside
+/// the crawled range without one are not; outside that range the dated table decides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Calendar {
+    bars: std::collections::BTreeSet<NaiveDate>,
+}
+
+impl Calendar {
+    /// From the dates that have a KOSPI daily bar.
+    pub fn from_bar_dates(dates: impl IntoIterator<Item = NaiveDate>) -> Self {
+        Calendar {
+            bars: dates.into_iter().collect(),
+        }
+    }
+
+    fn covers(&self, day: NaiveDate) -> bool {
+        match (self.bars.first(), self.bars.last()) {
+            (Some(a), Some(b)) => *a <= day && day <= *b,
+            _ => false,
+        }
+    }
+
+    /// Whether the answer for `day` comes from crawled bars rather than the dated table.
+    pub fn is_from_bars(&self, day: NaiveDate) -> bool {
+        self.covers(day)
+    }
+
+    pub fn is_trading_day(&self, day: NaiveDate) -> bool {
+        if self.covers(day) {
+            self.bars.contains(&day)
+        } else {
+            is_trading_day(day)
+        }
+    }
+
+    pub fn next_trading_day(&self, day: NaiveDate) -> NaiveDate {
+        let mut d = day.succ_opt().expect("date in range");
+        while !self.is_trading_day(d) {
+            d = d.succ_opt().expect("date in range");
+        }
+        d
+    }
+
+    pub fn previous_trading_day(&self, day: NaiveDate) -> NaiveDate {
+        let mut d = day.pred_opt().expect("date in range");
+        while !self.is_trading_day(d) {
+            d = d.pred_opt().expect("date in range");
+        }
+        d
+    }
+
+    /// Trading days from `from` to `to`, both included.
+    pub fn trading_days(&self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+        from.iter_days().take_while(|d| *d <= to).filter(|d| self.is_trading_day(*d)).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +208,22 @@ mod tests {
         assert!(!is_trading_day(d(2026, 11, 28)));
         assert!(is_closure(d(2026, 5, 25)));
         assert_eq!(covered_years(), 2024..=2026);
+    }
+
+    #[test]
+    fn crawled_bars_override_the_table_inside_their_range() {
+        // Bars for a week where the Wednesday had no trading (as if an unplanned closure).
+        let cal = Calendar::from_bar_dates([d(2026, 11, 23), d(2026, 11, 24), d(2026, 11, 26), d(2026, 11, 27)]);
+        assert!(!cal.is_trading_day(d(2026, 11, 25)));
+        assert!(cal.is_from_bars(d(2026, 11, 25)));
+        assert_eq!(cal.next_trading_day(d(2026, 11, 24)), d(2026, 11, 26));
+        assert_eq!(cal.previous_trading_day(d(2026, 11, 26)), d(2026, 11, 24));
+        // Outside the range the table decides.
+        assert!(cal.is_trading_day(d(2026, 11, 30)));
+        assert!(!cal.is_from_bars(d(2026, 11, 30)));
+        assert!(!cal.is_trading_day(d(2026, 12, 25)));
+        assert_eq!(cal.trading_days(d(2026, 11, 23), d(2026, 12, 1)).len(), 6);
+        assert!(Calendar::default().is_trading_day(d(2026, 11, 25)));
     }
 
     #[test]

@@ -11,7 +11,8 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::Serialize;
 
-use super::calendar;
+use super::calendar::Calendar;
+use chrono::Datelike;
 use super::types::{Price, Quantity, Side, Won};
 use super::Invalid;
 
@@ -116,22 +117,28 @@ pub fn trade_date(at: DateTime<Utc>) -> NaiveDate {
 }
 
 /// The opening time of a trading day (10:00 on the first trading day of the year).
-pub fn opening_time(day: NaiveDate) -> NaiveTime {
-    if calendar::is_first_trading_day_of_year(day) {
+pub fn opening_time(day: NaiveDate, cal: &Calendar) -> NaiveTime {
+    if cal.is_trading_day(day) && cal.previous_trading_day(day).year() != day.year() {
         OPEN_FIRST_DAY
     } else {
         OPEN
     }
 }
 
+/// Where a moment falls, by the dated closure table.
 pub fn session_state(at: DateTime<Utc>) -> SessionState {
+    session_state_in(at, &Calendar::default())
+}
+
+/// Where a moment falls, by a calendar that knows the crawled trading days.
+pub fn session_state_in(at: DateTime<Utc>, cal: &Calendar) -> SessionState {
     let local = at.with_timezone(&kst());
     let day = local.date_naive();
-    if !calendar::is_trading_day(day) {
+    if !cal.is_trading_day(day) {
         return SessionState::ClosedDay;
     }
     let t = local.time();
-    if t < opening_time(day) {
+    if t < opening_time(day, cal) {
         SessionState::PreOpen
     } else if t < CLOSE {
         SessionState::Open

@@ -5,6 +5,7 @@
 //! orders or ledger takes it first.
 
 pub mod ledger;
+pub mod market;
 pub mod trading;
 pub mod users;
 

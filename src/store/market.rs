@@ -1,0 +1,132 @@
+//! Daily bars, indices, crawl runs and the calendar they imply.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{FromRow, PgConnection};
+
+use crate::domain::calendar::Calendar;
+use crate::domain::Market;
+use crate::error::Result;
+use crate::market::{Bar, IndexCode, IndexNow};
+
+/// Upserts daily bars of many symbols in one statement.
+pub async fn upsert_bars(conn: &mut PgConnection, bars: &[(String, Bar)]) -> Result<u64> {
+    if bars.is_empty() {
+        return Ok(0);
+    }
+    let symbols: Vec<&str> = bars.iter().map(|(s, _)| s.as_str()).collect();
+    let dates: Vec<NaiveDate> = bars.iter().map(|(_, b)| b.date).collect();
+    let col = |f: fn(&Bar) -> Decimal| bars.iter().map(|(_, b)| f(b)).collect::<Vec<Decimal>>();
+    let volumes: Vec<i64> = bars.iter().map(|(_, b)| b.volume).collect();
+    let r = sqlx::query(
+        "INSERT INTO daily_bars (symbol, date, open, high, low, close, volume)
+         SELECT * FROM UNNEST($1::text[], $2::date[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[], $7::bigint[])
+         ON CONFLICT (symbol, date) DO UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low,
+             close = EXCLUDED.close, volume = EXCLUDED.volume",
+    )
+    .bind(&symbols)
+    .bind(&dates)
+    .bind(col(|b| b.open))
+    .bind(col(|b| b.high))
+    .bind(col(|b| b.low))
+    .bind(col(|b| b.close))
+    .bind(&volumes)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+pub async fn upsert_index(conn: &mut PgConnection, code: IndexCode, v: &IndexNow, at: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO indices (code, value, change, change_rate, at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (code) DO UPDATE SET value = EXCLUDED.value, change = EXCLUDED.change,
+             change_rate = EXCLUDED.change_rate, at = EXCLUDED.at",
+    )
+    .bind(code.as_str())
+    .bind(v.value)
+    .bind(v.change)
+    .bind(v.change_rate)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks every listed stock of a market that is not in `codes` as unlisted (never deleted:
+/// orders and holdings point at them). Returns how many were marked.
+pub async fn mark_unlisted(conn: &mut PgConnection, market: Market, codes: &[&str], at: DateTime<Utc>) -> Result<u64> {
+    let r = sqlx::query("UPDATE stocks SET listed = false, updated_at = $3 WHERE market = $1 AND listed AND code <> ALL($2)")
+        .bind(market.as_str())
+        .bind(codes)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected())
+}
+
+pub async fn record_run(
+    conn: &mut PgConnection,
+    started: DateTime<Utc>,
+    finished: DateTime<Utc>,
+    source: &str,
+    summary: Option<serde_json::Value>,
+    error: Option<&str>,
+) -> Result<()> {
+    sqlx::query("INSERT INTO crawl_runs (started_at, finished_at, source, ok, summary, error) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(started)
+        .bind(finished)
+        .bind(source)
+        .bind(error.is_none())
+        .bind(summary.unwrap_or_else(|| serde_json::json!({})))
+        .bind(error)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The calendar as the crawled KOSPI bars tell it.
+pub async fn calendar(conn: &mut PgConnection) -> Result<Calendar> {
+    let dates: Vec<NaiveDate> = sqlx::query_scalar("SELECT date FROM daily_bars WHERE symbol = 'KOSPI' ORDER BY date")
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(Calendar::from_bar_dates(dates))
+}
+
+#[derive(Debug, Clone, FromRow, Serialize, PartialEq)]
+pub struct BarRow {
+    pub date: NaiveDate,
+    pub open: Decimal,
+    pub high: Decimal,
+    pub low: Decimal,
+    pub close: Decimal,
+    pub volume: i64,
+}
+
+/// The last `days` stored bars of a symbol, oldest first.
+pub async fn bars(conn: &mut PgConnection, symbol: &str, days: i64) -> Result<Vec<BarRow>> {
+    let mut rows: Vec<BarRow> = sqlx::query_as(
+        "SELECT date, open, high, low, close, volume FROM daily_bars WHERE symbol = $1 ORDER BY date DESC LIMIT $2",
+    )
+    .bind(symbol)
+    .bind(days)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.reverse();
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, FromRow, Serialize, PartialEq)]
+pub struct IndexRow {
+    pub code: String,
+    pub value: Decimal,
+    pub change: Decimal,
+    pub change_rate: Decimal,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn indices(conn: &mut PgConnection) -> Result<Vec<IndexRow>> {
+    Ok(sqlx::query_as("SELECT code, value, change, change_rate, at FROM indices ORDER BY code DESC")
+        .fetch_all(&mut *conn)
+        .await?)
+}
