@@ -5,6 +5,7 @@
 //! case per subcommand). The `ascend` binary only parses arguments and renders results.
 
 pub mod app;
+pub mod chart;
 pub mod clock;
 pub mod domain;
 pub mod error;

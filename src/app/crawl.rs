@@ -33,8 +33,15 @@ pub struct CrawlOptions {
 /// What a crawl is doing, for a progress bar or log lines.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
-    Page { market: Market, page: u32, rows: usize },
-    Bars { done: usize, total: usize },
+    Page {
+        market: Market,
+        page: u32,
+        rows: usize,
+    },
+    Bars {
+        done: usize,
+        total: usize,
+    },
     Writing,
 }
 
@@ -62,14 +69,22 @@ pub fn checked_quote(market: Market, row: &ListingRow) -> Result<StockQuote, Str
     let mut q = StockQuote::parse(&row.code, &row.name, market.as_str(), row.price, prev_close)
         .map_err(|e| format!("{market} listing row {:?} ({}): {e}", row.code, row.name))?;
     if row.volume < 0 || row.market_cap_eok.is_sign_negative() {
-        return Err(format!("{market} listing row {}: negative volume or market cap", row.code));
+        return Err(format!(
+            "{market} listing row {}: negative volume or market cap",
+            row.code
+        ));
     }
     q.volume = Some(row.volume);
     q.market_cap = Some(row.market_cap_eok * Decimal::from(EOK));
     Ok(q)
 }
 
-pub async fn crawl<M: MarketData>(app: &App, source: &M, opts: &CrawlOptions, progress: &(dyn Fn(Progress) + Send + Sync)) -> Result<CrawlSummary> {
+pub async fn crawl<M: MarketData>(
+    app: &App,
+    source: &M,
+    opts: &CrawlOptions,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<CrawlSummary> {
     let started = app.clock.now();
     let timer = Instant::now();
     let result = fetch_and_write(app, source, opts, progress).await;
@@ -81,17 +96,38 @@ pub async fn crawl<M: MarketData>(app: &App, source: &M, opts: &CrawlOptions, pr
             let stats = source.stats();
             s.requests = stats.requests;
             s.retries = stats.retries;
-            store::record_run(&mut conn, started, finished, &opts.source, serde_json::to_value(&s).ok(), None).await?;
+            store::record_run(
+                &mut conn,
+                started,
+                finished,
+                &opts.source,
+                serde_json::to_value(&s).ok(),
+                None,
+            )
+            .await?;
             Ok(s)
         }
         Err(e) => {
-            store::record_run(&mut conn, started, finished, &opts.source, None, Some(&e.to_string())).await?;
+            store::record_run(
+                &mut conn,
+                started,
+                finished,
+                &opts.source,
+                None,
+                Some(&e.to_string()),
+            )
+            .await?;
             Err(e)
         }
     }
 }
 
-async fn fetch_and_write<M: MarketData>(app: &App, source: &M, opts: &CrawlOptions, progress: &(dyn Fn(Progress) + Send + Sync)) -> Result<CrawlSummary> {
+async fn fetch_and_write<M: MarketData>(
+    app: &App,
+    source: &M,
+    opts: &CrawlOptions,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<CrawlSummary> {
     let mut summary = CrawlSummary {
         source: opts.source.clone(),
         ..Default::default()
@@ -110,7 +146,11 @@ async fn fetch_and_write<M: MarketData>(app: &App, source: &M, opts: &CrawlOptio
         if rows.len() < opts.min_rows {
             return Err(MarketError::Insane {
                 url: format!("{market} listing"),
-                what: format!("{} rows, fewer than the floor of {} (a changed page structure?)", rows.len(), opts.min_rows),
+                what: format!(
+                    "{} rows, fewer than the floor of {} (a changed page structure?)",
+                    rows.len(),
+                    opts.min_rows
+                ),
             }
             .into());
         }

@@ -152,3 +152,74 @@ pub async fn list(app: &App) -> Result<Vec<StockView>> {
     .fetch_all(&app.pool)
     .await?)
 }
+
+const VIEW_COLUMNS: &str = "code, name, market, price, prev_close, change, change_rate, volume, market_cap, price_at, listed";
+
+/// Finds stocks by code prefix or by a name substring (Hangul or Latin, case-insensitive):
+/// the exact code first, then by market cap.
+pub async fn search(app: &App, query: &str, limit: i64) -> Result<Vec<StockView>> {
+    let q = query.trim();
+    if q.is_empty() {
+        return Err(Invalid::new("query", "must not be empty (a name or a code prefix)").into());
+    }
+    let like = format!(
+        "%{}%",
+        q.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let prefix = format!(
+        "{}%",
+        q.to_ascii_uppercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    Ok(sqlx::query_as::<_, StockView>(&format!(
+        "SELECT {VIEW_COLUMNS} FROM stocks
+         WHERE code = upper($1) OR code LIKE $2 OR name ILIKE $3
+         ORDER BY (code = upper($1)) DESC, listed DESC, market_cap DESC NULLS LAST, code
+         LIMIT $4"
+    ))
+    .bind(q)
+    .bind(&prefix)
+    .bind(&like)
+    .bind(limit)
+    .fetch_all(&app.pool)
+    .await?)
+}
+
+pub async fn get(app: &App, code: &StockCode) -> Result<StockView> {
+    sqlx::query_as::<_, StockView>(&format!(
+        "SELECT {VIEW_COLUMNS} FROM stocks WHERE code = $1"
+    ))
+    .bind(code.as_str())
+    .fetch_optional(&app.pool)
+    .await?
+    .ok_or_else(|| {
+        crate::Error::not_found(format!(
+            "code: no stock with code {code} is known; search with `ascend stock search`"
+        ))
+    })
+}
+
+/// A stock with what a trader looks at: band limits, tick, stored daily bars.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StockDetail {
+    pub stock: StockView,
+    pub tick: Option<Decimal>,
+    pub band: Option<rules::Band>,
+    pub bars: Vec<crate::store::market::BarRow>,
+}
+
+pub async fn detail(app: &App, code: &StockCode, days: i64) -> Result<StockDetail> {
+    let stock = get(app, code).await?;
+    let bars =
+        crate::store::market::bars(&mut *app.pool.acquire().await?, code.as_str(), days).await?;
+    Ok(StockDetail {
+        tick: stock.price.map(rules::tick_size),
+        band: stock.prev_close.map(rules::price_band),
+        stock,
+        bars,
+    })
+}

@@ -172,7 +172,10 @@ impl Calendar {
 
     /// Trading days from `from` to `to`, both included.
     pub fn trading_days(&self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
-        from.iter_days().take_while(|d| *d <= to).filter(|d| self.is_trading_day(*d)).collect()
+        from.iter_days()
+            .take_while(|d| *d <= to)
+            .filter(|d| self.is_trading_day(*d))
+            .collect()
     }
 }
 
@@ -213,7 +216,12 @@ mod tests {
     #[test]
     fn crawled_bars_override_the_table_inside_their_range() {
         // Bars for a week where the Wednesday had no trading (as if an unplanned closure).
-        let cal = Calendar::from_bar_dates([d(2026, 11, 23), d(2026, 11, 24), d(2026, 11, 26), d(2026, 11, 27)]);
+        let cal = Calendar::from_bar_dates([
+            d(2026, 11, 23),
+            d(2026, 11, 24),
+            d(2026, 11, 26),
+            d(2026, 11, 27),
+        ]);
         assert!(!cal.is_trading_day(d(2026, 11, 25)));
         assert!(cal.is_from_bars(d(2026, 11, 25)));
         assert_eq!(cal.next_trading_day(d(2026, 11, 24)), d(2026, 11, 26));

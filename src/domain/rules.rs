@@ -12,9 +12,9 @@ use rust_decimal_macros::dec;
 use serde::Serialize;
 
 use super::calendar::Calendar;
-use chrono::Datelike;
 use super::types::{Price, Quantity, Side, Won};
 use super::Invalid;
+use chrono::Datelike;
 
 /// The highest price the program accepts (far above any KRX listing).
 pub const MAX_PRICE: Decimal = dec!(100_000_000);

@@ -37,7 +37,12 @@ pub async fn upsert_bars(conn: &mut PgConnection, bars: &[(String, Bar)]) -> Res
     Ok(r.rows_affected())
 }
 
-pub async fn upsert_index(conn: &mut PgConnection, code: IndexCode, v: &IndexNow, at: DateTime<Utc>) -> Result<()> {
+pub async fn upsert_index(
+    conn: &mut PgConnection,
+    code: IndexCode,
+    v: &IndexNow,
+    at: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO indices (code, value, change, change_rate, at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (code) DO UPDATE SET value = EXCLUDED.value, change = EXCLUDED.change,
@@ -55,7 +60,12 @@ pub async fn upsert_index(conn: &mut PgConnection, code: IndexCode, v: &IndexNow
 
 /// Marks every listed stock of a market that is not in `codes` as unlisted (never deleted:
 /// orders and holdings point at them). Returns how many were marked.
-pub async fn mark_unlisted(conn: &mut PgConnection, market: Market, codes: &[&str], at: DateTime<Utc>) -> Result<u64> {
+pub async fn mark_unlisted(
+    conn: &mut PgConnection,
+    market: Market,
+    codes: &[&str],
+    at: DateTime<Utc>,
+) -> Result<u64> {
     let r = sqlx::query("UPDATE stocks SET listed = false, updated_at = $3 WHERE market = $1 AND listed AND code <> ALL($2)")
         .bind(market.as_str())
         .bind(codes)
@@ -87,9 +97,10 @@ pub async fn record_run(
 
 /// The calendar as the crawled KOSPI bars tell it.
 pub async fn calendar(conn: &mut PgConnection) -> Result<Calendar> {
-    let dates: Vec<NaiveDate> = sqlx::query_scalar("SELECT date FROM daily_bars WHERE symbol = 'KOSPI' ORDER BY date")
-        .fetch_all(&mut *conn)
-        .await?;
+    let dates: Vec<NaiveDate> =
+        sqlx::query_scalar("SELECT date FROM daily_bars WHERE symbol = 'KOSPI' ORDER BY date")
+            .fetch_all(&mut *conn)
+            .await?;
     Ok(Calendar::from_bar_dates(dates))
 }
 
@@ -126,7 +137,9 @@ pub struct IndexRow {
 }
 
 pub async fn indices(conn: &mut PgConnection) -> Result<Vec<IndexRow>> {
-    Ok(sqlx::query_as("SELECT code, value, change, change_rate, at FROM indices ORDER BY code DESC")
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(sqlx::query_as(
+        "SELECT code, value, change, change_rate, at FROM indices ORDER BY code DESC",
+    )
+    .fetch_all(&mut *conn)
+    .await?)
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod db;
+mod market;
 mod orders;
 mod output;
 mod session;
@@ -101,9 +102,13 @@ enum Command {
     Settle(settle::Settle),
     /// Check the ledger invariants; exits 1 naming each violation.
     Audit,
-    /// Load and list stocks.
+    /// Search, show, load and list stocks.
     #[command(subcommand)]
     Stock(stock::StockCommand),
+    /// KOSPI and KOSDAQ now, with a short trend.
+    Index(market::Index),
+    /// The KRX trading calendar of a month.
+    Calendar(market::Calendar),
 }
 
 /// Everything a subcommand needs from the global options.
@@ -116,6 +121,10 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     pub async fn app(&self) -> Result<App, Error> {
         let url = self.database_url.as_deref().ok_or_else(|| {
             Error::Unavailable("DATABASE_URL is not set (give --database-url or set DATABASE_URL; scripts/db.sh prints one)".into())
@@ -167,6 +176,8 @@ async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
         Command::Settle(c) => c.run(&ctx, out).await,
         Command::Audit => audit::run(&ctx, out).await,
         Command::Stock(c) => c.run(&ctx, out).await,
+        Command::Index(c) => c.run(&ctx, out).await,
+        Command::Calendar(c) => c.run(&ctx, out).await,
     }
 }
 

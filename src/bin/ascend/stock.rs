@@ -19,6 +19,29 @@ pub enum StockCommand {
     Load { file: PathBuf },
     /// List stored stocks.
     List,
+    /// Find stocks by name (Hangul or Latin substring) or code prefix: the exact code first,
+    /// then by market cap.
+    Search {
+        query: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// A stock's price, change, band limits, tick, volume, market cap, order book and a daily
+    /// chart of its stored bars.
+    Show(Show),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Show {
+    /// Stock code.
+    code: String,
+    /// Days of stored bars to chart.
+    #[arg(long, default_value_t = 60)]
+    days: i64,
+    /// Also write the chart as an image (.png or .svg).
+    #[arg(long)]
+    chart: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -98,6 +121,97 @@ impl StockCommand {
                 render(out, ctx.format, &rows).map_err(io_err)?;
                 Ok(exit::OK)
             }
+            StockCommand::Search { query, limit } => {
+                let app = ctx.app().await?;
+                let rows: Vec<Row> = stocks::search(&app, &query, limit.max(1))
+                    .await?
+                    .into_iter()
+                    .map(Row)
+                    .collect();
+                if rows.is_empty() {
+                    return Err(Error::not_found(format!(
+                        "query: no stock matches {:?}",
+                        query.trim()
+                    )));
+                }
+                render(out, ctx.format, &rows).map_err(io_err)?;
+                Ok(exit::OK)
+            }
+            StockCommand::Show(show) => show.run(ctx, out).await,
         }
+    }
+}
+
+impl Show {
+    async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
+        let code = ascend::domain::StockCode::parse(&self.code)?;
+        let app = ctx.app().await?;
+        let d = stocks::detail(&app, &code, self.days.max(1)).await?;
+        if let Some(path) = &self.chart {
+            let series = ascend::chart::Series {
+                name: format!("{} close", d.stock.code),
+                points: d.bars.iter().map(|b| (b.date, b.close)).collect(),
+            };
+            ascend::chart::write_chart(path, &format!("{} daily close", d.stock.code), &[series])?;
+            eprintln!("chart written to {}", path.display());
+        }
+        let s = &d.stock;
+        let closes: Vec<rust_decimal::Decimal> = d.bars.iter().map(|b| b.close).collect();
+        render_one(out, ctx.format, &d, |h| {
+            let mut f = vec![
+                ("code", s.code.clone()),
+                ("name", s.name.clone()),
+                ("market", s.market.clone()),
+                ("listed", s.listed.to_string()),
+                ("price", opt_money(s.price, h)),
+                (
+                    "change",
+                    format!(
+                        "{} ({}%)",
+                        opt_money(s.change, h),
+                        s.change_rate.map(|r| r.to_string()).unwrap_or_default()
+                    ),
+                ),
+                ("previous close", opt_money(s.prev_close, h)),
+                (
+                    "band",
+                    d.band
+                        .map(|b| format!("{} to {}", money(b.lower, h), money(b.upper, h)))
+                        .unwrap_or_default(),
+                ),
+                ("tick", opt_money(d.tick, h)),
+                (
+                    "volume",
+                    s.volume.map(|v| money(v.into(), h)).unwrap_or_default(),
+                ),
+                ("market cap", opt_money(s.market_cap, h)),
+                (
+                    "price at",
+                    s.price_at.map(|t| time(t, h)).unwrap_or_default(),
+                ),
+            ];
+            if !closes.is_empty() {
+                f.push((
+                    "bars",
+                    format!(
+                        "{} days, {} to {}",
+                        closes.len(),
+                        d.bars[0].date,
+                        d.bars[closes.len() - 1].date
+                    ),
+                ));
+                f.push((
+                    "chart",
+                    if h {
+                        ascend::chart::sparkline(&closes)
+                    } else {
+                        String::new()
+                    },
+                ));
+            }
+            f
+        })
+        .map_err(io_err)?;
+        Ok(exit::OK)
     }
 }

@@ -1,0 +1,172 @@
+//! `ascend index` and `ascend calendar`.
+
+use std::io::Write;
+
+use chrono::{Datelike, NaiveDate};
+use clap::Args;
+use serde::Serialize;
+
+use crate::output::{money, render, time, Format, Tabular};
+use crate::{io_err, Ctx};
+use ascend::chart::sparkline;
+use ascend::domain::{rules, Invalid};
+use ascend::store::market as store;
+use ascend::{exit, Error};
+
+#[derive(Serialize)]
+struct IndexView {
+    code: String,
+    value: rust_decimal::Decimal,
+    change: rust_decimal::Decimal,
+    change_rate: rust_decimal::Decimal,
+    at: chrono::DateTime<chrono::Utc>,
+    trend: Vec<rust_decimal::Decimal>,
+}
+
+impl Tabular for IndexView {
+    fn headers() -> &'static [&'static str] {
+        &["index", "value", "change", "rate %", "at", "trend (closes)"]
+    }
+    fn cells(&self, h: bool) -> Vec<String> {
+        vec![
+            self.code.clone(),
+            money(self.value, h),
+            money(self.change, h),
+            self.change_rate.to_string(),
+            time(self.at, h),
+            if h {
+                sparkline(&self.trend)
+            } else {
+                self.trend
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            },
+        ]
+    }
+}
+
+/// Show KOSPI and KOSDAQ as last crawled, with a trend of their stored daily closes.
+#[derive(Debug, Args)]
+pub struct Index {
+    /// Days of trend.
+    #[arg(long, default_value_t = 20)]
+    days: i64,
+}
+
+impl Index {
+    pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
+        let app = ctx.app().await?;
+        let mut conn = app.pool.acquire().await?;
+        let rows = store::indices(&mut conn).await?;
+        if rows.is_empty() {
+            return Err(Error::not_found(
+                "index: no index values are stored yet; run `ascend crawl-stocks`",
+            ));
+        }
+        let mut views = Vec::new();
+        for r in rows {
+            let trend = store::bars(&mut conn, &r.code, self.days.max(1))
+                .await?
+                .into_iter()
+                .map(|b| b.close)
+                .collect();
+            views.push(IndexView {
+                code: r.code,
+                value: r.value,
+                change: r.change,
+                change_rate: r.change_rate,
+                at: r.at,
+                trend,
+            });
+        }
+        render(out, ctx.format, &views).map_err(io_err)?;
+        Ok(exit::OK)
+    }
+}
+
+/// Show the KRX trading calendar of a month: trading days, weekends and closures. Days with a
+/// crawled KOSPI bar are taken from the bars; the rest from the dated closure table.
+#[derive(Debug, Args)]
+pub struct Calendar {
+    /// The month, YYYY-MM (default: this month in KST).
+    #[arg(long)]
+    month: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Day {
+    date: NaiveDate,
+    trading: bool,
+    opens: Option<String>,
+    source: &'static str,
+}
+
+impl Tabular for Day {
+    fn headers() -> &'static [&'static str] {
+        &["date", "trading", "opens", "source"]
+    }
+    fn cells(&self, _h: bool) -> Vec<String> {
+        vec![
+            self.date.to_string(),
+            self.trading.to_string(),
+            self.opens.clone().unwrap_or_default(),
+            self.source.into(),
+        ]
+    }
+}
+
+impl Calendar {
+    pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
+        let first = match &self.month {
+            Some(m) => NaiveDate::parse_from_str(&format!("{}-01", m.trim()), "%Y-%m-%d")
+                .map_err(|_| Invalid::new("month", format!("{m:?} is not a month (YYYY-MM)")))?,
+            None => {
+                let today = rules::trade_date(ctx.now());
+                today.with_day(1).expect("day 1")
+            }
+        };
+        let app = ctx.app().await?;
+        let cal = store::calendar(&mut *app.pool.acquire().await?).await?;
+        let days: Vec<Day> = first
+            .iter_days()
+            .take_while(|d| d.month() == first.month())
+            .map(|d| {
+                let trading = cal.is_trading_day(d);
+                Day {
+                    date: d,
+                    trading,
+                    opens: trading
+                        .then(|| rules::opening_time(d, &cal).format("%H:%M").to_string()),
+                    source: if cal.is_from_bars(d) { "bars" } else { "table" },
+                }
+            })
+            .collect();
+        if ctx.format != Format::Table {
+            render(out, ctx.format, &days).map_err(io_err)?;
+            return Ok(exit::OK);
+        }
+        writeln!(out, "{}  (· closed, * opens 10:00)", first.format("%Y-%m")).map_err(io_err)?;
+        writeln!(out, " Mon  Tue  Wed  Thu  Fri  Sat  Sun").map_err(io_err)?;
+        let mut line = "     ".repeat(first.weekday().num_days_from_monday() as usize);
+        for d in &days {
+            let mark = match (d.trading, d.opens.as_deref()) {
+                (false, _) => "·",
+                (true, Some("10:00")) => "*",
+                _ => " ",
+            };
+            line.push_str(&format!("{:>3}{} ", d.date.day(), mark));
+            if d.date.weekday() == chrono::Weekday::Sun {
+                writeln!(out, "{}", line.trim_end()).map_err(io_err)?;
+                line.clear();
+            }
+        }
+        if !line.is_empty() {
+            writeln!(out, "{}", line.trim_end()).map_err(io_err)?;
+        }
+        let n = days.iter().filter(|d| d.trading).count();
+        writeln!(out, "{n} trading days").map_err(io_err)?;
+        Ok(exit::OK)
+    }
+}
