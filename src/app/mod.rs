@@ -4,7 +4,9 @@
 pub mod audit;
 pub mod crawl;
 pub mod orders;
+pub mod portfolio;
 pub mod settle;
+pub mod snapshot;
 pub mod stocks;
 pub mod users;
 

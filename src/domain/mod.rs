@@ -2,6 +2,7 @@
 //! Nothing here does I/O; constructors parse and reject.
 
 pub mod calendar;
+pub mod portfolio;
 pub mod rules;
 pub mod types;
 

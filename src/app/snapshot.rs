@@ -1,0 +1,75 @@
+//! `snapshot`: daily asset values of every active user, once per user per trading day.
+
+use std::time::Instant;
+
+use chrono::{Duration, NaiveDate, NaiveTime};
+use serde::Serialize;
+
+use super::App;
+use crate::domain::{rules, Invalid};
+use crate::error::{Error, Result};
+use crate::store::{market, snapshots};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DayResult {
+    pub date: NaiveDate,
+    /// Users written, or `None` when the day was skipped.
+    pub users: Option<u64>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SnapshotSummary {
+    pub days: Vec<DayResult>,
+    pub seconds: f64,
+}
+
+/// Snapshots every trading day from `from` to `to` in order (a range backfills from stored
+/// bars). Non-trading days are skipped with a note; a day whose session has not closed yet, or
+/// a date in the future, is refused.
+pub async fn snapshot(app: &App, from: NaiveDate, to: NaiveDate) -> Result<SnapshotSummary> {
+    let started = Instant::now();
+    if from > to {
+        return Err(Invalid::new("from", format!("{from} is after --to {to}")).into());
+    }
+    let now = app.clock.now();
+    let today = rules::trade_date(now);
+    if to > today {
+        return Err(Invalid::new(
+            "date",
+            format!("{to} is in the future (today is {today} KST)"),
+        )
+        .into());
+    }
+    let mut conn = app.pool.acquire().await?;
+    let cal = market::calendar(&mut conn).await?;
+    if to == today && cal.is_trading_day(today) && now < rules::kst_instant(today, rules::CLOSE) {
+        return Err(Error::rejected(format!("date: the session of {today} has not closed yet (15:30 KST); snapshot it after the close")));
+    }
+    let mut days = Vec::new();
+    for date in from.iter_days().take_while(|d| *d <= to) {
+        if !cal.is_trading_day(date) {
+            days.push(DayResult {
+                date,
+                users: None,
+                note: Some("not a trading day: skipped".into()),
+            });
+            continue;
+        }
+        let day_start = rules::kst_instant(date, NaiveTime::MIN);
+        let end = day_start + Duration::days(1);
+        let prev = cal.previous_trading_day(date);
+        let mut tx = app.pool.begin().await?;
+        let n = snapshots::take(&mut tx, date, day_start, end, prev, now).await?;
+        tx.commit().await?;
+        days.push(DayResult {
+            date,
+            users: Some(n),
+            note: None,
+        });
+    }
+    Ok(SnapshotSummary {
+        days,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
