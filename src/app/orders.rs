@@ -129,63 +129,48 @@ fn closed_reason(state: SessionState) -> &'static str {
     }
 }
 
-/// Places an order for a user: validates it against the rulebook and the stored price,
-/// reserves cash or shares, fills it at once when it is marketable inside the session, and
-/// records all of it in one transaction.
-pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed> {
-    let now = app.clock.now();
-    let mut tx = app.pool.begin().await?;
-    let account = trading::lock_account(&mut tx, user_id).await?;
+/// What the rules decide for an order, before anything is written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// IOC that cannot fill now: recorded as cancelled, nothing reserved.
+    IocCancelled,
+    /// Accepted: reserve this much, and fill at once at `fill_at` when marketable.
+    Accepted {
+        reserved_cash: Decimal,
+        reserved_shares: i64,
+        fill_at: Option<Price>,
+    },
+}
 
-    if let Some(key) = &req.idempotency_key {
-        if let Some(prev) = trading::order_by_key(&mut tx, user_id, key).await? {
-            if !req.same_as(&prev) {
-                return Err(Error::rejected(format!(
-                    "key: idempotency key {key:?} was already used for order #{} with different parameters ({} {} {} {})",
-                    prev.id,
-                    prev.code,
-                    prev.side,
-                    prev.quantity,
-                    prev.limit_price.map_or("market".to_string(), crate::domain::group_thousands)
-                )));
-            }
-            let fill: Option<FillRow> = sqlx::query_as(
-                "SELECT id, order_id, user_id, code, side, quantity, price, amount, fee, tax, filled_at FROM fills WHERE order_id = $1",
-            )
-            .bind(prev.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            return Ok(Placed {
-                order: prev,
-                fill,
-                replayed: true,
-            });
-        }
-    }
-
-    let stock = trading::stock(&mut tx, &req.code).await?.ok_or_else(|| {
-        Error::not_found(format!(
-            "code: no stock with code {} is known; search with `ascend stock search`",
-            req.code
-        ))
-    })?;
+/// Applies the rulebook to an order: the stock must be listed; inside the session the price
+/// must be fresh and the band is around the previous close; outside it only resting limit
+/// orders are taken, with the band around the latest price (the next session's base); the
+/// limit must be inside the band; cash (a market buy at the upper limit, plus commission) or
+/// free shares must cover it.
+pub fn decide(
+    req: &OrderRequest,
+    stock: &StockRow,
+    state: SessionState,
+    now: DateTime<Utc>,
+    rules_: &crate::domain::Rulebook,
+    available_cash: Decimal,
+    shares: (i64, i64),
+) -> Result<Decision> {
     if !stock.listed {
         return Err(Error::rejected(format!(
             "code: {} ({}) is no longer listed",
             stock.code, stock.name
         )));
     }
-    let state = rules::session_state(now);
-    let in_session = state == SessionState::Open;
-
-    // In the session the band is around the previous close and the price must be fresh;
-    // outside it, resting orders are for the next session, whose base is the latest price.
-    let (market_price, base) = if in_session {
-        let p = fresh_price(&stock, now, app.rules.max_price_age)?;
+    let (market_price, base) = if state == SessionState::Open {
+        let p = fresh_price(stock, now, rules_.max_price_age)?;
         (Some(p), stock.prev_close.unwrap_or(p.get()))
     } else {
         if req.limit.is_none() {
-            return Err(Error::rejected(format!("kind: a market order cannot be placed {}; place a limit order to rest for the next session", closed_reason(state))));
+            return Err(Error::rejected(format!(
+                "kind: a market order cannot be placed {}; place a limit order to rest for the next session",
+                closed_reason(state)
+            )));
         }
         if req.tif == TimeInForce::Ioc {
             return Err(Error::rejected(format!(
@@ -205,10 +190,46 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
     if let Some(limit) = req.limit {
         band.check(limit)?;
     }
+    let fill_at = market_price.and_then(|m| rules::fill_price(req.side, req.limit, m));
+    if fill_at.is_none() && req.tif == TimeInForce::Ioc {
+        return Ok(Decision::IocCancelled);
+    }
+    let (reserved_cash, reserved_shares) = match req.side {
+        Side::Buy => {
+            // A market buy reserves at the upper limit; the difference is released on fill.
+            let at_price = req.limit.unwrap_or(Price::new(band.upper)?);
+            let need = rules::buy_reservation(at_price, req.quantity, rules_.commission_rate).get();
+            if need > available_cash {
+                return Err(Error::rejected(format!(
+                    "cash: insufficient cash: this order needs {} won ({} × {} + commission) but {} won is available",
+                    crate::domain::group_thousands(need),
+                    req.quantity,
+                    at_price,
+                    crate::domain::group_thousands(available_cash)
+                )));
+            }
+            (need, 0)
+        }
+        Side::Sell => {
+            let (free, held) = shares;
+            if req.quantity.get() > free {
+                return Err(Error::rejected(format!(
+                    "quantity: insufficient shares of {}: selling {} but {} are available ({} reserved by open sell orders)",
+                    req.code, req.quantity, free, held
+                )));
+            }
+            (Decimal::ZERO, req.quantity.get())
+        }
+    };
+    Ok(Decision::Accepted {
+        reserved_cash,
+        reserved_shares,
+        fill_at,
+    })
+}
 
-    let fill_price = market_price.and_then(|m| rules::fill_price(req.side, req.limit, m));
-    let rate = app.rules.commission_rate;
-    let row = NewOrderRow {
+fn new_row(user_id: i64, req: &OrderRequest, fee_rate: Decimal) -> NewOrderRow {
+    NewOrderRow {
         user_id,
         code: req.code.clone(),
         side: req.side,
@@ -216,59 +237,96 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
         tif: req.tif,
         quantity: req.quantity,
         limit: req.limit,
-        fee_rate: rate,
+        fee_rate,
         idempotency_key: req.idempotency_key.clone(),
-    };
+    }
+}
 
-    if fill_price.is_none() && req.tif == TimeInForce::Ioc {
-        // IOC never rests: record it cancelled, with nothing reserved.
-        let order = trading::insert_order(
-            &mut tx,
-            &row,
-            "cancelled",
-            Decimal::ZERO,
-            0,
-            Some("ioc: not marketable at the current price"),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        return Ok(Placed {
-            order,
-            fill: None,
-            replayed: false,
-        });
+fn unknown_stock(code: &StockCode) -> Error {
+    Error::not_found(format!(
+        "code: no stock with code {code} is known; search with `ascend stock search`"
+    ))
+}
+
+/// What an idempotency key says about a request: a replay of `prev`, or a conflict.
+fn check_replay(req: &OrderRequest, key: &str, prev: &OrderRow) -> Result<()> {
+    if req.same_as(prev) {
+        return Ok(());
+    }
+    Err(Error::rejected(format!(
+        "key: idempotency key {key:?} was already used for order #{} with different parameters ({} {} {} {})",
+        prev.id,
+        prev.code,
+        prev.side,
+        prev.quantity,
+        prev.limit_price.map_or("market".to_string(), crate::domain::group_thousands)
+    )))
+}
+
+/// Places an order for a user: validates it against the rulebook and the stored price,
+/// reserves cash or shares, fills it at once when it is marketable inside the session, and
+/// records all of it in one transaction.
+pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed> {
+    let now = app.clock.now();
+    let mut tx = app.pool.begin().await?;
+    let account = trading::lock_account(&mut tx, user_id).await?;
+
+    if let Some(key) = &req.idempotency_key {
+        if let Some(prev) = trading::order_by_key(&mut tx, user_id, key).await? {
+            check_replay(req, key, &prev)?;
+            let fill: Option<FillRow> = trading::fills_for_order(&mut tx, prev.id).await?;
+            return Ok(Placed {
+                order: prev,
+                fill,
+                replayed: true,
+            });
+        }
     }
 
-    let (reserved_cash, reserved_shares) = match req.side {
-        Side::Buy => {
-            // A market buy reserves at the upper limit; the difference is released on fill.
-            let at_price = req.limit.unwrap_or(Price::new(band.upper)?);
-            let need = rules::buy_reservation(at_price, req.quantity, rate).get();
-            if need > account.available {
-                return Err(Error::rejected(format!(
-                    "cash: insufficient cash: this order needs {} won ({} × {} + commission) but {} won is available",
-                    crate::domain::group_thousands(need),
-                    req.quantity,
-                    at_price,
-                    crate::domain::group_thousands(account.available)
-                )));
-            }
-            (need, 0)
-        }
-        Side::Sell => {
-            let h = trading::holding(&mut tx, user_id, &req.code).await?;
-            let (avail, res) = h.map_or((0, 0), |h| (h.available, h.reserved));
-            if req.quantity.get() > avail {
-                return Err(Error::rejected(format!(
-                    "quantity: insufficient shares of {}: selling {} but {} are available ({} reserved by open sell orders)",
-                    req.code, req.quantity, avail, res
-                )));
-            }
-            (Decimal::ZERO, req.quantity.get())
-        }
+    let stock = trading::stock(&mut tx, &req.code)
+        .await?
+        .ok_or_else(|| unknown_stock(&req.code))?;
+    let shares = match req.side {
+        Side::Sell => trading::holding(&mut tx, user_id, &req.code)
+            .await?
+            .map_or((0, 0), |h| (h.available, h.reserved)),
+        Side::Buy => (0, 0),
     };
-
+    let decision = decide(
+        req,
+        &stock,
+        rules::session_state(now),
+        now,
+        &app.rules,
+        account.available,
+        shares,
+    )?;
+    let row = new_row(user_id, req, app.rules.commission_rate);
+    let (reserved_cash, reserved_shares, fill_at) = match decision {
+        Decision::IocCancelled => {
+            let order = trading::insert_order(
+                &mut tx,
+                &row,
+                "cancelled",
+                Decimal::ZERO,
+                0,
+                Some(IOC_REASON),
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Placed {
+                order,
+                fill: None,
+                replayed: false,
+            });
+        }
+        Decision::Accepted {
+            reserved_cash,
+            reserved_shares,
+            fill_at,
+        } => (reserved_cash, reserved_shares, fill_at),
+    };
     let order = trading::insert_order(
         &mut tx,
         &row,
@@ -292,8 +350,7 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
         now,
     )
     .await?;
-
-    let (order, fill) = match fill_price {
+    let (order, fill) = match fill_at {
         Some(price) => {
             let mut fills = trading::apply_fills(
                 &mut tx,
@@ -318,6 +375,8 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
         replayed: false,
     })
 }
+
+const IOC_REASON: &str = "ioc: not marketable at the current price";
 
 /// Cancels an open order of the user and releases its reservation.
 pub async fn cancel(app: &App, user_id: i64, order_id: i64) -> Result<OrderRow> {

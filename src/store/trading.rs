@@ -468,6 +468,16 @@ impl From<&Vec<FillRow>> for FillColumns {
     }
 }
 
+pub async fn fills_for_order(conn: &mut PgConnection, order_id: i64) -> Result<Option<FillRow>> {
+    Ok(sqlx::query_as::<_, FillRow>(
+        "SELECT id, order_id, user_id, code, side, quantity, price, amount, fee, tax, filled_at
+         FROM fills WHERE order_id = $1 ORDER BY id LIMIT 1",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
 pub async fn fills_for_user(
     conn: &mut PgConnection,
     user_id: i64,
