@@ -3,6 +3,7 @@
 //! the same parsers (`replay:DIR`), and a deterministic simulated market (`sim[:SEED]`).
 //! Parsing lives in [`parse`], separate from fetching, so parsers are tested on page text alone.
 
+pub mod naver;
 pub mod parse;
 
 use std::fmt;
@@ -80,6 +81,9 @@ pub enum MarketError {
     /// A recorded response is missing or unreadable.
     #[error("replay: {0}")]
     Replay(String),
+    /// A response could not be saved to the recording directory.
+    #[error("record: {0}")]
+    Record(String),
     /// An unknown code or a request the source cannot answer.
     #[error("{0}")]
     NotFound(String),
