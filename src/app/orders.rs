@@ -424,3 +424,219 @@ pub async fn trades(app: &App, user_id: i64, limit: i64) -> Result<Vec<FillRow>>
     let mut conn = app.pool.acquire().await?;
     trading::fills_for_user(&mut conn, user_id, limit).await
 }
+
+/// One row of a bulk placement.
+#[derive(Debug, Clone)]
+pub struct BulkOrder {
+    /// The row number in the input, for messages.
+    pub row: usize,
+    pub user_id: i64,
+    pub req: OrderRequest,
+}
+
+/// What became of a bulk row: the order id and its status, or why it was refused.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BulkOutcome {
+    pub row: usize,
+    pub order_id: Option<i64>,
+    pub status: Option<String>,
+    pub error: Option<String>,
+}
+
+impl BulkOutcome {
+    fn err(row: usize, e: impl std::fmt::Display) -> Self {
+        BulkOutcome {
+            row,
+            order_id: None,
+            status: None,
+            error: Some(e.to_string()),
+        }
+    }
+}
+
+/// Places many orders, `batch` per transaction, set-based: each batch locks its users'
+/// accounts in user order, reads stocks, keys and holdings once, applies the same rules as
+/// [`place`] row by row in memory, then writes orders, reservations and immediate fills with a
+/// few statements. A refused row is reported and does not stop the others; rows that passed
+/// stay written.
+pub async fn place_many(app: &App, rows: &[BulkOrder], batch: usize) -> Result<Vec<BulkOutcome>> {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut keys_seen: std::collections::HashMap<(i64, String), usize> =
+        std::collections::HashMap::new();
+    for chunk in rows.chunks(batch.max(1)) {
+        out.extend(place_batch(app, chunk, &mut keys_seen).await?);
+    }
+    Ok(out)
+}
+
+async fn place_batch(
+    app: &App,
+    rows: &[BulkOrder],
+    keys_seen: &mut std::collections::HashMap<(i64, String), usize>,
+) -> Result<Vec<BulkOutcome>> {
+    use std::collections::{BTreeSet, HashMap};
+    let now = app.clock.now();
+    let state = rules::session_state(now);
+    let mut tx = app.pool.begin().await?;
+    let users: Vec<i64> = rows
+        .iter()
+        .map(|r| r.user_id)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut cash: HashMap<i64, Decimal> = trading::lock_accounts(&mut tx, &users)
+        .await?
+        .into_iter()
+        .collect();
+    let codes: Vec<String> = rows
+        .iter()
+        .map(|r| r.req.code.to_string())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let stocks: HashMap<String, StockRow> = trading::stocks_by_code(&mut tx, &codes)
+        .await?
+        .into_iter()
+        .map(|s| (s.code.clone(), s))
+        .collect();
+    let (ku, kk): (Vec<i64>, Vec<String>) = rows
+        .iter()
+        .filter_map(|r| r.req.idempotency_key.clone().map(|k| (r.user_id, k)))
+        .unzip();
+    let existing: HashMap<(i64, String), OrderRow> = trading::orders_by_keys(&mut tx, &ku, &kk)
+        .await?
+        .into_iter()
+        .filter_map(|o| o.idempotency_key.clone().map(|k| ((o.user_id, k), o)))
+        .collect();
+    let (hu, hc): (Vec<i64>, Vec<String>) = rows
+        .iter()
+        .filter(|r| r.req.side == Side::Sell)
+        .map(|r| (r.user_id, r.req.code.to_string()))
+        .unzip();
+    let mut shares: HashMap<(i64, String), (i64, i64)> = trading::holdings_of(&mut tx, &hu, &hc)
+        .await?
+        .into_iter()
+        .map(|(u, c, a, r)| ((u, c), (a, r)))
+        .collect();
+
+    let mut outcomes: Vec<BulkOutcome> = Vec::with_capacity(rows.len());
+    let mut inserts = Vec::new();
+    let mut insert_rows = Vec::new();
+    let mut fill_at: Vec<Option<Price>> = Vec::new();
+    for r in rows {
+        let req = &r.req;
+        if let Some(key) = &req.idempotency_key {
+            if let Some(prev) = existing.get(&(r.user_id, key.clone())) {
+                outcomes.push(match check_replay(req, key, prev) {
+                    Ok(()) => BulkOutcome {
+                        row: r.row,
+                        order_id: Some(prev.id),
+                        status: Some(format!("{} (replayed)", prev.status)),
+                        error: None,
+                    },
+                    Err(e) => BulkOutcome::err(r.row, e),
+                });
+                continue;
+            }
+            if let Some(first) = keys_seen.get(&(r.user_id, key.clone())) {
+                outcomes.push(BulkOutcome::err(
+                    r.row,
+                    format!(
+                        "key: idempotency key {key:?} is duplicated (first used on row {first})"
+                    ),
+                ));
+                continue;
+            }
+        }
+        let Some(available) = cash.get(&r.user_id).copied() else {
+            outcomes.push(BulkOutcome::err(
+                r.row,
+                format!("user: user #{} is not active", r.user_id),
+            ));
+            continue;
+        };
+        let Some(stock) = stocks.get(req.code.as_str()) else {
+            outcomes.push(BulkOutcome::err(r.row, unknown_stock(&req.code)));
+            continue;
+        };
+        let key = (r.user_id, req.code.to_string());
+        let held = shares.get(&key).copied().unwrap_or((0, 0));
+        let row = new_row(r.user_id, req, app.rules.commission_rate);
+        match decide(req, stock, state, now, &app.rules, available, held) {
+            Err(e) => {
+                outcomes.push(BulkOutcome::err(r.row, e));
+                continue;
+            }
+            Ok(Decision::IocCancelled) => {
+                inserts.push(trading::OrderInsert {
+                    row,
+                    status: "cancelled",
+                    reserved_cash: Decimal::ZERO,
+                    reserved_shares: 0,
+                    reason: Some(IOC_REASON),
+                });
+                fill_at.push(None);
+            }
+            Ok(Decision::Accepted {
+                reserved_cash,
+                reserved_shares,
+                fill_at: f,
+            }) => {
+                cash.insert(r.user_id, available - reserved_cash);
+                if reserved_shares > 0 {
+                    shares.insert(key, (held.0 - reserved_shares, held.1 + reserved_shares));
+                }
+                inserts.push(trading::OrderInsert {
+                    row,
+                    status: "open",
+                    reserved_cash,
+                    reserved_shares,
+                    reason: None,
+                });
+                fill_at.push(f);
+            }
+        }
+        if let Some(k) = &req.idempotency_key {
+            keys_seen.insert((r.user_id, k.clone()), r.row);
+        }
+        insert_rows.push(outcomes.len());
+        outcomes.push(BulkOutcome {
+            row: r.row,
+            order_id: None,
+            status: None,
+            error: None,
+        });
+    }
+
+    let orders = trading::insert_orders(&mut tx, &inserts, now).await?;
+    let mut entries = Vec::new();
+    for o in orders.iter().filter(|o| o.status == "open") {
+        let code = StockCode::parse(&o.code)?;
+        let held = match o.side() {
+            Side::Buy => o.reserved_cash,
+            Side::Sell => Decimal::from(o.reserved_shares),
+        };
+        entries.push(Entry::reservation(o.user_id, o.id, o.side(), &code, held));
+    }
+    ledger::post(&mut tx, &entries, &[], now).await?;
+    let plans: Vec<FillPlan> = orders
+        .iter()
+        .zip(&fill_at)
+        .filter_map(|(o, f)| f.map(|price| FillPlan { order: o, price }))
+        .collect();
+    let filled: std::collections::HashSet<i64> = trading::apply_fills(&mut tx, &plans, now)
+        .await?
+        .into_iter()
+        .map(|f| f.order_id)
+        .collect();
+    tx.commit().await?;
+    for (i, o) in insert_rows.into_iter().zip(&orders) {
+        outcomes[i].order_id = Some(o.id);
+        outcomes[i].status = Some(if filled.contains(&o.id) {
+            "filled".into()
+        } else {
+            o.status.clone()
+        });
+    }
+    Ok(outcomes)
+}

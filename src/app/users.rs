@@ -259,3 +259,85 @@ pub async fn delete(app: &App, actor: &Actor, password: Option<&str>) -> Result<
         cancelled_orders: open.len(),
     })
 }
+
+/// Registers many users, `batch` per transaction; passwords are hashed on all cores first. A
+/// refused row (an email already registered or repeated in the input) is reported and does not
+/// stop the others. Returns, per row, the new user id or the reason.
+pub async fn register_many(
+    app: &App,
+    rows: Vec<(usize, Registration)>,
+    batch: usize,
+    actor: &str,
+) -> Result<Vec<(usize, Result<i64, String>)>> {
+    let passwords: Vec<Password> = rows.iter().map(|(_, r)| r.password.clone()).collect();
+    let hashes: Vec<Result<String>> = {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let per = passwords.len().div_ceil(workers).max(1);
+        let mut handles = Vec::new();
+        for part in passwords.chunks(per) {
+            let part = part.to_vec();
+            handles.push(tokio::task::spawn_blocking(move || {
+                part.iter().map(hash_password).collect::<Vec<_>>()
+            }));
+        }
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(
+                h.await
+                    .map_err(|e| Error::Unexpected(anyhow::anyhow!("hashing worker: {e}")))?,
+            );
+        }
+        all
+    };
+    let at = app.clock.now();
+    let mut out = Vec::with_capacity(rows.len());
+    let mut seen = std::collections::HashMap::new();
+    let items: Vec<_> = rows.into_iter().zip(hashes).collect();
+    for chunk in items.chunks(batch.max(1)) {
+        let mut tx = app.pool.begin().await?;
+        for ((row, r), hash) in chunk {
+            let lower = r.email.as_str().to_lowercase();
+            if let Some(first) = seen.get(&lower) {
+                out.push((
+                    *row,
+                    Err(format!(
+                        "email: {} is repeated (first on row {first})",
+                        r.email
+                    )),
+                ));
+                continue;
+            }
+            seen.insert(lower, *row);
+            let hash = match hash {
+                Ok(h) => h,
+                Err(e) => {
+                    out.push((*row, Err(e.to_string())));
+                    continue;
+                }
+            };
+            let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+            match store::insert(&mut sp, &r.email, &r.name, hash, r.initial_cash, at).await {
+                Ok(u) => {
+                    sp.commit().await?;
+                    out.push((*row, Ok(u.id)));
+                }
+                Err(e @ (Error::Rejected(_) | Error::Invalid(_))) => {
+                    sp.rollback().await?;
+                    out.push((*row, Err(e.to_string())));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        store::log_action(
+            &mut tx,
+            at,
+            actor,
+            "user.register_bulk",
+            None,
+            serde_json::json!({ "rows": chunk.len() }),
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(out)
+}

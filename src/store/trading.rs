@@ -502,3 +502,108 @@ pub async fn lock_open_orders(conn: &mut PgConnection, user_ids: &[i64]) -> Resu
     .fetch_all(&mut *conn)
     .await?)
 }
+
+/// A new order ready to insert in bulk.
+#[derive(Debug, Clone)]
+pub struct OrderInsert {
+    pub row: NewOrderRow,
+    pub status: &'static str,
+    pub reserved_cash: Decimal,
+    pub reserved_shares: i64,
+    pub reason: Option<&'static str>,
+}
+
+/// Inserts many orders in one statement; returns them in the order given.
+pub async fn insert_orders(
+    conn: &mut PgConnection,
+    orders: &[OrderInsert],
+    at: DateTime<Utc>,
+) -> Result<Vec<OrderRow>> {
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = super::next_ids(conn, "orders_id_seq", orders.len()).await?;
+    let f = |g: fn(&OrderInsert) -> String| orders.iter().map(g).collect::<Vec<String>>();
+    let mut rows: Vec<OrderRow> = sqlx::query_as::<_, OrderRow>(&format!(
+        "INSERT INTO orders (id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
+                             reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at)
+         SELECT t.*, $15, CASE WHEN t.status = 'open' THEN NULL ELSE $15::timestamptz END
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+                     $8::numeric[], $9::numeric[], $10::text[], $11::numeric[], $12::bigint[], $13::text[], $14::text[])
+              AS t(id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
+                   reserved_cash, reserved_shares, idempotency_key, reason)
+         RETURNING {ORDER_COLUMNS}"
+    ))
+    .bind(&ids)
+    .bind(orders.iter().map(|o| o.row.user_id).collect::<Vec<_>>())
+    .bind(f(|o| o.row.code.to_string()))
+    .bind(f(|o| o.row.side.to_string()))
+    .bind(f(|o| o.row.kind.to_string()))
+    .bind(f(|o| o.row.tif.to_string()))
+    .bind(orders.iter().map(|o| o.row.quantity.get()).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.row.limit.map(Price::get)).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.row.fee_rate).collect::<Vec<_>>())
+    .bind(f(|o| o.status.to_string()))
+    .bind(orders.iter().map(|o| o.reserved_cash).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.reserved_shares).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.row.idempotency_key.clone()).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.reason).collect::<Vec<_>>())
+    .bind(at)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}
+
+/// Locks the accounts of many users in user order; returns (user, available cash) of the
+/// active ones.
+pub async fn lock_accounts(conn: &mut PgConnection, users: &[i64]) -> Result<Vec<(i64, Decimal)>> {
+    Ok(sqlx::query_as(
+        "SELECT a.user_id, a.available FROM accounts a JOIN users u ON u.id = a.user_id
+         WHERE a.user_id = ANY($1) AND u.deleted_at IS NULL ORDER BY a.user_id FOR UPDATE OF a",
+    )
+    .bind(users)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+pub async fn stocks_by_code(conn: &mut PgConnection, codes: &[String]) -> Result<Vec<StockRow>> {
+    Ok(sqlx::query_as::<_, StockRow>(
+        "SELECT code, name, market, price, prev_close, price_at, listed FROM stocks WHERE code = ANY($1)",
+    )
+    .bind(codes)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Orders carrying any of the given (user, idempotency key) pairs.
+pub async fn orders_by_keys(
+    conn: &mut PgConnection,
+    users: &[i64],
+    keys: &[String],
+) -> Result<Vec<OrderRow>> {
+    Ok(sqlx::query_as::<_, OrderRow>(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders o
+         JOIN UNNEST($1::bigint[], $2::text[]) AS k(user_id, key) ON o.user_id = k.user_id AND o.idempotency_key = k.key"
+    ))
+    .bind(users)
+    .bind(keys)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Holdings of (user, code) pairs: (user, code, available, reserved).
+pub async fn holdings_of(
+    conn: &mut PgConnection,
+    users: &[i64],
+    codes: &[String],
+) -> Result<Vec<(i64, String, i64, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT h.user_id, h.code, h.available, h.reserved FROM holdings h
+         JOIN UNNEST($1::bigint[], $2::text[]) AS k(user_id, code) ON h.user_id = k.user_id AND h.code = k.code",
+    )
+    .bind(users)
+    .bind(codes)
+    .fetch_all(&mut *conn)
+    .await?)
+}

@@ -188,3 +188,16 @@ pub async fn log_action(
     .await?;
     Ok(())
 }
+
+/// Active users by email (case-insensitive): (lower(email), id).
+pub async fn ids_by_email(
+    conn: &mut PgConnection,
+    emails: &[String],
+) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT lower(email), id FROM users WHERE lower(email) = ANY(SELECT lower(e) FROM UNNEST($1::text[]) AS e) AND deleted_at IS NULL",
+    )
+    .bind(emails)
+    .fetch_all(&mut *conn)
+    .await?)
+}

@@ -2,6 +2,7 @@
 //! and returns an exit code. No SQL and no business rule lives here.
 
 mod audit;
+mod bulk;
 mod db;
 mod market;
 mod orders;

@@ -26,12 +26,20 @@ use ascend::{exit, Error};
 #[command(verbatim_doc_comment)]
 pub struct PlaceOrder {
     /// Stock code (six characters, e.g. 005930).
-    code: String,
+    #[arg(required_unless_present = "file")]
+    code: Option<String>,
     /// buy or sell.
-    side: String,
+    #[arg(required_unless_present = "file")]
+    side: Option<String>,
     /// Number of shares (a positive whole number, at most 10,000,000).
-    #[arg(allow_hyphen_values = true)]
-    quantity: String,
+    #[arg(allow_hyphen_values = true, required_unless_present = "file")]
+    quantity: Option<String>,
+    /// Place every row of a CSV file instead, for any users (operator). Columns:
+    /// email,code,side,quantity,limit,tif,key — limit empty for a market order; tif and key
+    /// may be empty. Failed rows are reported as `row N: reason`; the others stay written;
+    /// exit 1 when any row failed.
+    #[arg(long, conflicts_with_all = ["code", "limit", "market", "tif", "key"])]
+    file: Option<std::path::PathBuf>,
     /// Limit price in won.
     #[arg(long, allow_hyphen_values = true)]
     limit: Option<String>,
@@ -109,10 +117,13 @@ impl Tabular for FillView {
 
 impl PlaceOrder {
     pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
+        if let Some(path) = &self.file {
+            return place_file(ctx, out, path).await;
+        }
         let req = OrderRequest::parse(
-            &self.code,
-            &self.side,
-            &self.quantity,
+            self.code.as_deref().unwrap_or_default(),
+            self.side.as_deref().unwrap_or_default(),
+            self.quantity.as_deref().unwrap_or_default(),
             self.limit.as_deref(),
             self.market,
             self.tif.as_deref(),
@@ -238,4 +249,62 @@ impl Trades {
         render(out, ctx.format, &rows).map_err(io_err)?;
         Ok(exit::OK)
     }
+}
+
+async fn place_file(ctx: &Ctx, out: &mut dyn Write, path: &std::path::Path) -> Result<u8, Error> {
+    use std::collections::HashMap;
+    let input = crate::bulk::read(
+        path,
+        &["email", "code", "side", "quantity"],
+        &["limit", "tif", "key"],
+    )?;
+    let app = ctx.app().await?;
+    let emails: Vec<String> = input
+        .rows
+        .iter()
+        .map(|(_, f)| f["email"].to_lowercase())
+        .collect();
+    let ids: HashMap<String, i64> =
+        ascend::store::users::ids_by_email(&mut *app.pool.acquire().await?, &emails)
+            .await?
+            .into_iter()
+            .collect();
+    let mut failed = Vec::new();
+    let mut rows = Vec::new();
+    for (row, f) in &input.rows {
+        let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        let Some(user_id) = ids.get(&f["email"].to_lowercase()).copied() else {
+            failed.push((
+                *row,
+                format!("email: no active user with email {}", f["email"]),
+            ));
+            continue;
+        };
+        match OrderRequest::parse(
+            &f["code"],
+            &f["side"],
+            &f["quantity"],
+            get("limit"),
+            get("limit").is_none(),
+            get("tif"),
+            get("key"),
+        ) {
+            Ok(req) => rows.push(app::orders::BulkOrder {
+                row: *row,
+                user_id,
+                req,
+            }),
+            Err(e) => failed.push((*row, e.to_string())),
+        }
+    }
+    let outcomes = app::orders::place_many(&app, &rows, 2_000).await?;
+    let mut ok = 0;
+    for o in outcomes {
+        match o.error {
+            None => ok += 1,
+            Some(e) => failed.push((o.row, e)),
+        }
+    }
+    failed.sort();
+    crate::bulk::finish(out, "orders", ok, &failed)
 }

@@ -22,13 +22,24 @@ pub enum UserCommand {
     Delete(Delete),
 }
 
+/// Register one user, or many from a CSV file:
+///   ascend user register --email kim@example.com --name 김민준
+///   ascend user register --file users.csv
+///
+/// users.csv columns: email,name,password[,cash] (header row required; a BOM and CRLF line
+/// endings are fine). Each failed row is reported on stderr as `row N: reason`; the rows that
+/// passed stay written, and the exit code is 1 when any row failed.
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct Register {
-    #[arg(long)]
-    email: String,
+    #[arg(long, required_unless_present = "file", conflicts_with = "file")]
+    email: Option<String>,
     /// Display name (1 to 50 characters).
+    #[arg(long, required_unless_present = "file", conflicts_with = "file")]
+    name: Option<String>,
+    /// Register every row of a CSV file (columns email,name,password[,cash]).
     #[arg(long)]
-    name: String,
+    file: Option<std::path::PathBuf>,
     /// Initial virtual cash in won.
     #[arg(long)]
     cash: Option<String>,
@@ -64,7 +75,16 @@ pub struct Delete {
 impl UserCommand {
     pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
         match self {
+            UserCommand::Register(r) if r.file.is_some() => {
+                register_file(ctx, out, r.file.as_deref().expect("checked")).await
+            }
             UserCommand::Register(r) => {
+                let r = RegisterOne {
+                    email: r.email.unwrap_or_default(),
+                    name: r.name.unwrap_or_default(),
+                    cash: r.cash,
+                    password_stdin: r.password_stdin,
+                };
                 let cash = r
                     .cash
                     .as_deref()
@@ -156,4 +176,48 @@ impl UserCommand {
             }
         }
     }
+}
+
+struct RegisterOne {
+    email: String,
+    name: String,
+    cash: Option<String>,
+    password_stdin: bool,
+}
+
+async fn register_file(
+    ctx: &Ctx,
+    out: &mut dyn Write,
+    path: &std::path::Path,
+) -> Result<u8, Error> {
+    let input = crate::bulk::read(path, &["email", "name", "password"], &["cash"])?;
+    let mut good = Vec::new();
+    let mut failed = Vec::new();
+    for (row, f) in input.rows {
+        let cash = match f.get("cash").map(String::as_str).filter(|c| !c.is_empty()) {
+            Some(c) => match parse_decimal(c, "cash") {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    failed.push((row, e.to_string()));
+                    continue;
+                }
+            },
+            None => None,
+        };
+        match Registration::parse(&f["email"], &f["name"], &f["password"], cash) {
+            Ok(r) => good.push((row, r)),
+            Err(e) => failed.push((row, e.to_string())),
+        }
+    }
+    let app = ctx.app().await?;
+    let results = users::register_many(&app, good, 500, "operator").await?;
+    let mut ok = 0;
+    for (row, r) in results {
+        match r {
+            Ok(_) => ok += 1,
+            Err(e) => failed.push((row, e)),
+        }
+    }
+    failed.sort();
+    crate::bulk::finish(out, "users", ok, &failed)
 }
