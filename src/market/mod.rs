@@ -4,6 +4,7 @@
 //! Parsing lives in [`parse`], separate from fetching, so parsers are tested on page text alone.
 
 pub mod parse;
+pub mod sim;
 
 use std::fmt;
 use std::future::Future;
@@ -13,6 +14,7 @@ use std::str::FromStr;
 use crate::domain::{Invalid, Market, StockCode};
 
 pub use parse::{Bar, IndexNow, Level, ListingRow, OrderBook, ParseError, Quote};
+pub use sim::Sim;
 
 /// The two KRX indices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
