@@ -5,6 +5,7 @@
 
 pub mod naver;
 pub mod parse;
+pub mod sim;
 
 use std::fmt;
 use std::future::Future;
@@ -14,6 +15,7 @@ use std::str::FromStr;
 use crate::domain::{Invalid, Market, StockCode};
 
 pub use parse::{Bar, IndexNow, Level, ListingRow, OrderBook, ParseError, Quote};
+pub use sim::Sim;
 
 /// The two KRX indices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
