@@ -356,7 +356,7 @@ impl Moment {
         let local = at.with_timezone(&rules::kst());
         let today = local.date_naive();
         if calendar::is_trading_day(today) {
-            let open = rules::opening_time(today);
+            let open = rules::opening_time(today, &calendar::Calendar::default());
             let t = local.time();
             if t >= open {
                 let progress = (t < rules::CLOSE).then(|| {
@@ -1012,7 +1012,7 @@ mod tests {
             let days = sim.days(series, last, 250);
             assert_eq!(days.len(), 250);
             for (date, day) in days {
-                let open = rules::opening_time(date);
+                let open = rules::opening_time(date, &calendar::Calendar::default());
                 let mut volume = 0;
                 let mut t = open;
                 while t < rules::CLOSE {
