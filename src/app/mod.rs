@@ -1,6 +1,7 @@
 //! Use cases, one per subcommand. They combine the domain rules with the store and know
 //! nothing of clap or of rendering.
 
+pub mod assets;
 pub mod audit;
 pub mod crawl;
 pub mod orders;

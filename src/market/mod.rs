@@ -6,6 +6,7 @@
 pub mod naver;
 pub mod parse;
 pub mod sim;
+pub mod source;
 
 use std::fmt;
 use std::future::Future;

@@ -1,8 +1,10 @@
 //! The `ascend` command line: parses arguments, calls one library use case, renders the result
 //! and returns an exit code. No SQL and no business rule lives here.
 
+mod assets;
 mod audit;
 mod bulk;
+mod crawl;
 mod db;
 mod market;
 mod orders;
@@ -103,6 +105,14 @@ enum Command {
     Settle(settle::Settle),
     /// Check the ledger invariants; exits 1 naming each violation.
     Audit,
+    /// Batch job: crawl listings, prices, indices (and daily bars) into the database.
+    CrawlStocks(crawl::CrawlStocks),
+    /// Your holdings at current prices, cash and totals.
+    Portfolio(assets::Portfolio),
+    /// Batch job: record every user's daily assets (after the close).
+    Snapshot(assets::Snapshot),
+    /// Your total assets today and their trend, with a chart.
+    Assets(assets::Assets),
     /// Search, show, load and list stocks.
     #[command(subcommand)]
     Stock(stock::StockCommand),
@@ -176,6 +186,10 @@ async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
         Command::Trades(c) => c.run(&ctx, out).await,
         Command::Settle(c) => c.run(&ctx, out).await,
         Command::Audit => audit::run(&ctx, out).await,
+        Command::CrawlStocks(c) => c.run(&ctx, out).await,
+        Command::Portfolio(c) => c.run(&ctx, out).await,
+        Command::Snapshot(c) => c.run(&ctx, out).await,
+        Command::Assets(c) => c.run(&ctx, out).await,
         Command::Stock(c) => c.run(&ctx, out).await,
         Command::Index(c) => c.run(&ctx, out).await,
         Command::Calendar(c) => c.run(&ctx, out).await,

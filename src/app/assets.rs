@@ -1,0 +1,79 @@
+//! `assets`: today's totals and the trend of total assets from the daily snapshots, with KOSPI
+//! rebased to the first snapshot as a benchmark.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::App;
+use crate::chart::Series;
+use crate::domain::portfolio::total_return_pct;
+use crate::error::Result;
+use crate::store::snapshots::{self, SnapshotRow};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AssetsView {
+    pub cash: Decimal,
+    pub stock_valuation: Decimal,
+    pub total: Decimal,
+    pub total_return_pct: Option<Decimal>,
+    pub snapshots: Vec<SnapshotRow>,
+    /// KOSPI closes on the snapshot dates, rebased to the first snapshot's total.
+    pub kospi_rebased: Vec<(chrono::NaiveDate, Decimal)>,
+}
+
+impl AssetsView {
+    pub fn series(&self) -> Vec<Series> {
+        let mut s = vec![Series {
+            name: "total assets".into(),
+            points: self.snapshots.iter().map(|r| (r.date, r.total)).collect(),
+        }];
+        if !self.kospi_rebased.is_empty() {
+            s.push(Series {
+                name: "KOSPI (rebased)".into(),
+                points: self.kospi_rebased.clone(),
+            });
+        }
+        s
+    }
+}
+
+pub async fn assets(app: &App, user_id: i64, days: i64) -> Result<AssetsView> {
+    let mut conn = app.pool.acquire().await?;
+    let (cash, stock_valuation, initial): (Decimal, Decimal, Decimal) = sqlx::query_as(
+        "SELECT a.available + a.reserved,
+                coalesce((SELECT sum((h.available + h.reserved) * coalesce(s.price, 0)) FROM holdings h
+                          JOIN stocks s ON s.code = h.code WHERE h.user_id = a.user_id), 0),
+                u.initial_cash
+         FROM accounts a JOIN users u ON u.id = a.user_id WHERE a.user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let rows = snapshots::for_user(&mut conn, user_id, days).await?;
+    let mut kospi_rebased = Vec::new();
+    if let Some(first) = rows.first() {
+        let dates: Vec<chrono::NaiveDate> = rows.iter().map(|r| r.date).collect();
+        let closes: Vec<(chrono::NaiveDate, Decimal)> =
+            sqlx::query_as("SELECT date, close FROM daily_bars WHERE symbol = 'KOSPI' AND date = ANY($1) ORDER BY date")
+                .bind(&dates)
+                .fetch_all(&mut *conn)
+                .await?;
+        if let Some((d0, c0)) = closes.first().copied() {
+            if d0 == first.date && !c0.is_zero() {
+                kospi_rebased = closes
+                    .iter()
+                    .map(|(d, c)| (*d, (*c / c0 * first.total).round()))
+                    .collect();
+            }
+        }
+    }
+    let total = cash + stock_valuation;
+    Ok(AssetsView {
+        cash,
+        stock_valuation,
+        total,
+        total_return_pct: total_return_pct(total, initial),
+        snapshots: rows,
+        kospi_rebased,
+    })
+}

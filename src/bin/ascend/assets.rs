@@ -1,0 +1,302 @@
+//! `ascend portfolio`, `ascend snapshot`, `ascend assets`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use clap::Args;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::output::{money, render, render_one, Format, Tabular};
+use crate::{io_err, Ctx};
+use ascend::app::portfolio::{self, HoldingView, PortfolioView};
+use ascend::app::{self, snapshot};
+use ascend::domain::{rules, Invalid};
+use ascend::market::source::Source;
+use ascend::market::SourceSpec;
+use ascend::{exit, Error};
+
+fn pct(p: Option<Decimal>) -> String {
+    p.map(|v| format!("{v}%")).unwrap_or_else(|| "-".into())
+}
+
+#[derive(Serialize)]
+struct H<'a>(&'a HoldingView);
+
+impl Tabular for H<'_> {
+    fn headers() -> &'static [&'static str] {
+        &[
+            "code",
+            "name",
+            "quantity",
+            "reserved",
+            "avg price",
+            "price",
+            "valuation",
+            "P/L",
+            "return",
+            "weight",
+            "price age",
+        ]
+    }
+    fn cells(&self, h: bool) -> Vec<String> {
+        let v = self.0;
+        let age = match (v.stale, v.price_age_seconds) {
+            (false, _) => "live".to_string(),
+            (true, Some(s)) if h => format!("stale {}m", s / 60),
+            (true, Some(s)) => format!("stale {s}s"),
+            (true, None) => "no price".into(),
+        };
+        vec![
+            v.code.clone(),
+            v.name.clone(),
+            money(v.quantity.into(), h),
+            money(v.reserved.into(), h),
+            money(
+                if h {
+                    v.average_price.round_dp(0)
+                } else {
+                    v.average_price
+                },
+                h,
+            ),
+            v.price.map(|p| money(p, h)).unwrap_or_default(),
+            money(v.valuation, h),
+            money(if h { v.profit.round_dp(0) } else { v.profit }, h),
+            pct(v.return_pct),
+            pct(v.weight_pct),
+            age,
+        ]
+    }
+}
+
+/// Your holdings at current prices, cash and totals. Current prices come from one batched
+/// quote request for every holding (with a timeout); when it fails, each row falls back to
+/// the last stored price and is marked stale with its age. --offline never touches the network.
+#[derive(Debug, Args)]
+pub struct Portfolio {
+    /// Use stored prices only.
+    #[arg(long)]
+    offline: bool,
+    /// Quote source: naver, replay:DIR or sim[:SEED].
+    #[arg(long, default_value = "naver")]
+    source: String,
+    /// Give up on live quotes after this many milliseconds.
+    #[arg(long, default_value_t = 1500)]
+    timeout_ms: u64,
+}
+
+impl Portfolio {
+    pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
+        let spec: SourceSpec = self.source.parse()?;
+        let actor = ctx.actor()?;
+        let app = ctx.app().await?;
+        let user = app::resolve(&app, &actor).await?;
+        let view = if self.offline {
+            portfolio::portfolio::<Source>(&app, user.id, None).await?
+        } else {
+            let mut config = Source::config_from_env();
+            config.timeout = Duration::from_millis(self.timeout_ms);
+            config.retries = 0;
+            let source = Source::open(&spec, config, None, app.clock)?;
+            portfolio::portfolio(
+                &app,
+                user.id,
+                Some((&source, Duration::from_millis(self.timeout_ms))),
+            )
+            .await?
+        };
+        if !view.prices.starts_with("live") && !self.offline {
+            eprintln!("portfolio: {}", view.prices);
+        }
+        match ctx.format {
+            Format::Json => render_one(out, ctx.format, &view, |_| Vec::new()).map_err(io_err)?,
+            Format::Csv => render(
+                out,
+                ctx.format,
+                &view.holdings.iter().map(H).collect::<Vec<_>>(),
+            )
+            .map_err(io_err)?,
+            Format::Table => {
+                render(
+                    out,
+                    ctx.format,
+                    &view.holdings.iter().map(H).collect::<Vec<_>>(),
+                )
+                .map_err(io_err)?;
+                totals(out, &view)?;
+            }
+        }
+        Ok(exit::OK)
+    }
+}
+
+fn totals(out: &mut dyn Write, v: &PortfolioView) -> Result<(), Error> {
+    render_one(out, Format::Table, v, |h| {
+        vec![
+            ("cash available", money(v.cash_available, h)),
+            ("cash reserved", money(v.cash_reserved, h)),
+            ("stock valuation", money(v.stock_valuation, h)),
+            ("total assets", money(v.total_assets, h)),
+            ("initial cash", money(v.initial_cash, h)),
+            ("total return", pct(v.total_return_pct)),
+            ("prices", v.prices.clone()),
+        ]
+    })
+    .map_err(io_err)
+}
+
+fn parse_date(s: &str, field: &'static str) -> Result<NaiveDate, Invalid> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| Invalid::new(field, format!("{s:?} is not a date (YYYY-MM-DD)")))
+}
+
+/// Record every active user's cash, stock valuation at the day's close, total assets, daily
+/// and cumulative return — once per user per trading day (re-running rewrites the same rows).
+/// Without a date: today (KST), after the close. A range backfills from stored daily bars.
+/// Non-trading days are skipped with a message.
+#[derive(Debug, Args)]
+pub struct Snapshot {
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    date: Option<String>,
+    #[arg(long, requires = "to")]
+    from: Option<String>,
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+}
+
+impl Snapshot {
+    pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
+        let (from, to) = match (&self.date, &self.from, &self.to) {
+            (Some(d), _, _) => {
+                let d = parse_date(d, "date")?;
+                (d, d)
+            }
+            (None, Some(f), Some(t)) => (parse_date(f, "from")?, parse_date(t, "to")?),
+            _ => {
+                let today = rules::trade_date(ctx.now());
+                (today, today)
+            }
+        };
+        let app = ctx.app().await?;
+        let s = snapshot::snapshot(&app, from, to).await?;
+        for d in &s.days {
+            if let Some(note) = &d.note {
+                eprintln!("snapshot: {}: {note}", d.date);
+            }
+        }
+        #[derive(Serialize)]
+        struct Row<'a>(&'a snapshot::DayResult);
+        impl Tabular for Row<'_> {
+            fn headers() -> &'static [&'static str] {
+                &["date", "users", "note"]
+            }
+            fn cells(&self, _h: bool) -> Vec<String> {
+                vec![
+                    self.0.date.to_string(),
+                    self.0.users.map(|u| u.to_string()).unwrap_or_default(),
+                    self.0.note.clone().unwrap_or_default(),
+                ]
+            }
+        }
+        render(out, ctx.format, &s.days.iter().map(Row).collect::<Vec<_>>()).map_err(io_err)?;
+        tracing::info!(seconds = s.seconds, "snapshot done");
+        Ok(exit::OK)
+    }
+}
+
+/// Today's totals and the trend of your total assets from the daily snapshots, drawn in the
+/// terminal; --chart writes it as an image with KOSPI rebased to your first snapshot.
+#[derive(Debug, Args)]
+pub struct Assets {
+    /// List every snapshot, not only the trend.
+    #[arg(long)]
+    history: bool,
+    /// Snapshots to show.
+    #[arg(long, default_value_t = 60)]
+    days: i64,
+    /// Write the chart to a .png or .svg file.
+    #[arg(long)]
+    chart: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct S(ascend::store::snapshots::SnapshotRow);
+
+impl Tabular for S {
+    fn headers() -> &'static [&'static str] {
+        &["date", "cash", "stocks", "total", "daily", "cumulative"]
+    }
+    fn cells(&self, h: bool) -> Vec<String> {
+        let r = &self.0;
+        vec![
+            r.date.to_string(),
+            money(r.cash, h),
+            money(r.stock_value, h),
+            money(r.total, h),
+            pct(r.daily_return.map(|d| d.round_dp(2))),
+            pct(r.cumulative_return.map(|d| d.round_dp(2))),
+        ]
+    }
+}
+
+impl Assets {
+    pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
+        let actor = ctx.actor()?;
+        let app = ctx.app().await?;
+        let user = app::resolve(&app, &actor).await?;
+        let a = app::assets::assets(&app, user.id, self.days.max(1)).await?;
+        if let Some(path) = &self.chart {
+            ascend::chart::write_chart(
+                path,
+                "Total assets (KOSPI rebased to the first snapshot)",
+                &a.series(),
+            )?;
+            eprintln!("chart written to {}", path.display());
+        }
+        if ctx.format != Format::Table || self.history {
+            let rows: Vec<S> = a.snapshots.iter().cloned().map(S).collect();
+            if ctx.format == Format::Json {
+                render_one(out, ctx.format, &a, |_| Vec::new()).map_err(io_err)?;
+            } else {
+                render(out, ctx.format, &rows).map_err(io_err)?;
+            }
+            if ctx.format != Format::Table {
+                return Ok(exit::OK);
+            }
+        }
+        let totals: Vec<Decimal> = a.snapshots.iter().map(|s| s.total).collect();
+        render_one(out, Format::Table, &a, |h| {
+            let mut f = vec![
+                ("cash", money(a.cash, h)),
+                (
+                    "stock valuation (stored prices)",
+                    money(a.stock_valuation, h),
+                ),
+                ("total assets", money(a.total, h)),
+                ("total return", pct(a.total_return_pct)),
+            ];
+            if let (Some(first), Some(last)) = (a.snapshots.first(), a.snapshots.last()) {
+                f.push((
+                    "trend",
+                    format!(
+                        "{} → {}  {}",
+                        first.date,
+                        last.date,
+                        ascend::chart::sparkline(&totals)
+                    ),
+                ));
+            } else {
+                f.push((
+                    "trend",
+                    "no snapshots yet (run `ascend snapshot` after the close)".into(),
+                ));
+            }
+            f
+        })
+        .map_err(io_err)?;
+        Ok(exit::OK)
+    }
+}
