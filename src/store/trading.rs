@@ -583,8 +583,8 @@ pub async fn orders_by_keys(
     keys: &[String],
 ) -> Result<Vec<OrderRow>> {
     Ok(sqlx::query_as::<_, OrderRow>(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders o
-         JOIN UNNEST($1::bigint[], $2::text[]) AS k(user_id, key) ON o.user_id = k.user_id AND o.idempotency_key = k.key"
+        "SELECT {ORDER_COLUMNS} FROM orders
+         WHERE (user_id, idempotency_key) IN (SELECT * FROM UNNEST($1::bigint[], $2::text[]))"
     ))
     .bind(users)
     .bind(keys)
