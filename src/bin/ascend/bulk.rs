@@ -73,12 +73,23 @@ pub fn finish(
     out: &mut dyn Write,
     what: &str,
     ok: usize,
+    replayed: usize,
     failed: &[(usize, String)],
 ) -> Result<u8, Error> {
     for (row, why) in failed {
         eprintln!("row {row}: {why}");
     }
-    writeln!(out, "{ok} {what} written, {} rows failed", failed.len()).map_err(io_err)?;
+    let replays = if replayed > 0 {
+        format!(", {replayed} replayed by idempotency key (nothing written)")
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "{ok} {what} written{replays}, {} rows failed",
+        failed.len()
+    )
+    .map_err(io_err)?;
     Ok(if failed.is_empty() {
         exit::OK
     } else {

@@ -298,13 +298,20 @@ async fn place_file(ctx: &Ctx, out: &mut dyn Write, path: &std::path::Path) -> R
         }
     }
     let outcomes = app::orders::place_many(&app, &rows, 2_000).await?;
-    let mut ok = 0;
+    let (mut ok, mut replayed) = (0, 0);
     for o in outcomes {
         match o.error {
+            None if o
+                .status
+                .as_deref()
+                .is_some_and(|s| s.ends_with("(replayed)")) =>
+            {
+                replayed += 1
+            }
             None => ok += 1,
             Some(e) => failed.push((o.row, e)),
         }
     }
     failed.sort();
-    crate::bulk::finish(out, "orders", ok, &failed)
+    crate::bulk::finish(out, "orders", ok, replayed, &failed)
 }

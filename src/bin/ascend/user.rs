@@ -219,5 +219,5 @@ async fn register_file(
         }
     }
     failed.sort();
-    crate::bulk::finish(out, "users", ok, &failed)
+    crate::bulk::finish(out, "users", ok, 0, &failed)
 }
