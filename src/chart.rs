@@ -104,6 +104,7 @@ where
     let mut chart = ChartBuilder::on(&root)
         .caption(title, (FAMILY, 22))
         .margin(16)
+        .margin_right(60)
         .x_label_area_size(36)
         .y_label_area_size(90)
         .build_cartesian_2d(0..days(last).max(1), (lo - pad)..(hi + pad))
