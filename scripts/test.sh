@@ -108,4 +108,14 @@ else
     run_tests cargo test --all-targets "${extra[@]}"
 fi
 
+step "systemd unit files (scripts/install-systemd.sh --check)"
+bash scripts/install-systemd.sh --check
+
+step "the main job (scripts/quickstart.sh)"
+bash scripts/quickstart.sh >target/quickstart.log 2>&1 || {
+    tail -n 40 target/quickstart.log >&2
+    die "scripts/quickstart.sh failed; full output in target/quickstart.log"
+}
+tail -n 12 target/quickstart.log >&2
+
 step "all checks passed"
