@@ -584,7 +584,7 @@ pub async fn orders_by_keys(
 ) -> Result<Vec<OrderRow>> {
     Ok(sqlx::query_as::<_, OrderRow>(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders o
-         JOIN UNNEST($1::bigint[], $2::text[]) AS k(user_id, key) ON o.user_id = k.user_id AND o.idempotency_key = k.key"
+         JOIN UNNEST($1::bigint[], $2::text[]) AS k(k_user, k_key) ON o.user_id = k.k_user AND o.idempotency_key = k.k_key"
     ))
     .bind(users)
     .bind(keys)
