@@ -2,68 +2,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use common::*;
 use sqlx::PgPool;
-
-/// The URL of this test's own database: the server of DATABASE_URL, the database of the pool.
-async fn url_of(pool: &PgPool) -> String {
-    let db: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let (head, query) = match base.split_once('?') {
-        Some((h, q)) => (h.to_string(), format!("?{q}")),
-        None => (base.clone(), String::new()),
-    };
-    let (server, _) = head.rsplit_once('/').expect("a database in DATABASE_URL");
-    format!("{server}/{db}{query}")
-}
-
-struct Cli {
-    url: String,
-    config: tempfile::TempDir,
-}
-
-impl Cli {
-    async fn new(pool: &PgPool) -> Self {
-        Cli {
-            url: url_of(pool).await,
-            config: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ascend"));
-        cmd.args(args)
-            .env("DATABASE_URL", &self.url)
-            .env("ASCEND_NOW", SESSION)
-            .env("ASCEND_CONFIG_DIR", self.config.path())
-            .env_remove("ASCEND_USER")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let mut pipe = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            pipe.write_all(s.as_bytes()).unwrap();
-        }
-        drop(pipe);
-        child.wait_with_output().unwrap()
-    }
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// One line on stderr, starting with `error: ` and the field.
 fn assert_rejected(o: &Output, field_and_rule: &str) {

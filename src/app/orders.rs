@@ -582,9 +582,39 @@ async fn place_batch(
                 reserved_shares,
                 fill_at: f,
             }) => {
-                cash.insert(r.user_id, available - reserved_cash);
-                if reserved_shares > 0 {
-                    shares.insert(key, (held.0 - reserved_shares, held.1 + reserved_shares));
+                // What later rows of the batch see, as if this row were placed alone: an
+                // immediate fill releases its reservation and moves cash and shares (holdings
+                // were read for every (user, code) a row of the batch sells).
+                match f {
+                    None => {
+                        cash.insert(r.user_id, available - reserved_cash);
+                        if reserved_shares > 0 {
+                            shares
+                                .insert(key, (held.0 - reserved_shares, held.1 + reserved_shares));
+                        }
+                    }
+                    Some(price) => {
+                        let q = req.quantity.get();
+                        let net = rules::fill_amounts(
+                            req.side,
+                            price,
+                            req.quantity,
+                            app.rules.commission_rate,
+                            rules::trade_date(now),
+                        )
+                        .net
+                        .get();
+                        match req.side {
+                            Side::Buy => {
+                                cash.insert(r.user_id, available - net);
+                                shares.insert(key, (held.0 + q, held.1));
+                            }
+                            Side::Sell => {
+                                cash.insert(r.user_id, available + net);
+                                shares.insert(key, (held.0 - q, held.1));
+                            }
+                        }
+                    }
                 }
                 inserts.push(trading::OrderInsert {
                     row,
@@ -618,17 +648,19 @@ async fn place_batch(
         };
         entries.push(Entry::reservation(o.user_id, o.id, o.side(), &code, held));
     }
-    ledger::post(&mut tx, &entries, &[], now).await?;
     let plans: Vec<FillPlan> = orders
         .iter()
         .zip(&fill_at)
         .filter_map(|(o, f)| f.map(|price| FillPlan { order: o, price }))
         .collect();
-    let filled: std::collections::HashSet<i64> = trading::apply_fills(&mut tx, &plans, now)
-        .await?
-        .into_iter()
-        .map(|f| f.order_id)
-        .collect();
+    // Reservations and fills are posted together: a row may reserve cash or shares that an
+    // earlier row's fill provides, so only their sum must respect the balances.
+    let filled: std::collections::HashSet<i64> =
+        trading::apply_fills_after(&mut tx, entries, &plans, now)
+            .await?
+            .into_iter()
+            .map(|f| f.order_id)
+            .collect();
     tx.commit().await?;
     for (i, o) in insert_rows.into_iter().zip(&orders) {
         outcomes[i].order_id = Some(o.id);

@@ -286,7 +286,20 @@ pub async fn apply_fills(
     plans: &[FillPlan<'_>],
     at: DateTime<Utc>,
 ) -> Result<Vec<FillRow>> {
+    apply_fills_after(conn, Vec::new(), plans, at).await
+}
+
+/// [`apply_fills`], posting `before` (e.g. the reservations of the orders being filled) in
+/// the same ledger posting, ahead of the fills: the balances need hold only after both.
+/// Plans apply in order: a sell's cost basis includes the shares bought by earlier plans.
+pub async fn apply_fills_after(
+    conn: &mut PgConnection,
+    before: Vec<Entry>,
+    plans: &[FillPlan<'_>],
+    at: DateTime<Utc>,
+) -> Result<Vec<FillRow>> {
     if plans.is_empty() {
+        ledger::post(conn, &before, &[], at).await?;
         return Ok(Vec::new());
     }
     let day: NaiveDate = rules::trade_date(at);
@@ -315,7 +328,7 @@ pub async fn apply_fills(
     }
 
     let mut fills = Vec::with_capacity(plans.len());
-    let mut entries = Vec::with_capacity(plans.len());
+    let mut entries = before;
     let mut costs = Vec::with_capacity(plans.len());
     for (plan, id) in plans.iter().zip(ids) {
         let o = plan.order;
@@ -341,6 +354,8 @@ pub async fn apply_fills(
                     code: o.code.clone(),
                     delta: amount,
                 });
+                let h = held.entry((o.user_id, o.code.clone())).or_default();
+                *h = (h.0 + qty.get(), h.1 + amount);
                 Entry::new(EntryKind::Fill, o.user_id)
                     .leg(user, Book::CashReserved, KRW, -o.reserved_cash)
                     .leg(user, Book::Cash, KRW, refund)

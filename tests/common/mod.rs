@@ -9,6 +9,8 @@ use ascend::clock::Clock;
 use ascend::domain::Rulebook;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 
 /// A Tuesday, inside the regular session.
 pub const SESSION: &str = "2026-11-24 10:00";
@@ -101,4 +103,64 @@ pub fn req(
 ) -> ascend::app::orders::OrderRequest {
     ascend::app::orders::OrderRequest::parse(code, side, qty, limit, limit.is_none(), None, None)
         .unwrap()
+}
+
+// --- the built binary ------------------------------------------------------------------------
+
+/// The URL of this test's own database: the server of DATABASE_URL, the database of the pool.
+pub async fn url_of(pool: &PgPool) -> String {
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h.to_string(), format!("?{q}")),
+        None => (base.clone(), String::new()),
+    };
+    let (server, _) = head.rsplit_once('/').expect("a database in DATABASE_URL");
+    format!("{server}/{db}{query}")
+}
+
+/// Runs the built `ascend` on the test's database, at [`SESSION`], with its own config dir.
+pub struct Cli {
+    pub url: String,
+    pub config: tempfile::TempDir,
+}
+
+impl Cli {
+    pub async fn new(pool: &PgPool) -> Self {
+        Cli {
+            url: url_of(pool).await,
+            config: tempfile::tempdir().unwrap(),
+        }
+    }
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ascend"));
+        cmd.args(args)
+            .env("DATABASE_URL", &self.url)
+            .env("ASCEND_NOW", SESSION)
+            .env("ASCEND_CONFIG_DIR", self.config.path())
+            .env_remove("ASCEND_USER")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            pipe.write_all(s.as_bytes()).unwrap();
+        }
+        drop(pipe);
+        child.wait_with_output().unwrap()
+    }
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
