@@ -55,16 +55,15 @@ pub fn write_chart(path: &Path, title: &str, series: &[Series]) -> Result<()> {
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     let size = (1000, 560);
+    // Both backends measure text with the embedded font.
+    plotters::style::register_font(FAMILY, FontStyle::Normal, FONT)
+        .map_err(|_| chart_err("the embedded font did not load"))?;
     match ext.as_deref() {
-        Some("png") => {
-            plotters::style::register_font(FAMILY, FontStyle::Normal, FONT)
-                .map_err(|_| chart_err("the embedded font did not load"))?;
-            draw(
-                BitMapBackend::new(path, size).into_drawing_area(),
-                title,
-                series,
-            )
-        }
+        Some("png") => draw(
+            BitMapBackend::new(path, size).into_drawing_area(),
+            title,
+            series,
+        ),
         Some("svg") => draw(
             SVGBackend::new(path, size).into_drawing_area(),
             title,
