@@ -45,6 +45,16 @@ const CHECKS: &[(u8, &str)] = &[
          FROM holdings h FULL JOIN l ON l.user_id = h.user_id AND l.code = h.code
          WHERE coalesce(h.available, 0) <> coalesce(l.shares, 0) OR coalesce(h.reserved, 0) <> coalesce(l.reserved, 0)
          ORDER BY 1"),
+    (1, "SELECT format('journal leg of entry #%s refers to no entry', l.entry_id) FROM journal_legs l
+         WHERE NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.id = l.entry_id)
+         UNION ALL
+         SELECT format('journal entry #%s refers to a missing user, order or fill', e.id) FROM journal_entries e
+         WHERE (e.user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = e.user_id))
+            OR (e.order_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = e.order_id))
+            OR (e.fill_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM fills f WHERE f.id = e.fill_id))
+         UNION ALL
+         SELECT format('journal leg of entry #%s names user #%s, who does not exist', l.entry_id, l.user_id) FROM journal_legs l
+         WHERE l.user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = l.user_id)"),
     (2, "SELECT format('cash account of user #%s is negative: available %s, reserved %s', user_id, available, reserved)
          FROM accounts WHERE available < 0 OR reserved < 0
          UNION ALL

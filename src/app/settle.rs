@@ -24,6 +24,8 @@ use crate::store::trading::{self, FillPlan, OrderRow};
 
 /// Users per transaction.
 pub const DEFAULT_CHUNK: usize = 2_000;
+/// Transactions run side by side (one per core of the database host is plenty).
+pub const WORKERS: usize = 2;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct SettleSummary {
@@ -123,14 +125,21 @@ async fn by_chunks<F>(app: &App, users: &[i64], chunk: usize, work: F) -> Result
 where
     F: for<'c> Fn(&'c mut PgConnection, &'c [i64]) -> ChunkFuture<'c>,
 {
+    use futures::{StreamExt, TryStreamExt};
     let (mut done, mut batches) = (0u64, 0u64);
     let mut busy: Vec<i64> = Vec::new();
-    for (part, blocking) in users.chunks(chunk).map(|p| (p, false)) {
-        let (n, skipped) = run_chunk(app, part, blocking, &work).await?;
+    // Chunks are disjoint sets of users, so they run side by side on separate connections.
+    let results: Vec<(u64, Vec<i64>)> = futures::stream::iter(users.chunks(chunk))
+        .map(|part| run_chunk(app, part, false, &work))
+        .buffer_unordered(WORKERS)
+        .try_collect()
+        .await?;
+    for (n, skipped) in results {
         done += n;
         batches += 1;
         busy.extend(skipped);
     }
+    busy.sort_unstable();
     let busy_count = busy.len() as u64;
     for part in busy.chunks(chunk) {
         done += run_chunk(app, part, true, &work).await?.0;

@@ -153,7 +153,8 @@ pub struct CostDelta {
 }
 
 /// Writes the entries and applies them to accounts and holdings, in the caller's transaction.
-/// The caller holds the account locks of every user touched.
+/// The caller holds the account locks of every user touched. Entries, legs and cash balances
+/// are written by one statement; holdings by at most two more.
 pub async fn post(
     conn: &mut PgConnection,
     entries: &[Entry],
@@ -171,8 +172,6 @@ pub async fn post(
     if entries.is_empty() {
         return Ok(());
     }
-    let ids = super::next_ids(conn, "journal_entries_id_seq", entries.len()).await?;
-
     let mut kinds = Vec::with_capacity(entries.len());
     let mut users = Vec::with_capacity(entries.len());
     let mut orders = Vec::with_capacity(entries.len());
@@ -188,13 +187,13 @@ pub async fn post(
     // Aggregated deltas per account and per holding.
     let mut cash: BTreeMap<i64, (Decimal, Decimal)> = BTreeMap::new();
     let mut shares: BTreeMap<(i64, &str), (i64, i64, Decimal)> = BTreeMap::new();
-    for (e, id) in entries.iter().zip(&ids) {
+    for (i, e) in entries.iter().enumerate() {
         kinds.push(e.kind.as_str());
         users.push(e.user_id);
         orders.push(e.order_id);
         fills.push(e.fill_id);
         for l in &e.legs {
-            l_entry.push(*id);
+            l_entry.push(i as i32 + 1);
             l_user.push(l.user_id);
             l_book.push(l.book.as_str());
             l_asset.push(l.asset.as_str());
@@ -214,75 +213,91 @@ pub async fn post(
     for c in costs {
         shares.entry((c.user_id, &c.code)).or_default().2 += c.delta;
     }
+    let (cu, (ca, cr)): (Vec<i64>, (Vec<Decimal>, Vec<Decimal>)) = cash.into_iter().unzip();
 
-    sqlx::query(
-        "INSERT INTO journal_entries (id, kind, user_id, order_id, fill_id, created_at)
-         SELECT id, kind, user_id, order_id, fill_id, $6
-         FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
-              AS t(id, kind, user_id, order_id, fill_id)",
+    // Entries get ids from the sequence in input order; legs refer to them by position.
+    let updated: i64 = sqlx::query_scalar(
+        "WITH e AS (
+             SELECT nextval('journal_entries_id_seq') AS id, t.*
+             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) WITH ORDINALITY
+                  AS t(kind, user_id, order_id, fill_id, ord)),
+         ins_e AS (
+             INSERT INTO journal_entries (id, kind, user_id, order_id, fill_id, created_at)
+             SELECT id, kind, user_id, order_id, fill_id, $5 FROM e),
+         ins_l AS (
+             INSERT INTO journal_legs (entry_id, user_id, book, asset, amount)
+             SELECT e.id, l.user_id, l.book, l.asset, l.amount
+             FROM UNNEST($6::int[], $7::bigint[], $8::text[], $9::text[], $10::numeric[])
+                  AS l(ord, user_id, book, asset, amount)
+             JOIN e ON e.ord = l.ord),
+         upd AS (
+             UPDATE accounts a SET available = a.available + d.available, reserved = a.reserved + d.reserved
+             FROM UNNEST($11::bigint[], $12::numeric[], $13::numeric[]) AS d(user_id, available, reserved)
+             WHERE a.user_id = d.user_id
+             RETURNING 1)
+         SELECT count(*) FROM upd",
     )
-    .bind(&ids)
     .bind(&kinds)
     .bind(&users)
     .bind(&orders)
     .bind(&fills)
     .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO journal_legs (entry_id, user_id, book, asset, amount)
-         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::numeric[])",
-    )
     .bind(&l_entry)
     .bind(&l_user)
     .bind(&l_book)
     .bind(&l_asset)
     .bind(&l_amount)
-    .execute(&mut *conn)
-    .await?;
+    .bind(&cu)
+    .bind(&ca)
+    .bind(&cr)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(map_balance_error)?;
+    if updated != cu.len() as i64 {
+        return Err(Error::Unexpected(anyhow::anyhow!(
+            "ledger posting to a missing cash account"
+        )));
+    }
 
-    if !cash.is_empty() {
-        let (u, (a, r)): (Vec<i64>, (Vec<Decimal>, Vec<Decimal>)) = cash.into_iter().unzip();
-        let done = sqlx::query(
-            "UPDATE accounts a SET available = a.available + d.available, reserved = a.reserved + d.reserved
-             FROM UNNEST($1::bigint[], $2::numeric[], $3::numeric[]) AS d(user_id, available, reserved)
-             WHERE a.user_id = d.user_id",
-        )
-        .bind(&u)
-        .bind(&a)
-        .bind(&r)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_balance_error)?;
-        if done.rows_affected() != u.len() as u64 {
-            return Err(Error::Unexpected(anyhow::anyhow!(
-                "ledger posting to a missing cash account"
-            )));
+    // Holdings: rows whose deltas only add may be new (one upsert); rows with a decrease must
+    // exist (one update). Each holding is touched once.
+    let (mut add, mut sub): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
+    for ((user, code), d) in shares {
+        if d.0 >= 0 && d.1 >= 0 && !d.2.is_sign_negative() {
+            add.push((user, code, d));
+        } else {
+            sub.push((user, code, d));
         }
     }
-    if !shares.is_empty() {
-        let mut u = Vec::with_capacity(shares.len());
-        let mut c = Vec::with_capacity(shares.len());
-        let mut a = Vec::with_capacity(shares.len());
-        let mut r = Vec::with_capacity(shares.len());
-        let mut k = Vec::with_capacity(shares.len());
-        for ((user, code), (avail, res, cost)) in shares {
-            u.push(user);
-            c.push(code);
-            a.push(avail);
-            r.push(res);
-            k.push(cost);
-        }
+    let cols = |rows: &[(i64, &str, (i64, i64, Decimal))]| {
+        (
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            rows.iter().map(|r| r.1.to_string()).collect::<Vec<_>>(),
+            rows.iter().map(|r| r.2 .0).collect::<Vec<_>>(),
+            rows.iter().map(|r| r.2 .1).collect::<Vec<_>>(),
+            rows.iter().map(|r| r.2 .2).collect::<Vec<_>>(),
+        )
+    };
+    if !add.is_empty() {
+        let (u, c, a, r, k) = cols(&add);
         sqlx::query(
-            "INSERT INTO holdings (user_id, code, available, reserved, cost)
-             SELECT user_id, code, 0, 0, 0 FROM UNNEST($1::bigint[], $2::text[]) AS t(user_id, code)
-             ON CONFLICT (user_id, code) DO NOTHING",
+            "INSERT INTO holdings AS h (user_id, code, available, reserved, cost)
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::numeric[])
+             ON CONFLICT (user_id, code) DO UPDATE SET available = h.available + EXCLUDED.available,
+                 reserved = h.reserved + EXCLUDED.reserved, cost = h.cost + EXCLUDED.cost",
         )
         .bind(&u)
         .bind(&c)
+        .bind(&a)
+        .bind(&r)
+        .bind(&k)
         .execute(&mut *conn)
-        .await?;
-        sqlx::query(
+        .await
+        .map_err(map_balance_error)?;
+    }
+    if !sub.is_empty() {
+        let (u, c, a, r, k) = cols(&sub);
+        let done = sqlx::query(
             "UPDATE holdings h SET available = h.available + d.available,
                                    reserved = h.reserved + d.reserved,
                                    cost = GREATEST(h.cost + d.cost, 0)
@@ -298,6 +313,11 @@ pub async fn post(
         .execute(&mut *conn)
         .await
         .map_err(map_balance_error)?;
+        if done.rows_affected() != u.len() as u64 {
+            return Err(Error::Unexpected(anyhow::anyhow!(
+                "ledger posting takes shares from a missing holding"
+            )));
+        }
     }
     Ok(())
 }
