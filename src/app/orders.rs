@@ -269,7 +269,7 @@ fn check_replay(req: &OrderRequest, key: &str, prev: &OrderRow) -> Result<()> {
 pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed> {
     let now = app.clock.now();
     let mut tx = app.pool.begin().await?;
-    let account = trading::lock_account(&mut tx, user_id).await?;
+    let (account, stock) = trading::lock_account_and_stock(&mut tx, user_id, &req.code).await?;
 
     if let Some(key) = &req.idempotency_key {
         if let Some(prev) = trading::order_by_key(&mut tx, user_id, key).await? {
@@ -283,9 +283,7 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
         }
     }
 
-    let stock = trading::stock(&mut tx, &req.code)
-        .await?
-        .ok_or_else(|| unknown_stock(&req.code))?;
+    let stock = stock.ok_or_else(|| unknown_stock(&req.code))?;
     let shares = match req.side {
         Side::Sell => trading::holding(&mut tx, user_id, &req.code)
             .await?

@@ -33,6 +33,51 @@ pub async fn lock_account(conn: &mut PgConnection, user_id: i64) -> Result<Accou
     .ok_or_else(|| Error::not_found(format!("user #{user_id} has no active account")))
 }
 
+/// Locks a user's account and reads one stock in the same round trip (place-order's first
+/// statement).
+pub async fn lock_account_and_stock(
+    conn: &mut PgConnection,
+    user_id: i64,
+    code: &StockCode,
+) -> Result<(AccountRow, Option<StockRow>)> {
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        account: AccountRow,
+        code: Option<String>,
+        name: Option<String>,
+        market: Option<String>,
+        price: Option<Decimal>,
+        prev_close: Option<Decimal>,
+        price_at: Option<DateTime<Utc>>,
+        listed: Option<bool>,
+    }
+    let r = sqlx::query_as::<_, Row>(
+        "SELECT a.user_id, a.available, a.reserved,
+                s.code, s.name, s.market, s.price, s.prev_close, s.price_at, s.listed
+         FROM accounts a JOIN users u ON u.id = a.user_id LEFT JOIN stocks s ON s.code = $2
+         WHERE a.user_id = $1 AND u.deleted_at IS NULL FOR UPDATE OF a",
+    )
+    .bind(user_id)
+    .bind(code.as_str())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("user #{user_id} has no active account")))?;
+    let stock = match (r.code, r.name, r.market, r.listed) {
+        (Some(code), Some(name), Some(market), Some(listed)) => Some(StockRow {
+            code,
+            name,
+            market,
+            price: r.price,
+            prev_close: r.prev_close,
+            price_at: r.price_at,
+            listed,
+        }),
+        _ => None,
+    };
+    Ok((r.account, stock))
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct StockRow {
     pub code: String,
@@ -42,15 +87,6 @@ pub struct StockRow {
     pub prev_close: Option<Decimal>,
     pub price_at: Option<DateTime<Utc>>,
     pub listed: bool,
-}
-
-pub async fn stock(conn: &mut PgConnection, code: &StockCode) -> Result<Option<StockRow>> {
-    Ok(sqlx::query_as::<_, StockRow>(
-        "SELECT code, name, market, price, prev_close, price_at, listed FROM stocks WHERE code = $1",
-    )
-    .bind(code.as_str())
-    .fetch_optional(&mut *conn)
-    .await?)
 }
 
 #[derive(Debug, Clone, Copy, FromRow)]
