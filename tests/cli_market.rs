@@ -97,7 +97,32 @@ async fn crawl_trade_snapshot_and_read_back_through_the_binary(pool: PgPool) {
     assert_eq!(show["bars"].as_array().unwrap().len(), 10);
     assert!(show["band"]["upper"].is_string());
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
-    assert!(stdout(&cli.run(&["stock", "show", "005930"], None)).contains("band"));
+    let table = stdout(&cli.run(&["stock", "show", "005930", "--source", "sim:5"], None));
+    assert!(
+        table.contains("band") && table.contains("sell qty"),
+        "{table}"
+    );
+    let offline = json(&cli.run(
+        &["stock", "show", "005930", "--offline", "--format", "json"],
+        None,
+    ));
+    assert!(offline["order_book"].is_null() && offline["order_book_error"].is_null());
+    // An unreachable order-book source still shows the stored data, with the reason.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ascend"))
+        .args(["stock", "show", "005930", "--format", "json"])
+        .env("DATABASE_URL", &cli.url)
+        .env("ASCEND_NOW", SESSION)
+        .env("ASCEND_NAVER_FINANCE_URL", "http://127.0.0.1:1")
+        .output()
+        .unwrap();
+    let v = json(&o);
+    assert!(
+        v["order_book_error"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1:1/item/sise.naver?code=005930"),
+        "{v}"
+    );
     assert_eq!(code(&cli.run(&["stock", "show", "123456"], None)), 3);
     let idx = json(&cli.run(&["index", "--format", "json"], None));
     assert_eq!(idx.as_array().unwrap().len(), 2);

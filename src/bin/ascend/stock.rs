@@ -42,6 +42,44 @@ pub struct Show {
     /// Also write the chart as an image (.png or .svg).
     #[arg(long)]
     chart: Option<PathBuf>,
+    /// Where the order book (호가) comes from: naver, replay:DIR or sim[:SEED].
+    #[arg(long, default_value = "naver")]
+    source: String,
+    /// Stored data only: no order book request.
+    #[arg(long)]
+    offline: bool,
+}
+
+#[derive(Serialize)]
+struct ShowView<'a> {
+    #[serde(flatten)]
+    detail: &'a stocks::StockDetail,
+    order_book: Option<ascend::market::OrderBook>,
+    order_book_error: Option<String>,
+}
+
+/// The order book as a 호가 ladder: asks above (highest first), bids below.
+fn book_table(out: &mut dyn Write, book: &ascend::market::OrderBook) -> std::io::Result<()> {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_header(["sell qty", "price", "buy qty"]);
+    let right =
+        |v: String| comfy_table::Cell::new(v).set_alignment(comfy_table::CellAlignment::Right);
+    for l in book.asks.iter().rev() {
+        t.add_row([
+            right(money(l.quantity.into(), true)),
+            right(money(l.price, true)),
+            right(String::new()),
+        ]);
+    }
+    for l in &book.bids {
+        t.add_row([
+            right(String::new()),
+            right(money(l.price, true)),
+            right(money(l.quantity.into(), true)),
+        ]);
+    }
+    writeln!(out, "{t}")
 }
 
 #[derive(Serialize)]
@@ -155,9 +193,30 @@ impl Show {
             ascend::chart::write_chart(path, &format!("{} daily close", d.stock.code), &[series])?;
             eprintln!("chart written to {}", path.display());
         }
+        let (order_book, order_book_error) = if self.offline {
+            (None, None)
+        } else {
+            let spec: ascend::market::SourceSpec = self.source.parse()?;
+            let mut config = ascend::market::source::Source::config_from_env();
+            config.timeout = std::time::Duration::from_secs(3);
+            config.retries = 1;
+            let source = ascend::market::source::Source::open(&spec, config, None, app.clock)?;
+            match ascend::market::MarketData::order_book(&source, &code).await {
+                Ok(b) => (Some(b), None),
+                Err(e) => {
+                    eprintln!("stock show: order book unavailable: {e}");
+                    (None, Some(e.to_string()))
+                }
+            }
+        };
+        let view = ShowView {
+            detail: &d,
+            order_book,
+            order_book_error,
+        };
         let s = &d.stock;
         let closes: Vec<rust_decimal::Decimal> = d.bars.iter().map(|b| b.close).collect();
-        render_one(out, ctx.format, &d, |h| {
+        render_one(out, ctx.format, &view, |h| {
             let mut f = vec![
                 ("code", s.code.clone()),
                 ("name", s.name.clone()),
@@ -212,6 +271,9 @@ impl Show {
             f
         })
         .map_err(io_err)?;
+        if let (crate::output::Format::Table, Some(book)) = (ctx.format, &view.order_book) {
+            book_table(out, book).map_err(io_err)?;
+        }
         Ok(exit::OK)
     }
 }
