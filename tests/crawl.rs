@@ -229,6 +229,39 @@ async fn a_drifted_or_truncated_page_fails_loudly_and_keeps_the_last_good_data(p
 }
 
 #[sqlx::test]
+async fn a_price_outside_its_band_fails_the_crawl_naming_the_page(pool: PgPool) {
+    let app = app_at(&pool, SESSION);
+    // Samsung at 55,900 "down 70,000": a previous close of 125,900, whose band starts at 88,200.
+    let page = fixture("sise_market_sum_sosok0_page1.html");
+    let (text, _, _) = encoding_rs::EUC_KR.decode(&page);
+    let bad = text.replacen("\n\t\t\t\t700\n", "\n\t\t\t\t70,000\n", 1);
+    assert_ne!(bad, text);
+    let (bytes, _, _) = encoding_rs::EUC_KR.encode(&bad);
+    let server = naver_server("sise_market_sum_sosok0_page51_empty.html").await;
+    Mock::given(method("GET"))
+        .and(path("/sise/sise_market_sum.naver"))
+        .and(query_param("sosok", "0"))
+        .and(query_param("page", "1"))
+        .respond_with(euc_kr(bytes.into_owned()))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let e = run(&app, &Naver::http(config(&server)).unwrap(), None)
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("/sise/sise_market_sum.naver?sosok=0&page=1"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("row 005930") && msg.contains("outside today's band 88,200"),
+        "{msg}"
+    );
+    assert!(stock_rows(&pool).await.is_empty());
+}
+
+#[sqlx::test]
 async fn the_row_floor_and_price_sanity_refuse_a_listing(pool: PgPool) {
     let app = app_at(&pool, SESSION);
     let server = naver_server("sise_market_sum_sosok0_page1.html").await;

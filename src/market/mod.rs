@@ -139,6 +139,29 @@ pub trait MarketData: Send + Sync {
     fn stats(&self) -> FetchStats;
 }
 
+/// The sanity checks a listing row must pass before anything is written: a valid code, a
+/// positive price on its tick, and a price inside the ±30% band around the previous close
+/// (price − change). A wrong price is worse than a stale one.
+pub fn check_listing_row(row: &ListingRow) -> Result<(), String> {
+    use crate::domain::{rules, Price};
+    let code = StockCode::parse(&row.code).map_err(|e| format!("row {:?}: {e}", row.name))?;
+    let price = Price::new(row.price).map_err(|e| format!("row {code}: {e}"))?;
+    let prev = row.price - row.change;
+    if prev <= rust_decimal::Decimal::ZERO {
+        return Err(format!(
+            "row {code}: previous close {prev} (price {} − change {}) is not positive",
+            row.price, row.change
+        ));
+    }
+    rules::price_band(rules::floor_to_tick(prev))
+        .check(price)
+        .map_err(|e| format!("row {code}: {e}"))?;
+    if row.volume < 0 || row.market_cap_eok.is_sign_negative() {
+        return Err(format!("row {code}: negative volume or market cap"));
+    }
+    Ok(())
+}
+
 /// A `--source` value: `naver`, `replay:DIR` or `sim[:SEED]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {

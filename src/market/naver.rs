@@ -298,7 +298,10 @@ impl Inner {
                     let fetched = inner.fetch_text(Host::Finance, &target).await;
                     let parsed =
                         fetched.and_then(|(url, text)| match parse::parse_listing_page(&text) {
-                            Ok(rows) => Ok(Page { url, rows }),
+                            Ok(rows) => match rows.iter().try_for_each(super::check_listing_row) {
+                                Ok(()) => Ok(Page { url, rows }),
+                                Err(what) => Err(MarketError::Insane { url, what }),
+                            },
                             Err(source) => Err(MarketError::Parse { url, source }),
                         });
                     (page, parsed)
