@@ -660,47 +660,31 @@ async fn audit_names_each_kind_of_corruption(pool: PgPool) {
         .await
         .unwrap();
 
-    sqlx::query("UPDATE orders SET reserved_cash = reserved_cash + 5 WHERE status = 'open'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let r = ascend::app::audit::audit(&app).await.unwrap();
-    assert_eq!(
-        r.violations.iter().map(|v| v.invariant).collect::<Vec<_>>(),
-        vec![3]
-    );
-    sqlx::query("UPDATE orders SET reserved_cash = reserved_cash - 5 WHERE status = 'open'")
-        .execute(&pool)
-        .await
-        .unwrap();
-
-    sqlx::query("UPDATE fills SET fee = fee + 1")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let r = ascend::app::audit::audit(&app).await.unwrap();
-    assert_eq!(
-        r.violations.iter().map(|v| v.invariant).collect::<Vec<_>>(),
-        vec![5]
-    );
-    sqlx::query("UPDATE fills SET fee = fee - 1")
-        .execute(&pool)
-        .await
-        .unwrap();
-
-    sqlx::query("UPDATE orders SET filled_quantity = 9 WHERE status = 'filled'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let r = ascend::app::audit::audit(&app).await.unwrap();
-    assert_eq!(
-        r.violations.iter().map(|v| v.invariant).collect::<Vec<_>>(),
-        vec![4]
-    );
-    sqlx::query("UPDATE orders SET filled_quantity = 10 WHERE status = 'filled'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    // Each tampering is caught under the invariant it breaks, then undone.
+    for (tamper, undo, expected) in [
+        (
+            "UPDATE orders SET reserved_cash = reserved_cash + 5 WHERE status = 'open'",
+            "UPDATE orders SET reserved_cash = reserved_cash - 5 WHERE status = 'open'",
+            vec![3],
+        ),
+        (
+            "UPDATE fills SET fee = fee + 1",
+            "UPDATE fills SET fee = fee - 1",
+            vec![5],
+        ),
+        (
+            "UPDATE orders SET filled_quantity = 9 WHERE status = 'filled'",
+            "UPDATE orders SET filled_quantity = 10 WHERE status = 'filled'",
+            vec![4],
+        ),
+    ] {
+        sqlx::query(tamper).execute(&pool).await.unwrap();
+        let r = ascend::app::audit::audit(&app).await.unwrap();
+        let found: Vec<u8> = r.violations.iter().map(|v| v.invariant).collect();
+        assert_eq!(found, expected, "{tamper}: {:#?}", r.violations);
+        sqlx::query(undo).execute(&pool).await.unwrap();
+        assert_audit_clean(&app).await;
+    }
 
     sqlx::query("INSERT INTO journal_legs (entry_id, user_id, book, asset, amount) SELECT min(id), NULL, 'fees', 'KRW', 1 FROM journal_entries")
         .execute(&pool)
