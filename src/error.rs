@@ -16,6 +16,8 @@ pub mod exit {
     pub const AUTH: u8 = 4;
     /// Infrastructure: the database or the network failed; nothing was decided.
     pub const INFRA: u8 = 5;
+    /// Interrupted by Ctrl-C (SIGINT); the transaction in progress was rolled back.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]

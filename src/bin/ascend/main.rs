@@ -34,6 +34,7 @@ Exit codes:
   3  rejected: bad input or a broken rule (the message names the field and the rule)
   4  authentication: not logged in, wrong password, expired or forged session
   5  infrastructure: the database or the network failed; nothing was decided
+  130 interrupted (Ctrl-C); the transaction in progress was rolled back
 
 Environment: DATABASE_URL, ASCEND_NOW, ASCEND_USER, ASCEND_COMMISSION_PCT,
 ASCEND_MAX_PRICE_AGE_MIN, ASCEND_CONFIG_DIR (where the login session file lives).";
@@ -226,12 +227,17 @@ fn main() -> ExitCode {
     };
     let stdout = io::stdout();
     let mut out = stdout.lock();
+    // Ctrl-C (or systemd's stop) drops the use case mid-way: its open transaction rolls back.
     let result = runtime.block_on(async {
         tokio::select! {
-            r = run(cli, &mut out) => r,
-            _ = tokio::signal::ctrl_c() => Err(Error::rejected("interrupted: the transaction in progress was rolled back")),
+            r = run(cli, &mut out) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
         }
     });
+    let Some(result) = result else {
+        eprintln!("interrupted: the transaction in progress was rolled back");
+        return ExitCode::from(exit::INTERRUPTED);
+    };
     let code = match result {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => exit::OK,
