@@ -2,6 +2,13 @@
 //!
 //!   cargo run --release --example bench -- --database-url URL place-orders --clients 8 --seconds 10
 //!   cargo run --release --example bench -- --database-url URL settle --orders 100000
+//!   cargo run --release --example bench -- --database-url URL crawl
+//!   cargo run --release --example bench -- --database-url URL portfolio --holdings 50
+//!   cargo run --release --example bench -- --database-url URL snapshot --users 100000
+//!   cargo run --release --example bench -- --database-url URL import --orders 100000
+//!
+//! `crawl` and `import` also run the `ascend` binary as a child process (by default the one
+//! beside this example's directory, `target/release/ascend`; see `--ascend-bin`).
 //!
 //! Each run creates a throw-away database `ascend_bench_<pid>` on the server of `--database-url`
 //! (`CREATE DATABASE`, the migrations, then the scenario) and drops it at the end unless
@@ -12,8 +19,10 @@
 //! The clock is fixed inside a regular session (Tuesday 2026-11-24, KST), so the results do not
 //! depend on when the benchmark runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +40,7 @@ use ascend::app::{audit, settle, App};
 use ascend::clock::Clock;
 use ascend::domain::rules::{floor_to_tick, tick_size};
 use ascend::domain::{
-    DisplayName, Email, Password, Price, Quantity, Rulebook, Side, StockCode, TimeInForce,
+    DisplayName, Email, Market, Password, Price, Quantity, Rulebook, Side, StockCode, TimeInForce,
 };
 
 /// When orders are placed: inside the regular session of a trading day.
@@ -103,6 +112,64 @@ enum Cmd {
         #[arg(long, default_value_t = settle::DEFAULT_CHUNK)]
         chunk: usize,
     },
+    /// `crawl::crawl` of the full listing from a local server in Naver's page structure
+    /// (EUC-KR, every response delayed), the database write alone, and the peak memory of
+    /// `ascend crawl-stocks` doing the same crawl.
+    Crawl {
+        /// KOSPI rows (50 a page).
+        #[arg(long, default_value_t = 948)]
+        kospi_rows: usize,
+        /// KOSDAQ rows (50 a page).
+        #[arg(long, default_value_t = 1_745)]
+        kosdaq_rows: usize,
+        /// Delay of every response of the local server, in ms.
+        #[arg(long, default_value_t = 50)]
+        delay_ms: u64,
+        /// The `ascend` binary run for the peak-memory figure.
+        #[arg(long)]
+        ascend_bin: Option<PathBuf>,
+    },
+    /// `portfolio::portfolio` of one user with many holdings, live quotes from a local
+    /// polling server that answers after a delay.
+    Portfolio {
+        /// Holdings of the user (one stock each).
+        #[arg(long, default_value_t = 50)]
+        holdings: usize,
+        /// Delay of every polling response, in ms.
+        #[arg(long, default_value_t = 200)]
+        delay_ms: u64,
+        /// Timed runs; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// `snapshot::snapshot` of one date for many users, seeded with set-based SQL.
+    Snapshot {
+        /// Users, each holding --per-user stocks.
+        #[arg(long, default_value_t = 100_000)]
+        users: u64,
+        /// Stocks held by each user.
+        #[arg(long, default_value_t = 10)]
+        per_user: u64,
+        /// Stocks in the market (at least --per-user).
+        #[arg(long, default_value_t = 100)]
+        stocks: u64,
+    },
+    /// `ascend place-order --file` of a CSV of many orders for many users (operator mode),
+    /// through the binary, then the audit.
+    Import {
+        /// Orders in the file.
+        #[arg(long, default_value_t = 100_000)]
+        orders: u64,
+        /// Users named in the file.
+        #[arg(long, default_value_t = 1_000)]
+        users: usize,
+        /// Percent of market buys (they fill at once); the rest are resting limit buys.
+        #[arg(long, default_value_t = 10)]
+        market_pct: u64,
+        /// The `ascend` binary run for the import.
+        #[arg(long)]
+        ascend_bin: Option<PathBuf>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -132,7 +199,9 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     let pool_size = match &cli.cmd {
         Cmd::PlaceOrders { pool, clients, .. } => pool.unwrap_or((*clients as u32).max(8)),
         Cmd::Settle { pool, .. } => *pool,
+        Cmd::Crawl { .. } | Cmd::Portfolio { .. } | Cmd::Snapshot { .. } | Cmd::Import { .. } => 8,
     };
+    let db_url = url_with_db(&url, &db)?;
 
     let mut admin = PgConnection::connect_with(&admin_opts)
         .await
@@ -214,6 +283,64 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 )
                 .await
             }
+            Cmd::Crawl {
+                kospi_rows,
+                kosdaq_rows,
+                delay_ms,
+                ascend_bin,
+            } => {
+                crawl_bench(
+                    &pool,
+                    &db_url,
+                    kospi_rows,
+                    kosdaq_rows,
+                    Duration::from_millis(delay_ms),
+                    &ascend_bin_or_default(ascend_bin)?,
+                )
+                .await
+            }
+            Cmd::Portfolio {
+                holdings,
+                delay_ms,
+                runs,
+            } => {
+                portfolio_bench(
+                    &pool,
+                    holdings.max(1),
+                    Duration::from_millis(delay_ms),
+                    runs.max(1),
+                )
+                .await
+            }
+            Cmd::Snapshot {
+                users,
+                per_user,
+                stocks,
+            } => {
+                snapshot_bench(
+                    &pool,
+                    users.max(1),
+                    per_user.max(1),
+                    stocks.max(per_user.max(1)),
+                )
+                .await
+            }
+            Cmd::Import {
+                orders,
+                users,
+                market_pct,
+                ascend_bin,
+            } => {
+                import_bench(
+                    &pool,
+                    &db_url,
+                    orders.max(1),
+                    users.max(1),
+                    market_pct.min(100),
+                    &ascend_bin_or_default(ascend_bin)?,
+                )
+                .await
+            }
         };
         pool.close().await;
         r
@@ -233,6 +360,93 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
 }
 
 // --- helpers ----------------------------------------------------------------------------------
+
+/// `url` with its database replaced by `db` (query parameters such as `host=` are kept), for
+/// the `ascend` binary run as a child process on the benchmark database.
+fn url_with_db(url: &str, db: &str) -> anyhow::Result<String> {
+    let (base, query) = url.split_at(url.find('?').unwrap_or(url.len()));
+    let (scheme, rest) = base
+        .split_once("://")
+        .with_context(|| format!("not a postgres:// URL: {url}"))?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    Ok(format!("{scheme}://{authority}/{db}{query}"))
+}
+
+/// The `ascend` binary: the one given, else `ascend` in the directory above this example's
+/// (`target/release/examples/bench` → `target/release/ascend`).
+fn ascend_bin_or_default(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let bin = match given {
+        Some(b) => b,
+        None => {
+            let exe = std::env::current_exe().context("locating the bench executable")?;
+            exe.parent()
+                .and_then(Path::parent)
+                .context("the bench executable has no grandparent directory")?
+                .join("ascend")
+        }
+    };
+    anyhow::ensure!(
+        bin.is_file(),
+        "{} is missing: build it with `cargo build --release --bin ascend` or give --ascend-bin",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// The median of some durations, in ms.
+fn median_ms(mut v: Vec<Duration>) -> f64 {
+    v.sort_unstable();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v[v.len() / 2].as_secs_f64() * 1000.0
+}
+
+/// `n` with thousands separators, as Naver prints numbers.
+fn commas(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A decimal with thousands separators in its integer part (`1,234.50`).
+fn commas_dec(d: Decimal) -> String {
+    let s = d.abs().to_string();
+    let (int, frac) = s
+        .split_once('.')
+        .map_or((s.as_str(), None), |(a, b)| (a, Some(b)));
+    let mut out = if d.is_sign_negative() && !d.is_zero() {
+        "-".to_string()
+    } else {
+        String::new()
+    };
+    out.push_str(&commas(int.parse().unwrap_or(0)));
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    out
+}
+
+fn market_order(code: &StockCode, side: Side, qty: i64) -> anyhow::Result<OrderRequest> {
+    Ok(OrderRequest {
+        code: code.clone(),
+        side,
+        quantity: Quantity::new(qty)?,
+        limit: None,
+        tif: TimeInForce::Day,
+        idempotency_key: None,
+    })
+}
 
 /// splitmix64: a small deterministic generator (the example uses no extra crates).
 struct Rng(u64);
@@ -766,4 +980,934 @@ async fn settle_bench(
         eprintln!("bench: settle: the audit found violations (see above)");
     }
     Ok(errors.total() == 0 && surprises == 0 && ok_fills && violations == 0)
+}
+
+// --- crawl ------------------------------------------------------------------------------------
+
+/// Rows per listing page, as Naver serves them.
+const LISTING_PAGE_ROWS: usize = 50;
+
+/// How a listing row moved since the previous close (the mark of its 전일비 cell).
+#[derive(Clone, Copy, PartialEq)]
+enum Move {
+    Up,
+    Down,
+    Flat,
+    UpperLimit,
+    LowerLimit,
+}
+
+/// One generated listing row.
+struct GenRow {
+    code: String,
+    name: String,
+    prev: Decimal,
+    price: Decimal,
+    mv: Move,
+    face: i64,
+    shares_thousand: i64,
+    foreign_pct: i64,
+    volume: i64,
+    per: Option<i64>,
+    roe: Option<i64>,
+}
+
+/// Syllables for stock names: all in KS X 1001, so every name encodes to EUC-KR.
+const SYLLABLES: &[&str] = &[
+    "삼", "성", "한", "국", "대", "우", "현", "기", "아", "신", "세", "계", "동", "서", "남", "북",
+    "금", "호", "광", "명", "진", "영", "미", "래", "에", "코", "프", "로", "비", "엠",
+];
+const NAME_SUFFIXES: &[&str] = &[
+    "전자",
+    "바이오",
+    "홀딩스",
+    "화학",
+    "건설",
+    "제약",
+    "증권",
+    "",
+    "에너지",
+    "솔루션",
+    "SDI",
+    "테크",
+];
+
+/// `n` rows of a market: valid unique codes (a few with a letter, as new listings have),
+/// previous closes on their tick, prices on their tick inside the ±30% band.
+fn listing_rows(market: Market, n: usize, rng: &mut Rng) -> Vec<GenRow> {
+    let prefix = match market {
+        Market::Kospi => '1',
+        Market::Kosdaq => '2',
+    };
+    // Price levels (one per tick size), picked uniformly, then a price inside the level.
+    const LEVELS: &[(i64, i64)] = &[
+        (1_000, 2_000),
+        (2_000, 5_000),
+        (5_000, 20_000),
+        (20_000, 50_000),
+        (50_000, 200_000),
+        (200_000, 500_000),
+        (500_000, 900_000),
+    ];
+    (0..n)
+        .map(|i| {
+            let code = if i % 97 == 96 {
+                format!("{prefix}{:03}Z0", i / 97)
+            } else {
+                format!("{prefix}{i:05}")
+            };
+            let pick = |rng: &mut Rng, list: &[&str]| {
+                list[rng.below(list.len() as u64) as usize].to_string()
+            };
+            let name = format!(
+                "{}{}{}{}",
+                pick(rng, SYLLABLES),
+                pick(rng, SYLLABLES),
+                pick(rng, SYLLABLES),
+                pick(rng, NAME_SUFFIXES)
+            );
+            let (lo, hi) = LEVELS[rng.below(LEVELS.len() as u64) as usize];
+            let prev = floor_to_tick(Decimal::from(lo + rng.below((hi - lo) as u64) as i64));
+            let band = ascend::domain::rules::price_band(prev);
+            let tick = tick_size(prev);
+            let ticks = Decimal::from(1 + rng.below(40));
+            let roll = rng.below(100);
+            let (price, mv) = match roll {
+                0..=39 => (floor_to_tick(prev + tick * ticks).min(band.upper), Move::Up),
+                40..=79 => (
+                    floor_to_tick(prev - tick * ticks).max(band.lower),
+                    Move::Down,
+                ),
+                80..=91 => (prev, Move::Flat),
+                92..=95 => (band.upper, Move::UpperLimit),
+                _ => (band.lower, Move::LowerLimit),
+            };
+            let mv = match mv {
+                _ if price == prev => Move::Flat,
+                Move::Up if price == band.upper => Move::UpperLimit,
+                Move::Down if price == band.lower => Move::LowerLimit,
+                m => m,
+            };
+            GenRow {
+                code,
+                name,
+                prev,
+                price,
+                mv,
+                face: [100, 500, 5_000][rng.below(3) as usize],
+                shares_thousand: 1_000 + rng.below(5_000_000) as i64,
+                foreign_pct: rng.below(8_000) as i64,
+                volume: rng.below(30_000_000) as i64,
+                per: (rng.below(4) != 0).then(|| rng.below(10_000) as i64),
+                roe: (rng.below(4) != 0).then(|| rng.below(6_000) as i64 - 2_000),
+            }
+        })
+        .collect()
+}
+
+/// A hundredths figure as the page prints it (`53.43`, `-17.06`).
+fn hundredths(v: i64) -> String {
+    let sign = if v < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", v.abs() / 100, v.abs() % 100)
+}
+
+/// One listing page, in the structure of `tests/fixtures/naver/sise_market_sum_sosok0_page1.html`
+/// (a separator row after every five data rows, as on the live page), encoded to EUC-KR.
+/// `rows` empty gives the page past the last one.
+fn listing_page(
+    market: Market,
+    page: usize,
+    last_page: usize,
+    first_no: usize,
+    rows: &[GenRow],
+) -> anyhow::Result<Vec<u8>> {
+    use std::fmt::Write as _;
+    let (sosok, label) = match market {
+        Market::Kospi => (0, "코스피"),
+        Market::Kosdaq => (1, "코스닥"),
+    };
+    let mut html = String::with_capacity(2_000 + rows.len() * 1_400);
+    write!(
+        html,
+        r#"<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
+<html lang="ko"><head><meta http-equiv="Content-Type" content="text/html; charset=euc-kr">
+<title>시가총액 : 네이버페이 증권</title></head><body><div id="contentarea">
+<div class="box_type_l"><table class="type_2" summary="{label} 시가총액 리스트">
+<caption>{label}</caption>
+<thead><tr><th scope="col">N</th><th scope="col">종목명</th><th scope="col">현재가</th><th scope="col">전일비</th><th scope="col">등락률</th><th scope="col">액면가</th><th scope="col">시가총액</th><th scope="col">상장주식수</th><th scope="col">외국인비율</th><th scope="col">거래량</th><th scope="col">PER</th><th scope="col">ROE</th><th scope="col" class="last">토론실</th></tr></thead>
+<tbody>
+<tr><td class="division_line" colspan="13"></td></tr>
+"#
+    )?;
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 && i % 5 == 0 {
+            html.push_str("<tr><td class=\"division_line\" colspan=\"13\"></td></tr>\n");
+        }
+        let change = r.price - r.prev;
+        let rate = (change * Decimal::from(100) / r.prev).round_dp(2);
+        let (mark, change_class, rate_class, rate_sign) = match r.mv {
+            Move::Up => (
+                r#"<em class="bu_p bu_pup"><span class="blind">상승</span></em>"#,
+                " red02",
+                "red02",
+                "+",
+            ),
+            Move::UpperLimit => (
+                r#"<em class="bu_p bu_up"><span class="blind">상한가</span></em>"#,
+                " red01",
+                "red02",
+                "+",
+            ),
+            Move::Down => (
+                r#"<em class="bu_p bu_pdn"><span class="blind">하락</span></em>"#,
+                " nv01",
+                "nv01",
+                "-",
+            ),
+            Move::LowerLimit => (
+                r#"<em class="bu_p bu_dn"><span class="blind">하한가</span></em>"#,
+                " nv01",
+                "nv01",
+                "-",
+            ),
+            Move::Flat => ("", "", "", ""),
+        };
+        let market_cap_eok = r.price * Decimal::from(r.shares_thousand) * Decimal::from(1_000)
+            / Decimal::from(100_000_000);
+        write!(
+            html,
+            r#"<tr onMouseOver="mouseOver(this)" onMouseOut="mouseOut(this)">
+<td class="no">{no}</td>
+<td><a href="/item/main.naver?code={code}" class="tltle">{name}</a></td>
+<td class="number">{price}</td>
+<td class="number">
+				{mark}<span class="tah p11{change_class}">
+				{change}
+				</span>
+</td>
+<td class="number">
+				<span class="tah p11 {rate_class}">
+				{rate_sign}{rate:.2}%
+				</span>
+			</td>
+<td class="number">{face}</td>
+<td class="number">{cap}</td>
+<td class="number">{shares}</td>
+<td class="number">{foreign}</td>
+<td class="number">{volume}</td>
+<td class="number">{per}</td>
+<td class="number">{roe}</td>
+<td class="center"><a href="/item/board.naver?code={code}"><img src="https://ssl.pstatic.net/imgstock/images5/ico_debatebl2.gif" width="15" height="13" alt="토론실"></a></td>
+</tr>
+"#,
+            no = first_no + i,
+            code = r.code,
+            name = r.name,
+            price = commas_dec(r.price),
+            change = commas_dec(change.abs()),
+            rate = rate.abs(),
+            face = commas(r.face),
+            cap = commas_dec(market_cap_eok.floor()),
+            shares = commas(r.shares_thousand),
+            foreign = hundredths(r.foreign_pct),
+            volume = commas(r.volume),
+            per = r.per.map_or("N/A".into(), hundredths),
+            roe = r.roe.map_or("N/A".into(), hundredths),
+        )?;
+    }
+    write!(
+        html,
+        r#"<tr><td class="blank_08" colspan="13"></td></tr>
+</tbody></table></div>
+<table class="Nnavi" summary="페이지 네비게이션 리스트"><tr><td class="on"><a href="/sise/sise_market_sum.naver?sosok={sosok}&amp;page={page}">{page}</a></td><td class="pgRR"><a href="/sise/sise_market_sum.naver?sosok={sosok}&amp;page={last_page}">맨뒤</a></td></tr></table>
+</div></body></html>
+"#
+    )?;
+    let (bytes, _, had_errors) = encoding_rs::EUC_KR.encode(&html);
+    anyhow::ensure!(!had_errors, "a listing page has characters outside EUC-KR");
+    Ok(bytes.into_owned())
+}
+
+/// The listing of a market as pages of EUC-KR bytes (page 1 first), without the empty page.
+fn listing_site_pages(market: Market, rows: &[GenRow]) -> anyhow::Result<Vec<Vec<u8>>> {
+    let last = rows.len().div_ceil(LISTING_PAGE_ROWS).max(1);
+    rows.chunks(LISTING_PAGE_ROWS)
+        .enumerate()
+        .map(|(i, chunk)| listing_page(market, i + 1, last, i * LISTING_PAGE_ROWS + 1, chunk))
+        .collect()
+}
+
+/// The finance host: listing pages by `sosok` and `page` (the empty page for any page past
+/// the last), and both index pages; every response after `delay`.
+struct FinanceSite {
+    /// Pages of KOSPI (sosok=0) and KOSDAQ (sosok=1).
+    pages: [Vec<Vec<u8>>; 2],
+    empty: [Vec<u8>; 2],
+    kospi_index: Vec<u8>,
+    kosdaq_index: Vec<u8>,
+    delay: Duration,
+    hits: Arc<AtomicU64>,
+}
+
+fn euc_kr_response(body: Vec<u8>, delay: Duration) -> wiremock::ResponseTemplate {
+    wiremock::ResponseTemplate::new(200)
+        .insert_header("content-type", "text/html;charset=EUC-KR")
+        .set_body_bytes(body)
+        .set_delay(delay)
+}
+
+impl wiremock::Respond for FinanceSite {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        let q: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
+        let body = match request.url.path() {
+            "/sise/sise_market_sum.naver" => {
+                let sosok = q.get("sosok").and_then(|s| s.parse::<usize>().ok());
+                let page = q.get("page").and_then(|s| s.parse::<usize>().ok());
+                match (sosok, page) {
+                    (Some(s @ 0..=1), Some(p)) if p >= 1 => {
+                        self.pages[s].get(p - 1).unwrap_or(&self.empty[s]).clone()
+                    }
+                    _ => return wiremock::ResponseTemplate::new(404).set_delay(self.delay),
+                }
+            }
+            "/sise/sise_index.naver" => match q.get("code").map(String::as_str) {
+                Some("KOSPI") => self.kospi_index.clone(),
+                Some("KOSDAQ") => self.kosdaq_index.clone(),
+                _ => return wiremock::ResponseTemplate::new(404).set_delay(self.delay),
+            },
+            _ => return wiremock::ResponseTemplate::new(404).set_delay(self.delay),
+        };
+        euc_kr_response(body, self.delay)
+    }
+}
+
+/// The value of `key` in `/usr/bin/time -v` output (`\tMaximum resident set size (kbytes): 1234`).
+fn time_v_field<'a>(stderr: &'a str, key: &str) -> Option<&'a str> {
+    stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(key)?.trim().strip_prefix(':'))
+        .map(str::trim)
+}
+
+async fn crawl_bench(
+    pool: &PgPool,
+    db_url: &str,
+    kospi_rows: usize,
+    kosdaq_rows: usize,
+    delay: Duration,
+    ascend_bin: &Path,
+) -> anyhow::Result<bool> {
+    use ascend::app::crawl::{checked_quote, crawl, CrawlOptions};
+    use ascend::market::naver::{Naver, NaverConfig};
+    use ascend::market::parse::{decode, parse_listing_page};
+
+    let app = App::new(pool.clone(), clock(T_PLACE)?, Rulebook::default());
+    let mut rng = Rng(0xC4A3_1000);
+    let markets = [Market::Kospi, Market::Kosdaq];
+    let rows = [
+        listing_rows(Market::Kospi, kospi_rows, &mut rng),
+        listing_rows(Market::Kosdaq, kosdaq_rows, &mut rng),
+    ];
+    let pages = [
+        listing_site_pages(Market::Kospi, &rows[0])?,
+        listing_site_pages(Market::Kosdaq, &rows[1])?,
+    ];
+    let empty = [
+        listing_page(Market::Kospi, pages[0].len() + 1, pages[0].len(), 0, &[])?,
+        listing_page(Market::Kosdaq, pages[1].len() + 1, pages[1].len(), 0, &[])?,
+    ];
+    // The pages must parse back to the rows they were made from: the same parser and checks
+    // as the crawl. These quotes are also what the separate upsert timing writes.
+    let mut quotes = Vec::new();
+    for (m, market) in markets.iter().enumerate() {
+        let mut n = 0;
+        for page in &pages[m] {
+            let text = decode(page, Some("text/html;charset=EUC-KR"))?;
+            for row in parse_listing_page(&text)? {
+                let g = &rows[m][n];
+                anyhow::ensure!(
+                    row.code == g.code && row.price == g.price && row.price - row.change == g.prev,
+                    "generated row {} of {market} does not parse back: {row:?}",
+                    n + 1
+                );
+                quotes.push(checked_quote(*market, &row).map_err(anyhow::Error::msg)?);
+                n += 1;
+            }
+        }
+        anyhow::ensure!(
+            n == rows[m].len(),
+            "{market}: {n} rows parsed of {}",
+            rows[m].len()
+        );
+        let text = decode(&empty[m], None)?;
+        anyhow::ensure!(
+            parse_listing_page(&text)?.is_empty(),
+            "the empty page has rows"
+        );
+    }
+    let page_bytes: usize = pages.iter().flatten().map(Vec::len).sum();
+    eprintln!(
+        "bench: crawl: {} + {} rows on {} + {} pages ({} KiB of EUC-KR), responses delayed {} ms",
+        rows[0].len(),
+        rows[1].len(),
+        pages[0].len(),
+        pages[1].len(),
+        page_bytes / 1024,
+        delay.as_millis()
+    );
+
+    let hits = Arc::new(AtomicU64::new(0));
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(FinanceSite {
+            pages,
+            empty,
+            kospi_index: include_bytes!("../tests/fixtures/naver/sise_index_KOSPI.html").to_vec(),
+            kosdaq_index: include_bytes!("../tests/fixtures/naver/sise_index_KOSDAQ.html").to_vec(),
+            delay,
+            hits: hits.clone(),
+        })
+        .mount(&server)
+        .await;
+
+    let naver = Naver::http(NaverConfig {
+        finance_url: server.uri(),
+        ..Default::default()
+    })?;
+    let defaults = NaverConfig::default();
+    let opts = CrawlOptions {
+        markets: markets.to_vec(),
+        history_days: None,
+        min_rows: 100,
+        source: "naver".into(),
+        concurrency: defaults.concurrency.get(),
+    };
+    let t = Instant::now();
+    let result = crawl(&app, &naver, &opts, &|_| {}).await;
+    let wall = t.elapsed().as_secs_f64();
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bench: crawl: library error: {e}");
+            eprintln!("bench:     debug: {e:?}");
+            println!("crawl_error=1");
+            return Ok(false);
+        }
+    };
+    let total = (rows[0].len() + rows[1].len()) as u64;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM stocks WHERE listed")
+        .fetch_one(pool)
+        .await?;
+    println!("crawl_concurrency={}", defaults.concurrency);
+    println!(
+        "crawl_requests_per_second_limit={}",
+        defaults.requests_per_second
+    );
+    println!("crawl_delay_ms={}", delay.as_millis());
+    println!("crawl_wall_seconds={wall:.3}");
+    println!("crawl_pages={}", summary.pages);
+    println!("crawl_rows={}", summary.rows);
+    println!("crawl_requests={}", hits.load(Ordering::Relaxed));
+    let mut ok = summary.rows == total && stored as u64 == total && summary.indices == 2;
+    if !ok {
+        eprintln!(
+            "bench: crawl: expected {total} rows and 2 indices, got {} rows ({stored} stored) and {} indices",
+            summary.rows, summary.indices
+        );
+    }
+
+    // The same crawl again over the stored listing, as every crawl after the first one.
+    let naver = Naver::http(NaverConfig {
+        finance_url: server.uri(),
+        ..Default::default()
+    })?;
+    let t = Instant::now();
+    let rerun = crawl(&app, &naver, &opts, &|_| {}).await;
+    let rerun_wall = t.elapsed().as_secs_f64();
+    match rerun {
+        Ok(s) if s.rows == total && s.new == 0 => {}
+        Ok(s) => {
+            eprintln!(
+                "bench: crawl: the second crawl wrote {} rows, {} new (expected {total}, 0)",
+                s.rows, s.new
+            );
+            ok = false;
+        }
+        Err(e) => {
+            eprintln!("bench: crawl: second crawl: library error: {e}");
+            ok = false;
+        }
+    }
+    println!("crawl_rerun_wall_seconds={rerun_wall:.3}");
+
+    // The database write alone: the full listing into an empty stocks table (as the first
+    // crawl of a fresh database), then again over the stored rows (as every later crawl).
+    sqlx::query("TRUNCATE stocks, indices, crawl_runs CASCADE")
+        .execute(pool)
+        .await?;
+    let at = app.clock.now();
+    let t = Instant::now();
+    let first = stocks::upsert(&app, &quotes, at).await?;
+    let upsert_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let t = Instant::now();
+    let again = stocks::upsert(&app, &quotes, at).await?;
+    let rerun_ms = t.elapsed().as_secs_f64() * 1000.0;
+    println!("crawl_upsert_rows={}", quotes.len());
+    println!("crawl_upsert_ms={upsert_ms:.1}");
+    println!("crawl_upsert_rerun_ms={rerun_ms:.1}");
+    if first.new != total || again.new != 0 {
+        eprintln!(
+            "bench: crawl: upsert wrote {} new rows, then {} (expected {total}, then 0)",
+            first.new, again.new
+        );
+        ok = false;
+    }
+
+    // Peak memory of the same crawl by the binary, into the emptied tables, measured by
+    // GNU time (`/usr/bin/time -v`: the child's maximum resident set size, from wait4).
+    sqlx::query("TRUNCATE stocks, indices, crawl_runs CASCADE")
+        .execute(pool)
+        .await?;
+    let t = Instant::now();
+    let out = tokio::process::Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(ascend_bin)
+        .args([
+            "--database-url",
+            db_url,
+            "crawl-stocks",
+            "--any-day",
+            "--min-rows",
+            "100",
+        ])
+        .env("ASCEND_NAVER_FINANCE_URL", server.uri())
+        .env_remove("ASCEND_NOW")
+        .output()
+        .await
+        .context("running /usr/bin/time -v ascend crawl-stocks (is GNU time installed?)")?;
+    let child_secs = t.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        eprintln!(
+            "bench: crawl: ascend crawl-stocks failed ({}):\n{stderr}",
+            out.status
+        );
+        return Ok(false);
+    }
+    let rss_kb: u64 = time_v_field(&stderr, "Maximum resident set size (kbytes)")
+        .and_then(|v| v.parse().ok())
+        .with_context(|| {
+            format!("no maximum resident set size in the output of time -v:\n{stderr}")
+        })?;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM stocks WHERE listed")
+        .fetch_one(pool)
+        .await?;
+    println!("crawl_child_seconds={child_secs:.3}");
+    println!("crawl_child_rows={stored}");
+    println!("crawl_peak_rss_mb={:.1}", rss_kb as f64 / 1024.0);
+    if stored as u64 != total {
+        eprintln!("bench: crawl: the binary stored {stored} rows, expected {total}");
+        ok = false;
+    }
+    Ok(ok)
+}
+
+// --- portfolio --------------------------------------------------------------------------------
+
+/// The polling host: `/api/realtime/domestic/stock/CODE,CODE,...` answered with one item per
+/// known code, in the shape of `tests/fixtures/naver/polling_realtime_005930_000660.json`,
+/// after `delay`.
+struct PollingSite {
+    items: HashMap<String, String>,
+    delay: Duration,
+    hits: Arc<AtomicU64>,
+}
+
+impl wiremock::Respond for PollingSite {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        let Some(codes) = request
+            .url
+            .path()
+            .strip_prefix("/api/realtime/domestic/stock/")
+        else {
+            return wiremock::ResponseTemplate::new(404).set_delay(self.delay);
+        };
+        let datas: Vec<&str> = codes
+            .split(',')
+            .filter_map(|c| self.items.get(c).map(String::as_str))
+            .collect();
+        let body = format!(
+            r#"{{"pollingInterval":7000,"datas":[{}],"time":"20261124100000"}}"#,
+            datas.join(",")
+        );
+        wiremock::ResponseTemplate::new(200)
+            .insert_header("content-type", "application/json;charset=UTF-8")
+            .set_body_bytes(body.into_bytes())
+            .set_delay(self.delay)
+    }
+}
+
+/// One polling item: `price` one tick above `prev`, rising.
+fn polling_item(code: &str, prev: Decimal, price: Decimal) -> String {
+    let change = price - prev;
+    let rate = (change * Decimal::from(100) / prev).round_dp(2);
+    format!(
+        r#"{{"itemCode":"{code}","stockName":"벤치 {code}","closePrice":"{price}","compareToPreviousClosePrice":"{change}","compareToPreviousPrice":{{"code":"2","text":"상승","name":"RISING"}},"fluctuationsRatio":"{rate:.2}","marketStatus":"OPEN","tradeStopType":{{"code":"1","text":"운영.Trading","name":"TRADING"}},"tradableStatus":"tradable","accumulatedTradingVolume":"1,234,567","overMarketPriceInfo":{{"overPrice":"-"}},"integratedPriceInfo":{{"openPrice":"{prev}"}}}}"#,
+        price = commas_dec(price),
+        change = commas_dec(change),
+        prev = commas_dec(prev),
+    )
+}
+
+async fn portfolio_bench(
+    pool: &PgPool,
+    holdings: usize,
+    delay: Duration,
+    runs: usize,
+) -> anyhow::Result<bool> {
+    use ascend::app::portfolio::portfolio;
+    use ascend::market::naver::{Naver, NaverConfig};
+
+    let app = App::new(pool.clone(), clock(T_PLACE)?, Rulebook::default());
+    let stocks: Vec<(StockCode, Decimal, Decimal)> = (0..holdings)
+        .map(|i| {
+            let p = floor_to_tick(Decimal::from(1_000 + (i as i64 * 7_919) % 300_000));
+            Ok((StockCode::parse(&format!("95{i:04}"))?, p, p))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    load_stocks(&app, &stocks, app.clock.now()).await?;
+    let user = create_users(&app, 1, Decimal::from(10_000_000_000i64), 1).await?[0];
+    // The holdings, bought through the library inside the session.
+    for (i, (code, _, _)) in stocks.iter().enumerate() {
+        let placed = orders::place(
+            &app,
+            user,
+            &market_order(code, Side::Buy, 1 + i as i64 % 10)?,
+        )
+        .await?;
+        anyhow::ensure!(
+            placed.fill.is_some(),
+            "the market buy of {code} did not fill"
+        );
+    }
+    let live: HashMap<String, Decimal> = stocks
+        .iter()
+        .map(|(c, p, _)| (c.to_string(), floor_to_tick(*p + tick_size(*p))))
+        .collect();
+    let hits = Arc::new(AtomicU64::new(0));
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(PollingSite {
+            items: stocks
+                .iter()
+                .map(|(c, p, _)| {
+                    (
+                        c.to_string(),
+                        polling_item(c.as_str(), *p, live[c.as_str()]),
+                    )
+                })
+                .collect(),
+            delay,
+            hits: hits.clone(),
+        })
+        .mount(&server)
+        .await;
+
+    // As `ascend portfolio` does: a new client per call, its default timeout, no retries.
+    let timeout = Duration::from_millis(1_500);
+    let mut times = Vec::with_capacity(runs);
+    let mut requests = Vec::with_capacity(runs);
+    let mut ok = true;
+    for run in 0..runs {
+        let naver = Naver::http(NaverConfig {
+            polling_url: server.uri(),
+            timeout,
+            retries: 0,
+            ..Default::default()
+        })?;
+        let before = hits.load(Ordering::Relaxed);
+        let t = Instant::now();
+        let view = portfolio(&app, user, Some((&naver, timeout))).await?;
+        times.push(t.elapsed());
+        requests.push(hits.load(Ordering::Relaxed) - before);
+        let live_rows = view
+            .holdings
+            .iter()
+            .filter(|h| !h.stale && h.price == live.get(&h.code).copied())
+            .count();
+        if view.prices != "live" || view.holdings.len() != holdings || live_rows != holdings {
+            eprintln!(
+                "bench: portfolio: run {run}: prices {:?}, {} holdings, {live_rows} at the live price (expected {holdings})",
+                view.prices,
+                view.holdings.len()
+            );
+            ok = false;
+        }
+    }
+    eprintln!(
+        "bench: portfolio: runs (ms): {:?}",
+        times
+            .iter()
+            .map(|d| (d.as_secs_f64() * 1e4).round() / 10.0)
+            .collect::<Vec<_>>()
+    );
+    println!("portfolio_holdings={holdings}");
+    println!("portfolio_delay_ms={}", delay.as_millis());
+    println!("portfolio_runs={runs}");
+    println!(
+        "portfolio_quote_requests={}",
+        requests.iter().max().copied().unwrap_or(0)
+    );
+    println!(
+        "portfolio_min_ms={:.1}",
+        median_ms(vec![*times.iter().min().unwrap()])
+    );
+    println!(
+        "portfolio_max_ms={:.1}",
+        median_ms(vec![*times.iter().max().unwrap()])
+    );
+    println!("portfolio_ms={:.1}", median_ms(times));
+    Ok(ok)
+}
+
+// --- snapshot ---------------------------------------------------------------------------------
+
+/// The snapshot day and the moment it is taken (after the close).
+const SNAPSHOT_DATE: &str = "2026-11-24";
+const SNAPSHOT_PREV_DATE: &str = "2026-11-23";
+const T_SNAPSHOT: &str = "2026-11-24 16:00";
+
+async fn snapshot_bench(
+    pool: &PgPool,
+    n_users: u64,
+    per_user: u64,
+    n_stocks: u64,
+) -> anyhow::Result<bool> {
+    use ascend::app::snapshot::snapshot;
+    use chrono::NaiveDate;
+
+    let app = App::new(pool.clone(), clock(T_SNAPSHOT)?, Rulebook::default());
+    let date = NaiveDate::from_str(SNAPSHOT_DATE)?;
+    let prev_date = NaiveDate::from_str(SNAPSHOT_PREV_DATE)?;
+    let t_seed = Instant::now();
+    // Stocks priced during the day's session, through the library.
+    let stocks: Vec<(StockCode, Decimal, Decimal)> = (0..n_stocks)
+        .map(|i| {
+            let p = floor_to_tick(Decimal::from(1_000 + (i as i64 * 7_919) % 300_000));
+            Ok((StockCode::parse(&format!("93{i:04}"))?, p, p))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    load_stocks(&app, &stocks, clock("2026-11-24 15:20")?.now()).await?;
+
+    // Users, accounts, holdings and the day's bars straight in SQL: a million holdings through
+    // `orders::place` would take hours. This benchmark database therefore has no ledger (no
+    // grants, no fills): the audit does not apply to it, and the snapshot's "later ledger
+    // movements" part finds nothing to subtract.
+    let hash = ascend::app::users::hash_password(&Password::parse("bench-password")?)?;
+    let created = clock("2026-11-23 08:00")?.now();
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO users (email, display_name, password_hash, initial_cash, created_at)
+         SELECT 'snap-' || i || '@example.com', 'Snapshot user ' || i, $1, 100000000, $2
+         FROM generate_series(1, $3) i",
+    )
+    .bind(&hash)
+    .bind(created)
+    .bind(n_users as i64)
+    .execute(&mut *tx)
+    .await?;
+    // User u holds stocks n = (u + k·step) mod n_stocks for k < per_user: distinct per user.
+    sqlx::query(
+        "WITH st AS (SELECT row_number() OVER (ORDER BY code) - 1 AS n, code, price
+                     FROM stocks WHERE code LIKE '93%')
+         INSERT INTO holdings (user_id, code, available, reserved, cost)
+         SELECT u.id, st.code, q.q, 0, q.q * st.price
+         FROM users u CROSS JOIN generate_series(0, $1 - 1) k
+         CROSS JOIN LATERAL (SELECT 1 + (u.id * 7 + k * 13) % 100 AS q) q
+         JOIN st ON st.n = (u.id + k * ($2 / $1)) % $2",
+    )
+    .bind(per_user as i64)
+    .bind(n_stocks as i64)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO accounts (user_id, available, reserved)
+         SELECT u.id, u.initial_cash - coalesce(h.cost, 0), 0
+         FROM users u LEFT JOIN (SELECT user_id, sum(cost) AS cost FROM holdings GROUP BY user_id) h
+              ON h.user_id = u.id",
+    )
+    .execute(&mut *tx)
+    .await?;
+    // The day's bars close one tick above the stored price.
+    for (code, p, _) in &stocks {
+        let close = floor_to_tick(*p + tick_size(*p));
+        sqlx::query(
+            "INSERT INTO daily_bars (symbol, date, open, high, low, close, volume)
+             VALUES ($1, $2, $3, $4, $3, $4, 100000)",
+        )
+        .bind(code.as_str())
+        .bind(date)
+        .bind(*p)
+        .bind(close)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    sqlx::query("ANALYZE").execute(pool).await?;
+    let holdings: i64 = sqlx::query_scalar("SELECT count(*) FROM holdings")
+        .fetch_one(pool)
+        .await?;
+    println!(
+        "snapshot_seed_seconds={:.3}",
+        t_seed.elapsed().as_secs_f64()
+    );
+    eprintln!("bench: snapshot: {n_users} users, {holdings} holdings; snapshotting {prev_date} then {date}");
+
+    let run = |from: NaiveDate| {
+        let app = app.clone();
+        async move {
+            let t = Instant::now();
+            let s = snapshot(&app, from, from).await?;
+            anyhow::Ok((
+                t.elapsed().as_secs_f64(),
+                s.days.first().and_then(|d| d.users),
+            ))
+        }
+    };
+    // The previous day first, so the timed day computes daily returns as every day but the
+    // first does.
+    let (prev_secs, prev_users) = run(prev_date).await?;
+    let (secs, users) = run(date).await?;
+    let (rerun_secs, rerun_users) = run(date).await?;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM snapshots WHERE date = $1")
+        .bind(date)
+        .fetch_one(pool)
+        .await?;
+    println!("snapshot_holdings={holdings}");
+    println!("snapshot_prev_day_seconds={prev_secs:.3}");
+    println!("snapshot_users={}", users.unwrap_or(0));
+    println!("snapshot_seconds={secs:.3}");
+    println!("snapshot_rerun_seconds={rerun_secs:.3}");
+    let expect = Some(n_users);
+    let ok =
+        prev_users == expect && users == expect && rerun_users == expect && rows as u64 == n_users;
+    if !ok {
+        eprintln!(
+            "bench: snapshot: expected {n_users} users each run and row count, got {prev_users:?}, {users:?}, {rerun_users:?} and {rows} rows"
+        );
+    }
+    Ok(ok)
+}
+
+// --- import -----------------------------------------------------------------------------------
+
+async fn import_bench(
+    pool: &PgPool,
+    db_url: &str,
+    n_orders: u64,
+    n_users: usize,
+    market_pct: u64,
+    ascend_bin: &Path,
+) -> anyhow::Result<bool> {
+    use std::io::Write as _;
+
+    let app = App::new(pool.clone(), clock(T_PLACE)?, Rulebook::default());
+    let stocks: Vec<(StockCode, Decimal, Decimal)> = [
+        1_000, 1_995, 3_000, 4_500, 9_990, 15_000, 25_000, 48_000, 55_900, 78_000, 120_000,
+        178_200, 250_000, 401_500, 650_000, 2_450, 7_770, 33_350, 99_900, 310_000,
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, p)| {
+        let p = Decimal::from(*p);
+        Ok((StockCode::parse(&format!("94{i:04}"))?, p, p))
+    })
+    .collect::<anyhow::Result<_>>()?;
+    load_stocks(&app, &stocks, app.clock.now()).await?;
+    let t_users = Instant::now();
+    let users = create_users(&app, n_users, Decimal::from(1_000_000_000), 4).await?;
+    eprintln!(
+        "bench: import: {} users in {:.2}s; writing the file",
+        users.len(),
+        t_users.elapsed().as_secs_f64()
+    );
+
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("orders.csv");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&file)?);
+    writeln!(w, "email,code,side,quantity,limit,tif,key")?;
+    let mut rng = Rng(0x1A90_0000);
+    let mut market_orders = 0u64;
+    for _ in 0..n_orders {
+        let u = rng.below(n_users as u64);
+        let (code, price, _) = &stocks[rng.below(stocks.len() as u64) as usize];
+        let qty = 1 + rng.below(10);
+        if rng.below(100) < market_pct {
+            market_orders += 1;
+            writeln!(w, "bench-{u}@example.com,{code},buy,{qty},,,")?;
+        } else {
+            let limit = price_off(*price, -(1 + rng.below(50) as i64))?;
+            writeln!(
+                w,
+                "bench-{u}@example.com,{code},buy,{qty},{},,",
+                limit.get()
+            )?;
+        }
+    }
+    w.flush()?;
+    drop(w);
+    sqlx::query("ANALYZE").execute(pool).await?;
+
+    let t = Instant::now();
+    let out = tokio::process::Command::new(ascend_bin)
+        .args([
+            "--database-url",
+            db_url,
+            "--now",
+            T_PLACE,
+            "place-order",
+            "--file",
+        ])
+        .arg(&file)
+        .env_remove("ASCEND_USER")
+        .output()
+        .await
+        .with_context(|| format!("running {}", ascend_bin.display()))?;
+    let secs = t.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("bench: import: ascend said: {}", stdout.trim());
+    let mut ok = out.status.success();
+    if !ok {
+        eprintln!(
+            "bench: import: ascend place-order --file failed ({}); first lines of stderr:",
+            out.status
+        );
+        for l in stderr.lines().take(20) {
+            eprintln!("bench:     {l}");
+        }
+    }
+    let counts: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status")
+            .fetch_all(pool)
+            .await?;
+    let count = |s: &str| counts.iter().find(|c| c.0 == s).map_or(0, |c| c.1) as u64;
+    println!("import_orders={n_orders}");
+    println!("import_users={n_users}");
+    println!("import_market_orders={market_orders}");
+    println!("import_seconds={secs:.3}");
+    println!("import_orders_per_sec={:.1}", n_orders as f64 / secs);
+    println!("import_open={}", count("open"));
+    println!("import_filled={}", count("filled"));
+    if count("filled") != market_orders || count("open") != n_orders - market_orders {
+        eprintln!(
+            "bench: import: expected {market_orders} filled and {} open orders, got {counts:?}",
+            n_orders - market_orders
+        );
+        ok = false;
+    }
+    let violations = run_audit(&app, "").await?;
+    Ok(ok && violations == 0)
 }

@@ -4,7 +4,8 @@
 #
 # Usage:
 #   scripts/bench.sh                run every section
-#   scripts/bench.sh SECTION...     run only these sections (pgbench, place_orders, settle)
+#   scripts/bench.sh SECTION...     run only these sections (pgbench, place_orders, settle,
+#                                   crawl, portfolio, snapshot, import)
 #
 # Environment:
 #   DATABASE_URL            used if it answers, else a private cluster is started (scripts/db.sh)
@@ -14,6 +15,12 @@
 #   ASCEND_PGBENCH_JOBS     pgbench threads (default 2)
 #   ASCEND_BENCH_CLIENTS    concurrent clients of place_orders (default 8)
 #   ASCEND_SETTLE_ORDERS    resting orders created for settle (default 100000)
+#   ASCEND_SNAPSHOT_USERS   users (10 holdings each) of snapshot (default 100000)
+#   ASCEND_IMPORT_ORDERS    orders in the CSV file of import (default 100000)
+#
+# crawl and import also run the `ascend` binary; it is built with the example and both are
+# copied to .bench/bin/ first, so a concurrent build into a shared CARGO_TARGET_DIR cannot swap
+# them mid-run. crawl's peak memory is read with GNU time (/usr/bin/time -v).
 #
 # The pgbench figure is the yardstick: it is measured on the same server as ours, with the
 # server's durable defaults (fsync on), so our figures can be read relative to it.
@@ -96,22 +103,39 @@ bench_pgbench() {
 
 readonly BENCH_CLIENTS="${ASCEND_BENCH_CLIENTS:-8}"
 readonly SETTLE_ORDERS="${ASCEND_SETTLE_ORDERS:-100000}"
+readonly SNAPSHOT_USERS="${ASCEND_SNAPSHOT_USERS:-100000}"
+readonly IMPORT_ORDERS="${ASCEND_IMPORT_ORDERS:-100000}"
 # Targets, relative to the server's yardstick where possible.
 readonly TARGET_PLACE_RATIO=0.7     # place_order_tps / pgbench_tpcb_tps
 readonly TARGET_SETTLE_FPS=50000    # settle fills per second
+readonly TARGET_CRAWL_SECONDS=1.5   # full listing crawl, 50 ms per response
+readonly TARGET_CRAWL_UPSERT_MS=100 # database write of the full listing
+readonly TARGET_CRAWL_RSS_MB=50     # peak RSS of `ascend crawl-stocks`
+readonly TARGET_PORTFOLIO_MS=300    # portfolio of 50 holdings, quotes answered after 200 ms
+readonly TARGET_SNAPSHOT_SECONDS=5  # snapshot of 100,000 users with 10 holdings each
+readonly TARGET_IMPORT_RATIO=3      # import_orders_per_sec / pgbench_tpcb_tps
 
 BENCH_BIN=""
 PGBENCH_TPS=""
 PLACE_TPS=""
+IMPORT_OPS=""
+ASCEND_BIN=""
 FAILED=()
 
-# Builds the example once (release) and sets BENCH_BIN.
+# Builds the example and the binary once (release), copies both to $OUT_DIR/bin and sets
+# BENCH_BIN and ASCEND_BIN.
 build_bench() {
     [[ -z $BENCH_BIN ]] || return 0
-    log "cargo build --release --example bench"
-    cargo build --release --example bench >&2
-    BENCH_BIN="${CARGO_TARGET_DIR:-target}/release/examples/bench"
-    [[ -x $BENCH_BIN ]] || die "built, but $BENCH_BIN is missing"
+    log "cargo build --release --example bench --bin ascend"
+    cargo build --release --example bench --bin ascend >&2
+    local target="${CARGO_TARGET_DIR:-target}/release" name
+    for name in examples/bench ascend; do
+        [[ -x $target/$name ]] || die "built, but $target/$name is missing"
+    done
+    mkdir -p "$OUT_DIR/bin"
+    cp "$target/examples/bench" "$target/ascend" "$OUT_DIR/bin/"
+    BENCH_BIN="$OUT_DIR/bin/bench"
+    ASCEND_BIN="$OUT_DIR/bin/ascend"
 }
 
 # Runs the example with arguments "$@", output to $OUT_DIR/$1.txt and stdout; returns its status.
@@ -134,6 +158,19 @@ figure() { sed -nE "s/^$2=(.*)$/\1/p" "$1" | tail -n 1; }
 # Prints "yes" if $1 >= $2 (decimals), else "no".
 at_least() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 >= b + 0) ? "yes" : "no" }'; }
 
+# Prints "yes" if $1 <= $2 (decimals), else "no".
+at_most() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 <= b + 0) ? "yes" : "no" }'; }
+
+# Prints `<figure>_target=<target>` for figure $2 of section $1 (an upper bound) and logs
+# whether it was met.
+target_at_most() {
+    local section=$1 name=$2 target=$3 value
+    value="$(figure "$OUT_DIR/$section.txt" "$name")"
+    [[ -n $value ]] || return 0
+    printf '%s_target=%s\n' "$name" "$target"
+    log "$name $value; target <= $target: $(at_most "$value" "$target")"
+}
+
 # --- section: place_orders (orders::place by concurrent clients) -----------------------------
 bench_place_orders() {
     section "ascend: order placement (${BENCH_CLIENTS} clients, ${BENCH_SECONDS}s)"
@@ -155,29 +192,80 @@ bench_settle() {
     fi
 }
 
-# The ratio of order placement to pgbench, when both figures are known. pgbench's figure comes
-# from this run, else from the last one kept in $OUT_DIR (said on stderr).
-report_ratio() {
-    [[ -n $PLACE_TPS ]] || return 0
+# --- section: crawl (the full listing from a local server, 50 ms per response) ---------------
+bench_crawl() {
+    section "ascend: crawl of the full listing (about 2,700 stocks on 54 pages, 50 ms per response)"
+    build_bench
+    run_bench crawl crawl --ascend-bin "$ASCEND_BIN"
+    target_at_most crawl crawl_wall_seconds "$TARGET_CRAWL_SECONDS"
+    target_at_most crawl crawl_upsert_ms "$TARGET_CRAWL_UPSERT_MS"
+    local rerun
+    rerun="$(figure "$OUT_DIR/crawl.txt" crawl_upsert_rerun_ms)"
+    [[ -z $rerun ]] || log "crawl_upsert_rerun_ms $rerun (the write of every crawl after the first); target <= $TARGET_CRAWL_UPSERT_MS: $(at_most "$rerun" "$TARGET_CRAWL_UPSERT_MS")"
+    target_at_most crawl crawl_peak_rss_mb "$TARGET_CRAWL_RSS_MB"
+}
+
+# --- section: portfolio (50 holdings, live quotes answered after 200 ms) ---------------------
+bench_portfolio() {
+    section "ascend: portfolio of 50 holdings (quote server answers after 200 ms; median of 5)"
+    build_bench
+    run_bench portfolio portfolio --holdings 50 --delay-ms 200 --runs 5
+    target_at_most portfolio portfolio_ms "$TARGET_PORTFOLIO_MS"
+}
+
+# --- section: snapshot (one date, many users) ------------------------------------------------
+bench_snapshot() {
+    section "ascend: snapshot of ${SNAPSHOT_USERS} users with 10 holdings each"
+    build_bench
+    run_bench snapshot snapshot --users "$SNAPSHOT_USERS" --per-user 10
+    target_at_most snapshot snapshot_seconds "$TARGET_SNAPSHOT_SECONDS"
+}
+
+# --- section: import (place-order --file through the binary) ---------------------------------
+bench_import() {
+    section "ascend: place-order --file of ${IMPORT_ORDERS} orders for 1,000 users (the binary)"
+    build_bench
+    run_bench import import --orders "$IMPORT_ORDERS" --users 1000 --ascend-bin "$ASCEND_BIN"
+    IMPORT_OPS="$(figure "$OUT_DIR/import.txt" import_orders_per_sec)"
+}
+
+# pgbench's figure: from this run, else from the last one kept in $OUT_DIR (said on stderr).
+pgbench_tps() {
     local tps=$PGBENCH_TPS saved="$OUT_DIR/pgbench-tpcb.txt"
     if [[ -z $tps && -s $saved ]]; then
         tps="$(sed -nE 's/^tps = ([0-9.]+) \((without initial connection time|excluding connections establishing)\).*/\1/p' "$saved")"
         [[ -z $tps ]] || log "pgbench did not run now; using the last pgbench figure from $saved ($tps tps)"
     fi
+    printf '%s\n' "$tps"
+}
+
+# Prints `<name>=<value / pgbench tps>` and `<target name>=<target>`, with $1 the figure's name,
+# $2 its value, $3 the ratio's name, $4 the target's name and $5 the target (a lower bound).
+report_ratio() {
+    local what=$1 value=$2 name=$3 target_name=$4 target=$5 tps ratio
+    tps="$(pgbench_tps)"
     [[ -n $tps ]] || {
-        log "no pgbench figure: run the pgbench section too for place_order_to_pgbench_ratio"
+        log "no pgbench figure: run the pgbench section too for $name"
         return 0
     }
-    local ratio
-    ratio="$(awk -v a="$PLACE_TPS" -v b="$tps" 'BEGIN { printf "%.3f", (b > 0) ? a / b : 0 }')"
+    ratio="$(awk -v a="$value" -v b="$tps" 'BEGIN { printf "%.3f", (b > 0) ? a / b : 0 }')"
+    printf '%s=%s\n' "$name" "$ratio"
+    printf '%s=%s\n' "$target_name" "$target"
+    log "$what $value / pgbench_tpcb_tps $tps = $ratio; target >= $target: $(at_least "$ratio" "$target")"
+}
+
+# The ratios to pgbench of order placement and of the import, when the figures are known.
+report_ratios() {
+    [[ -n $PLACE_TPS || -n $IMPORT_OPS ]] || return 0
     section "summary"
-    printf 'place_order_to_pgbench_ratio=%s\n' "$ratio"
-    printf 'place_order_to_pgbench_target=%s\n' "$TARGET_PLACE_RATIO"
-    log "place_order_tps $PLACE_TPS / pgbench_tpcb_tps $tps = $ratio; target >= $TARGET_PLACE_RATIO: $(at_least "$ratio" "$TARGET_PLACE_RATIO")"
+    [[ -z $PLACE_TPS ]] || report_ratio place_order_tps "$PLACE_TPS" \
+        place_order_to_pgbench_ratio place_order_to_pgbench_target "$TARGET_PLACE_RATIO"
+    [[ -z $IMPORT_OPS ]] || report_ratio import_orders_per_sec "$IMPORT_OPS" \
+        import_to_pgbench_ratio import_to_pgbench_target "$TARGET_IMPORT_RATIO"
 }
 
 # Sections run by default, in order.
-readonly ALL_SECTIONS=(pgbench place_orders settle)
+readonly ALL_SECTIONS=(pgbench place_orders settle crawl portfolio snapshot import)
 
 main() {
     local -a sections=("$@")
@@ -194,7 +282,7 @@ main() {
     for s in "${sections[@]}"; do
         "bench_$s"
     done
-    report_ratio
+    report_ratios
     if ((${#FAILED[@]})); then
         die "failed sections: ${FAILED[*]}"
     fi
