@@ -60,6 +60,10 @@ pub async fn snapshot(app: &App, from: NaiveDate, to: NaiveDate) -> Result<Snaps
         let end = day_start + Duration::days(1);
         let prev = cal.previous_trading_day(date);
         let mut tx = app.pool.begin().await?;
+        // One statement aggregates every holding: give it room to hash in memory.
+        sqlx::query("SET LOCAL work_mem = '64MB'")
+            .execute(&mut *tx)
+            .await?;
         let n = snapshots::take(&mut tx, date, day_start, end, prev, now).await?;
         tx.commit().await?;
         days.push(DayResult {

@@ -95,22 +95,27 @@ pub async fn upsert_in(
     let prevs: Vec<Decimal> = quotes.iter().map(|q| q.prev_close.get()).collect();
     let volumes: Vec<Option<i64>> = quotes.iter().map(|q| q.volume).collect();
     let caps: Vec<Option<Decimal>> = quotes.iter().map(|q| q.market_cap).collect();
-    let rows: Vec<(bool, bool)> = sqlx::query_as(
+    // New and changed rows are told apart by one join against the rows as they were (the
+    // statement's snapshot), not by a lookup per row.
+    let (rows, new, changed): (i64, i64, i64) = sqlx::query_as(
         "WITH input AS (
             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::numeric[], $5::numeric[], $6::bigint[], $7::numeric[])
                 AS t(code, name, market, price, prev_close, volume, market_cap)),
-         old AS (SELECT s.code, s.price, s.prev_close, s.name, s.listed FROM stocks s JOIN input USING (code))
-         INSERT INTO stocks AS s (code, name, market, price, prev_close, change, change_rate, volume, market_cap, price_at, listed, updated_at)
-         SELECT code, name, market, price, prev_close, price - prev_close, round((price - prev_close) * 100 / prev_close, 2),
-                volume, market_cap, $8, true, $8
-         FROM input
-         ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, market = EXCLUDED.market, price = EXCLUDED.price,
-             prev_close = EXCLUDED.prev_close, change = EXCLUDED.change, change_rate = EXCLUDED.change_rate,
-             volume = coalesce(EXCLUDED.volume, s.volume), market_cap = coalesce(EXCLUDED.market_cap, s.market_cap),
-             price_at = EXCLUDED.price_at, listed = true, updated_at = EXCLUDED.updated_at
-         RETURNING (SELECT o.code IS NULL FROM (SELECT 1) x LEFT JOIN old o ON o.code = s.code),
-                   coalesce((SELECT o.price <> s.price OR o.prev_close <> s.prev_close OR o.name <> s.name OR NOT o.listed
-                             FROM old o WHERE o.code = s.code), false)",
+         up AS (
+            INSERT INTO stocks AS s (code, name, market, price, prev_close, change, change_rate, volume, market_cap, price_at, listed, updated_at)
+            SELECT code, name, market, price, prev_close, price - prev_close, round((price - prev_close) * 100 / prev_close, 2),
+                   volume, market_cap, $8, true, $8
+            FROM input
+            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, market = EXCLUDED.market, price = EXCLUDED.price,
+                prev_close = EXCLUDED.prev_close, change = EXCLUDED.change, change_rate = EXCLUDED.change_rate,
+                volume = coalesce(EXCLUDED.volume, s.volume), market_cap = coalesce(EXCLUDED.market_cap, s.market_cap),
+                price_at = EXCLUDED.price_at, listed = true, updated_at = EXCLUDED.updated_at
+            RETURNING 1)
+         SELECT (SELECT count(*) FROM up),
+                count(*) FILTER (WHERE o.code IS NULL),
+                count(*) FILTER (WHERE o.code IS NOT NULL AND (o.price IS DISTINCT FROM i.price
+                    OR o.prev_close IS DISTINCT FROM i.prev_close OR o.name <> i.name OR NOT o.listed))
+         FROM input i LEFT JOIN stocks o ON o.code = i.code",
     )
     .bind(&codes)
     .bind(&names)
@@ -120,12 +125,12 @@ pub async fn upsert_in(
     .bind(&volumes)
     .bind(&caps)
     .bind(at)
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
     Ok(UpsertSummary {
-        rows: rows.len() as u64,
-        new: rows.iter().filter(|r| r.0).count() as u64,
-        changed: rows.iter().filter(|r| r.1).count() as u64,
+        rows: rows as u64,
+        new: new as u64,
+        changed: changed as u64,
     })
 }
 

@@ -39,12 +39,12 @@ pub async fn take(
          later_shares AS (
              SELECT user_id, asset AS code, sum(amount) AS q FROM later
              WHERE book IN ('shares', 'shares_reserved') GROUP BY 1, 2),
-         pos AS (
+         pos AS MATERIALIZED (
              SELECT coalesce(h.user_id, ls.user_id) AS user_id, coalesce(h.code, ls.code) AS code,
                     coalesce(h.available + h.reserved, 0) - coalesce(ls.q, 0) AS q
              FROM (SELECT * FROM holdings WHERE available + reserved <> 0) h
              FULL JOIN later_shares ls ON ls.user_id = h.user_id AND ls.code = h.code),
-         px AS (
+         px AS MATERIALIZED (
              SELECT s.code, coalesce(
                  (SELECT b.close FROM daily_bars b WHERE b.symbol = s.code AND b.date = $1),
                  CASE WHEN s.price_at >= $2 AND s.price_at < $3 THEN s.price END,
