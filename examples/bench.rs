@@ -235,7 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             .max_connections(pool_size)
             .min_connections(pool_size)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(admin_opts.clone().database(&db))
+            .connect_with(ascend::store::tune(admin_opts.clone().database(&db)))
             .await
             .with_context(|| format!("connecting to {db}"))?;
         ascend::store::MIGRATOR

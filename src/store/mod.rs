@@ -20,11 +20,19 @@ use crate::error::{Error, Result};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// Session settings every connection of the program uses. Our statements are set-based with
+/// array parameters, so a generic plan serves every call: planning each execution anew (the
+/// default for the first few) was a large share of place-order's server time.
+pub fn tune(opts: PgConnectOptions) -> PgConnectOptions {
+    opts.options([("plan_cache_mode", "force_generic_plan")])
+}
+
 /// Connects with a short timeout so a database that does not answer gives a message, not a hang.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
     let opts: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| {
         Error::Unavailable(format!("DATABASE_URL does not parse: {e}"))
     })?;
+    let opts = tune(opts);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
