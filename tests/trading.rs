@@ -111,10 +111,10 @@ async fn market_buy_reserves_at_the_upper_limit_and_releases_the_rest(pool: PgPo
     );
     // Everything beyond the real cost went back to available cash.
     assert_eq!(cash(&app, u).await, (dec(10_000_000 - 559_083), dec(0)));
-    // The ledger shows the reservation at the upper limit and its release in the fill entry.
+    // Only the real cost left the cash in the ledger: the reservation was an earmark.
     let legs: Vec<(String, Decimal)> = sqlx::query_as(
         "SELECT l.book, l.amount FROM journal_legs l JOIN journal_entries e ON e.id = l.entry_id
-         WHERE e.order_id = $1 AND l.book IN ('cash', 'cash_reserved') ORDER BY e.id, l.book",
+         WHERE e.order_id = $1 AND l.user_id IS NOT NULL ORDER BY l.book",
     )
     .bind(placed.order.id)
     .fetch_all(&pool)
@@ -123,12 +123,16 @@ async fn market_buy_reserves_at_the_upper_limit_and_releases_the_rest(pool: PgPo
     assert_eq!(
         legs,
         vec![
-            ("cash".to_string(), dec(-735_110)),
-            ("cash_reserved".to_string(), dec(735_110)),
-            ("cash".to_string(), dec(735_110 - 559_083)),
-            ("cash_reserved".to_string(), dec(-735_110)),
+            ("cash".to_string(), dec(-559_083)),
+            ("shares".to_string(), dec(10))
         ]
     );
+    // A user with exactly the upper-limit reservation can buy, and gets the difference back.
+    let exact = user(&app, "exact@example.com", 735_110).await;
+    orders::place(&app, exact, &req("005930", "buy", "10", None))
+        .await
+        .unwrap();
+    assert_eq!(cash(&app, exact).await, (dec(735_110 - 559_083), dec(0)));
     assert_audit_clean(&app).await;
 }
 
@@ -653,7 +657,7 @@ async fn audit_names_each_kind_of_corruption(pool: PgPool) {
     assert_eq!(inv, vec![1, 5], "{:#?}", r.violations);
     assert!(r.violations[0]
         .detail
-        .starts_with(&format!("cash account of user #{u}: cached available")));
+        .starts_with(&format!("cash account of user #{u}: cached ")));
     sqlx::query("UPDATE accounts SET available = available - 1 WHERE user_id = $1")
         .bind(u)
         .execute(&pool)
@@ -671,6 +675,11 @@ async fn audit_names_each_kind_of_corruption(pool: PgPool) {
             "UPDATE fills SET fee = fee + 1",
             "UPDATE fills SET fee = fee - 1",
             vec![5],
+        ),
+        (
+            "UPDATE accounts SET available = available - 7, reserved = reserved + 7",
+            "UPDATE accounts SET available = available + 7, reserved = reserved - 7",
+            vec![3],
         ),
         (
             "UPDATE orders SET filled_quantity = 9 WHERE status = 'filled'",

@@ -28,22 +28,20 @@ const CHECKS: &[(u8, &str)] = &[
     // 0: every entry balances per asset (the ledger's own rule; reported under invariant 1).
     (1, "SELECT format('journal entry #%s does not balance for %s: legs sum to %s', entry_id, asset, sum(amount))
          FROM journal_legs GROUP BY entry_id, asset HAVING sum(amount) <> 0 ORDER BY entry_id"),
-    (1, "WITH l AS (SELECT user_id, sum(amount) FILTER (WHERE book = 'cash') AS cash,
-                           sum(amount) FILTER (WHERE book = 'cash_reserved') AS reserved
-                    FROM journal_legs WHERE asset = 'KRW' AND user_id IS NOT NULL GROUP BY user_id)
-         SELECT format('cash account of user #%s: cached available %s / reserved %s, ledger says %s / %s',
-                       coalesce(a.user_id, l.user_id), a.available, a.reserved, coalesce(l.cash, 0), coalesce(l.reserved, 0))
+    (1, "WITH l AS (SELECT user_id, sum(amount) AS cash FROM journal_legs
+                    WHERE book = 'cash' AND user_id IS NOT NULL GROUP BY user_id)
+         SELECT format('cash account of user #%s: cached %s (available %s + reserved %s), ledger says %s',
+                       coalesce(a.user_id, l.user_id), a.available + a.reserved, a.available, a.reserved, coalesce(l.cash, 0))
          FROM accounts a FULL JOIN l ON l.user_id = a.user_id
-         WHERE a.available IS DISTINCT FROM coalesce(l.cash, 0) OR a.reserved IS DISTINCT FROM coalesce(l.reserved, 0)
+         WHERE (a.available + a.reserved) IS DISTINCT FROM coalesce(l.cash, 0)
          ORDER BY 1"),
-    (1, "WITH l AS (SELECT user_id, asset AS code, sum(amount) FILTER (WHERE book = 'shares') AS shares,
-                           sum(amount) FILTER (WHERE book = 'shares_reserved') AS reserved
-                    FROM journal_legs WHERE asset <> 'KRW' AND user_id IS NOT NULL GROUP BY user_id, asset)
-         SELECT format('holding of user #%s in %s: cached available %s / reserved %s, ledger says %s / %s',
-                       coalesce(h.user_id, l.user_id), coalesce(h.code, l.code), coalesce(h.available, 0),
-                       coalesce(h.reserved, 0), coalesce(l.shares, 0), coalesce(l.reserved, 0))
+    (1, "WITH l AS (SELECT user_id, asset AS code, sum(amount) AS shares FROM journal_legs
+                    WHERE book = 'shares' AND user_id IS NOT NULL GROUP BY user_id, asset)
+         SELECT format('holding of user #%s in %s: cached %s shares (available %s + reserved %s), ledger says %s',
+                       coalesce(h.user_id, l.user_id), coalesce(h.code, l.code), coalesce(h.available + h.reserved, 0),
+                       coalesce(h.available, 0), coalesce(h.reserved, 0), coalesce(l.shares, 0))
          FROM holdings h FULL JOIN l ON l.user_id = h.user_id AND l.code = h.code
-         WHERE coalesce(h.available, 0) <> coalesce(l.shares, 0) OR coalesce(h.reserved, 0) <> coalesce(l.reserved, 0)
+         WHERE coalesce(h.available + h.reserved, 0) <> coalesce(l.shares, 0)
          ORDER BY 1"),
     (1, "SELECT format('journal leg of entry #%s refers to no entry', l.entry_id) FROM journal_legs l
          WHERE NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.id = l.entry_id)

@@ -8,7 +8,7 @@ use super::App;
 use crate::domain::rules::{self, SessionState};
 use crate::domain::{Invalid, OrderKind, Price, Quantity, Side, StockCode, TimeInForce};
 use crate::error::{Error, Result};
-use crate::store::ledger::{self, Entry};
+use crate::store::ledger::{self, Posting};
 use crate::store::trading::{self, FillPlan, FillRow, NewOrderRow, OrderRow, StockRow};
 
 /// A request to place an order, parsed at the boundary.
@@ -339,19 +339,14 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
         Side::Buy => reserved_cash,
         Side::Sell => Decimal::from(reserved_shares),
     };
-    ledger::post(
-        &mut tx,
-        &[Entry::reservation(
-            user_id, order.id, req.side, &req.code, held,
-        )],
-        &[],
-        now,
-    )
-    .await?;
+    let mut reservation = Posting::default();
+    reservation.reserve(user_id, req.side, &req.code, held)?;
     let (order, fill) = match fill_at {
         Some(price) => {
-            let mut fills = trading::apply_fills(
+            // Reserved and filled in one posting: the balances need hold only after both.
+            let mut fills = trading::apply_fills_after(
                 &mut tx,
+                reservation,
                 &[FillPlan {
                     order: &order,
                     price,
@@ -359,12 +354,21 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
                 now,
             )
             .await?;
-            let order = trading::order(&mut tx, order.id, false)
-                .await?
-                .expect("order just written");
-            (order, fills.pop())
+            let fill = fills.pop();
+            let filled = OrderRow {
+                status: "filled".into(),
+                filled_quantity: order.quantity,
+                reserved_cash: Decimal::ZERO,
+                reserved_shares: 0,
+                closed_at: Some(now),
+                ..order
+            };
+            (filled, fill)
         }
-        None => (order, None),
+        None => {
+            ledger::post(&mut tx, &reservation, now).await?;
+            (order, None)
+        }
     };
     tx.commit().await?;
     Ok(Placed {
@@ -637,14 +641,14 @@ async fn place_batch(
     }
 
     let orders = trading::insert_orders(&mut tx, &inserts, now).await?;
-    let mut entries = Vec::new();
+    let mut reservations = Posting::default();
     for o in orders.iter().filter(|o| o.status == "open") {
         let code = StockCode::parse(&o.code)?;
         let held = match o.side() {
             Side::Buy => o.reserved_cash,
             Side::Sell => Decimal::from(o.reserved_shares),
         };
-        entries.push(Entry::reservation(o.user_id, o.id, o.side(), &code, held));
+        reservations.reserve(o.user_id, o.side(), &code, held)?;
     }
     let plans: Vec<FillPlan> = orders
         .iter()
@@ -654,7 +658,7 @@ async fn place_batch(
     // Reservations and fills are posted together: a row may reserve cash or shares that an
     // earlier row's fill provides, so only their sum must respect the balances.
     let filled: std::collections::HashSet<i64> =
-        trading::apply_fills_after(&mut tx, entries, &plans, now)
+        trading::apply_fills_after(&mut tx, reservations, &plans, now)
             .await?
             .into_iter()
             .map(|f| f.order_id)

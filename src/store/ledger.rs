@@ -1,6 +1,13 @@
 //! The double-entry ledger. [`post`] is the only way cash and share balances change: it writes
-//! the entries and their legs and applies the legs to the cached balances (accounts, holdings)
-//! in the caller's transaction, so a cached balance is the sum of its legs by construction.
+//! the entries and their legs and applies a [`Posting`]'s balance changes to the cached rows
+//! (accounts, holdings) in the caller's transaction, after checking that each row's total
+//! change equals the sum of its legs.
+//!
+//! What moves between owners is in the ledger: grants, purchases, sales, fees, taxes. A
+//! reservation is not a movement: it earmarks part of a user's own cash or shares for an open
+//! order, so it changes how a balance splits into available and reserved, not the balance. The
+//! split is checked against the open orders (audit invariant 3); the total against the ledger
+//! (invariant 1).
 
 use std::collections::BTreeMap;
 
@@ -14,10 +21,10 @@ use crate::error::{Error, Result};
 /// Where a leg lands: a user's book, or a system book.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Book {
+    /// A user's cash (available + reserved).
     Cash,
-    CashReserved,
+    /// A user's shares of one stock (available + reserved).
     Shares,
-    SharesReserved,
     Grants,
     Fees,
     Taxes,
@@ -28,9 +35,7 @@ impl Book {
     pub fn as_str(self) -> &'static str {
         match self {
             Book::Cash => "cash",
-            Book::CashReserved => "cash_reserved",
             Book::Shares => "shares",
-            Book::SharesReserved => "shares_reserved",
             Book::Grants => "grants",
             Book::Fees => "fees",
             Book::Taxes => "taxes",
@@ -53,8 +58,6 @@ pub struct Leg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
     Grant,
-    Reserve,
-    Release,
     Fill,
 }
 
@@ -62,8 +65,6 @@ impl EntryKind {
     fn as_str(self) -> &'static str {
         match self {
             EntryKind::Grant => "grant",
-            EntryKind::Reserve => "reserve",
-            EntryKind::Release => "release",
             EntryKind::Fill => "fill",
         }
     }
@@ -109,30 +110,6 @@ impl Entry {
         self
     }
 
-    /// Moves cash (buy) or shares (sell) between a user's free and reserved books.
-    /// Positive `amount` reserves, negative releases.
-    pub fn reservation(
-        user: i64,
-        order: i64,
-        side: Side,
-        code: &StockCode,
-        amount: Decimal,
-    ) -> Self {
-        let kind = if amount.is_sign_negative() {
-            EntryKind::Release
-        } else {
-            EntryKind::Reserve
-        };
-        let (free, held, asset) = match side {
-            Side::Buy => (Book::Cash, Book::CashReserved, KRW),
-            Side::Sell => (Book::Shares, Book::SharesReserved, code.as_str()),
-        };
-        Entry::new(kind, user)
-            .order(order)
-            .leg(Some(user), free, asset, -amount)
-            .leg(Some(user), held, asset, amount)
-    }
-
     /// True when the legs sum to zero for every asset.
     pub fn is_balanced(&self) -> bool {
         let mut sums: BTreeMap<&str, Decimal> = BTreeMap::new();
@@ -143,24 +120,105 @@ impl Entry {
     }
 }
 
-/// A change to the cost basis of a holding (not a ledger quantity: purchase cost of the
-/// shares still held, used for the average price).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CostDelta {
-    pub user_id: i64,
-    pub code: String,
-    pub delta: Decimal,
+/// Everything one posting changes: ledger entries, and the balance rows they move — cash as
+/// (available, reserved) per user, shares as (available, reserved, cost) per holding, where
+/// cost is the purchase cost of the shares held (fees excluded), for the average price.
+#[derive(Debug, Clone, Default)]
+pub struct Posting {
+    pub entries: Vec<Entry>,
+    pub cash: BTreeMap<i64, (Decimal, Decimal)>,
+    pub shares: BTreeMap<(i64, String), (i64, i64, Decimal)>,
+}
+
+impl Posting {
+    pub fn entry(&mut self, e: Entry) {
+        self.entries.push(e);
+    }
+    pub fn cash(&mut self, user: i64, available: Decimal, reserved: Decimal) {
+        let c = self.cash.entry(user).or_default();
+        c.0 += available;
+        c.1 += reserved;
+    }
+    pub fn shares(&mut self, user: i64, code: &str, available: i64, reserved: i64, cost: Decimal) {
+        let s = self.shares.entry((user, code.to_string())).or_default();
+        s.0 += available;
+        s.1 += reserved;
+        s.2 += cost;
+    }
+    /// Earmarks (positive `amount`) or frees (negative) cash for a buy, or shares for a sell.
+    pub fn reserve(
+        &mut self,
+        user: i64,
+        side: Side,
+        code: &StockCode,
+        amount: Decimal,
+    ) -> Result<()> {
+        match side {
+            Side::Buy => self.cash(user, -amount, amount),
+            Side::Sell => {
+                let q = whole(amount)?;
+                self.shares(user, code.as_str(), -q, q, Decimal::ZERO)
+            }
+        }
+        Ok(())
+    }
+
+    /// Each balance row's total change equals the sum of its ledger legs (and no leg lands on
+    /// a row the posting does not change).
+    fn check(&self) -> Result<()> {
+        let mut cash: BTreeMap<i64, Decimal> = BTreeMap::new();
+        let mut shares: BTreeMap<(i64, &str), Decimal> = BTreeMap::new();
+        for l in self.entries.iter().flat_map(|e| &e.legs) {
+            match (l.book, l.user_id) {
+                (Book::Cash, Some(u)) => *cash.entry(u).or_default() += l.amount,
+                (Book::Shares, Some(u)) => {
+                    *shares.entry((u, l.asset.as_str())).or_default() += l.amount
+                }
+                (Book::Cash | Book::Shares, None) => {
+                    return Err(unbalanced("a user book without a user"))
+                }
+                _ => {}
+            }
+        }
+        for (u, (a, r)) in &self.cash {
+            if cash.remove(u).unwrap_or_default() != *a + *r {
+                return Err(unbalanced(&format!(
+                    "cash of user #{u} changes by {} but its legs say otherwise",
+                    *a + *r
+                )));
+            }
+        }
+        for ((u, c), (a, r, _)) in &self.shares {
+            if shares.remove(&(*u, c.as_str())).unwrap_or_default() != Decimal::from(*a + *r) {
+                return Err(unbalanced(&format!(
+                    "shares of user #{u} in {c} change by {} but the legs say otherwise",
+                    a + r
+                )));
+            }
+        }
+        if let Some(u) = cash.keys().next() {
+            return Err(unbalanced(&format!(
+                "cash legs of user #{u} change no balance"
+            )));
+        }
+        if let Some((u, c)) = shares.keys().next() {
+            return Err(unbalanced(&format!(
+                "share legs of user #{u} in {c} change no balance"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn unbalanced(what: &str) -> Error {
+    Error::Unexpected(anyhow::anyhow!("refusing a posting: {what}"))
 }
 
 /// Writes the entries and applies them to accounts and holdings, in the caller's transaction.
 /// The caller holds the account locks of every user touched. Entries, legs and cash balances
 /// are written by one statement; holdings by at most two more.
-pub async fn post(
-    conn: &mut PgConnection,
-    entries: &[Entry],
-    costs: &[CostDelta],
-    at: DateTime<Utc>,
-) -> Result<()> {
+pub async fn post(conn: &mut PgConnection, posting: &Posting, at: DateTime<Utc>) -> Result<()> {
+    let entries = &posting.entries;
     if let Some(bad) = entries
         .iter()
         .find(|e| !e.is_balanced() || e.legs.is_empty())
@@ -169,7 +227,8 @@ pub async fn post(
             "refusing an unbalanced or empty ledger entry: {bad:?}"
         )));
     }
-    if entries.is_empty() {
+    posting.check()?;
+    if entries.is_empty() && posting.cash.is_empty() && posting.shares.is_empty() {
         return Ok(());
     }
     let mut kinds = Vec::with_capacity(entries.len());
@@ -184,9 +243,6 @@ pub async fn post(
         Vec::with_capacity(n_legs),
         Vec::with_capacity(n_legs),
     );
-    // Aggregated deltas per account and per holding.
-    let mut cash: BTreeMap<i64, (Decimal, Decimal)> = BTreeMap::new();
-    let mut shares: BTreeMap<(i64, &str), (i64, i64, Decimal)> = BTreeMap::new();
     for (i, e) in entries.iter().enumerate() {
         kinds.push(e.kind.as_str());
         users.push(e.user_id);
@@ -198,22 +254,10 @@ pub async fn post(
             l_book.push(l.book.as_str());
             l_asset.push(l.asset.as_str());
             l_amount.push(l.amount);
-            let Some(u) = l.user_id else { continue };
-            match l.book {
-                Book::Cash => cash.entry(u).or_default().0 += l.amount,
-                Book::CashReserved => cash.entry(u).or_default().1 += l.amount,
-                Book::Shares => shares.entry((u, &l.asset)).or_default().0 += whole(l.amount)?,
-                Book::SharesReserved => {
-                    shares.entry((u, &l.asset)).or_default().1 += whole(l.amount)?
-                }
-                _ => {}
-            }
         }
     }
-    for c in costs {
-        shares.entry((c.user_id, &c.code)).or_default().2 += c.delta;
-    }
-    let (cu, (ca, cr)): (Vec<i64>, (Vec<Decimal>, Vec<Decimal>)) = cash.into_iter().unzip();
+    let (cu, (ca, cr)): (Vec<i64>, (Vec<Decimal>, Vec<Decimal>)) =
+        posting.cash.iter().map(|(u, d)| (*u, *d)).unzip();
 
     // Entries get ids from the sequence in input order; legs refer to them by position.
     let updated: i64 = sqlx::query_scalar(
@@ -262,7 +306,8 @@ pub async fn post(
     // Holdings: rows whose deltas only add may be new (one upsert); rows with a decrease must
     // exist (one update). Each holding is touched once.
     let (mut add, mut sub): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
-    for ((user, code), d) in shares {
+    for ((user, code), d) in &posting.shares {
+        let (user, code, d) = (*user, code.as_str(), *d);
         if d.0 >= 0 && d.1 >= 0 && !d.2.is_sign_negative() {
             add.push((user, code, d));
         } else {
@@ -323,8 +368,15 @@ pub async fn post(
 }
 
 fn whole(d: Decimal) -> Result<i64> {
-    i64::try_from(d)
-        .map_err(|_| Error::Unexpected(anyhow::anyhow!("share leg {d} is not a whole number")))
+    let bad = || {
+        Error::Unexpected(anyhow::anyhow!(
+            "a share quantity of {d} is not a whole number"
+        ))
+    };
+    if !d.fract().is_zero() {
+        return Err(bad());
+    }
+    i64::try_from(d).map_err(|_| bad())
 }
 
 /// A balance CHECK failing means a caller skipped its own sufficiency check: a bug, reported
@@ -342,19 +394,50 @@ mod tests {
     use rust_decimal_macros::dec;
 
     #[test]
-    fn reservation_entries_balance_and_drop_zero_legs() {
-        let code = StockCode::parse("005930").unwrap();
-        let e = Entry::reservation(1, 7, Side::Buy, &code, dec!(1000));
-        assert!(e.is_balanced());
-        assert_eq!(e.kind, EntryKind::Reserve);
-        assert_eq!(e.legs[0].book, Book::Cash);
-        assert_eq!(e.legs[0].amount, dec!(-1000));
-        let r = Entry::reservation(1, 7, Side::Sell, &code, dec!(-5));
-        assert_eq!(r.kind, EntryKind::Release);
-        assert_eq!(r.legs[1].asset, "005930");
+    fn entries_balance_and_drop_zero_legs() {
         let z = Entry::new(EntryKind::Fill, 1).leg(Some(1), Book::Cash, KRW, Decimal::ZERO);
         assert!(z.legs.is_empty());
         let bad = Entry::new(EntryKind::Fill, 1).leg(Some(1), Book::Cash, KRW, dec!(1));
         assert!(!bad.is_balanced());
+        let good = bad.leg(None, Book::Fees, KRW, dec!(-1));
+        assert!(good.is_balanced());
+    }
+
+    #[test]
+    fn a_posting_must_change_each_balance_by_its_legs() {
+        let code = StockCode::parse("005930").unwrap();
+        // A reservation moves no money: no legs, only the split of the balance.
+        let mut p = Posting::default();
+        p.reserve(1, Side::Buy, &code, dec!(1000)).unwrap();
+        p.reserve(1, Side::Sell, &code, dec!(5)).unwrap();
+        assert_eq!(p.cash[&1], (dec!(-1000), dec!(1000)));
+        assert_eq!(p.shares[&(1, "005930".into())], (-5, 5, Decimal::ZERO));
+        assert!(p.check().is_ok());
+        assert!(p.reserve(1, Side::Sell, &code, dec!(1.5)).is_err());
+        // A grant: the cash legs say +100 and so must the balance.
+        let grant = || {
+            Entry::new(EntryKind::Grant, 2)
+                .leg(None, Book::Grants, KRW, dec!(-100))
+                .leg(Some(2), Book::Cash, KRW, dec!(100))
+        };
+        let mut ok = Posting::default();
+        ok.entry(grant());
+        ok.cash(2, dec!(100), Decimal::ZERO);
+        assert!(ok.check().is_ok());
+        let mut wrong = Posting::default();
+        wrong.entry(grant());
+        wrong.cash(2, dec!(99), Decimal::ZERO);
+        assert!(wrong.check().is_err());
+        let mut missing = Posting::default();
+        missing.entry(grant());
+        assert!(missing.check().is_err());
+        let mut shares_off = Posting::default();
+        shares_off.entry(
+            Entry::new(EntryKind::Fill, 3)
+                .leg(Some(3), Book::Shares, "005930", dec!(2))
+                .leg(None, Book::Market, "005930", dec!(-2)),
+        );
+        shares_off.shares(3, "005930", 1, 0, dec!(10));
+        assert!(shares_off.check().is_err());
     }
 }

@@ -31,14 +31,14 @@ pub async fn take(
              GROUP BY 1, 2, 3),
          later_cash AS (
              SELECT user_id, sum(amount) AS amount FROM later
-             WHERE book IN ('cash', 'cash_reserved') GROUP BY user_id),
+             WHERE book = 'cash' GROUP BY user_id),
          cash AS (
              SELECT a.user_id, a.available + a.reserved - coalesce(lc.amount, 0) AS cash
              FROM accounts a JOIN active ON active.id = a.user_id
              LEFT JOIN later_cash lc ON lc.user_id = a.user_id),
          later_shares AS (
              SELECT user_id, asset AS code, sum(amount) AS q FROM later
-             WHERE book IN ('shares', 'shares_reserved') GROUP BY 1, 2),
+             WHERE book = 'shares' GROUP BY 1, 2),
          pos AS MATERIALIZED (
              SELECT coalesce(h.user_id, ls.user_id) AS user_id, coalesce(h.code, ls.code) AS code,
                     coalesce(h.available + h.reserved, 0) - coalesce(ls.q, 0) AS q

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection};
 
-use super::ledger::{self, Book, CostDelta, Entry, EntryKind, KRW};
+use super::ledger::{self, Book, Entry, EntryKind, Posting, KRW};
 use crate::domain::{rules, OrderKind, Price, Quantity, Side, StockCode, TimeInForce};
 use crate::error::{Error, Result};
 
@@ -271,7 +271,7 @@ pub async fn close_orders(
             "an order changed while locked"
         )));
     }
-    let mut entries = Vec::with_capacity(orders.len());
+    let mut posting = Posting::default();
     for o in orders {
         let code = StockCode::parse(&o.code)?;
         let amount = match o.side() {
@@ -279,16 +279,10 @@ pub async fn close_orders(
             Side::Sell => Decimal::from(o.reserved_shares),
         };
         if !amount.is_zero() {
-            entries.push(Entry::reservation(
-                o.user_id,
-                o.id,
-                o.side(),
-                &code,
-                -amount,
-            ));
+            posting.reserve(o.user_id, o.side(), &code, -amount)?;
         }
     }
-    ledger::post(conn, &entries, &[], at).await
+    ledger::post(conn, &posting, at).await
 }
 
 /// One order to fill now, at a price, for its whole remaining quantity.
@@ -313,16 +307,16 @@ pub struct FillRow {
     pub filled_at: DateTime<Utc>,
 }
 
-/// Fills open orders in full: writes the fills, closes the orders, and posts one ledger entry
-/// per fill that releases the order's reservation, pays or collects the cash with fee and tax
-/// (computed by the rulebook for the trade date), and moves the shares. The caller holds the
+/// Fills open orders in full: writes the fills, closes the orders, releases their reservations
+/// and posts one ledger entry per fill that pays or collects the cash with fee and tax
+/// (computed by the rulebook for the trade date) and moves the shares. The caller holds the
 /// account locks of every user involved and the order locks.
 pub async fn apply_fills(
     conn: &mut PgConnection,
     plans: &[FillPlan<'_>],
     at: DateTime<Utc>,
 ) -> Result<Vec<FillRow>> {
-    apply_fills_after(conn, Vec::new(), plans, at).await
+    apply_fills_after(conn, Posting::default(), plans, at).await
 }
 
 /// [`apply_fills`], posting `before` (e.g. the reservations of the orders being filled) in
@@ -330,12 +324,12 @@ pub async fn apply_fills(
 /// Plans apply in order: a sell's cost basis includes the shares bought by earlier plans.
 pub async fn apply_fills_after(
     conn: &mut PgConnection,
-    before: Vec<Entry>,
+    before: Posting,
     plans: &[FillPlan<'_>],
     at: DateTime<Utc>,
 ) -> Result<Vec<FillRow>> {
     if plans.is_empty() {
-        ledger::post(conn, &before, &[], at).await?;
+        ledger::post(conn, &before, at).await?;
         return Ok(Vec::new());
     }
     let day: NaiveDate = rules::trade_date(at);
@@ -364,8 +358,7 @@ pub async fn apply_fills_after(
     }
 
     let mut fills = Vec::with_capacity(plans.len());
-    let mut entries = before;
-    let mut costs = Vec::with_capacity(plans.len());
+    let mut posting = before;
     for (plan, id) in plans.iter().zip(ids) {
         let o = plan.order;
         let side = o.side();
@@ -385,16 +378,13 @@ pub async fn apply_fills_after(
                         amounts.net
                     )));
                 }
-                costs.push(CostDelta {
-                    user_id: o.user_id,
-                    code: o.code.clone(),
-                    delta: amount,
-                });
+                // The reservation is freed; the cost leaves the cash; the shares arrive.
+                posting.cash(o.user_id, refund, -o.reserved_cash);
+                posting.shares(o.user_id, &o.code, qty.get(), 0, amount);
                 let h = held.entry((o.user_id, o.code.clone())).or_default();
                 *h = (h.0 + qty.get(), h.1 + amount);
                 Entry::new(EntryKind::Fill, o.user_id)
-                    .leg(user, Book::CashReserved, KRW, -o.reserved_cash)
-                    .leg(user, Book::Cash, KRW, refund)
+                    .leg(user, Book::Cash, KRW, -amounts.net.get())
                     .leg(None, Book::Market, KRW, amount)
                     .leg(None, Book::Fees, KRW, fee)
                     .leg(user, Book::Shares, &o.code, shares)
@@ -409,24 +399,18 @@ pub async fn apply_fills_after(
                     Decimal::ZERO
                 };
                 held.insert(key, (total - qty.get(), cost - sold_cost));
-                costs.push(CostDelta {
-                    user_id: o.user_id,
-                    code: o.code.clone(),
-                    delta: -sold_cost,
-                });
+                // The reserved shares leave; the proceeds less fee and tax arrive.
+                let unreserved = o.reserved_shares - qty.get();
+                posting.shares(
+                    o.user_id,
+                    &o.code,
+                    unreserved,
+                    -o.reserved_shares,
+                    -sold_cost,
+                );
+                posting.cash(o.user_id, amounts.net.get(), Decimal::ZERO);
                 Entry::new(EntryKind::Fill, o.user_id)
-                    .leg(
-                        user,
-                        Book::SharesReserved,
-                        &o.code,
-                        -Decimal::from(o.reserved_shares),
-                    )
-                    .leg(
-                        user,
-                        Book::Shares,
-                        &o.code,
-                        Decimal::from(o.reserved_shares) - shares,
-                    )
+                    .leg(user, Book::Shares, &o.code, -shares)
                     .leg(None, Book::Market, &o.code, shares)
                     .leg(None, Book::Market, KRW, -amount)
                     .leg(user, Book::Cash, KRW, amounts.net.get())
@@ -434,7 +418,7 @@ pub async fn apply_fills_after(
                     .leg(None, Book::Taxes, KRW, tax)
             }
         };
-        entries.push(entry.order(o.id).fill(id));
+        posting.entry(entry.order(o.id).fill(id));
         fills.push(FillRow {
             id,
             order_id: o.id,
@@ -485,7 +469,7 @@ pub async fn apply_fills_after(
             "an order changed while locked"
         )));
     }
-    ledger::post(conn, &entries, &costs, at).await?;
+    ledger::post(conn, &posting, at).await?;
     Ok(fills)
 }
 

@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection};
 
-use super::ledger::{self, Book, Entry, EntryKind, KRW};
+use super::ledger::{self, Book, Entry, EntryKind, Posting, KRW};
 use crate::domain::{DisplayName, Email};
 use crate::error::{violated_constraint, Error, Result};
 
@@ -60,7 +60,10 @@ pub async fn insert(
         let grant = Entry::new(EntryKind::Grant, user.id)
             .leg(None, Book::Grants, KRW, -initial_cash)
             .leg(Some(user.id), Book::Cash, KRW, initial_cash);
-        ledger::post(conn, &[grant], &[], at).await?;
+        let mut posting = Posting::default();
+        posting.entry(grant);
+        posting.cash(user.id, initial_cash, Decimal::ZERO);
+        ledger::post(conn, &posting, at).await?;
     }
     Ok(user)
 }
