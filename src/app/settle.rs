@@ -40,9 +40,13 @@ pub struct SettleSummary {
     pub seconds: f64,
 }
 
-const CROSSED: &str = "o.status = 'open' AND o.kind = 'limit' AND s.listed AND s.price IS NOT NULL
+macro_rules! crossed {
+    () => {
+        "o.status = 'open' AND o.kind = 'limit' AND s.listed AND s.price IS NOT NULL
      AND s.price_at >= $1
-     AND ((o.side = 'buy' AND s.price <= o.limit_price) OR (o.side = 'sell' AND s.price >= o.limit_price))";
+     AND ((o.side = 'buy' AND s.price <= o.limit_price) OR (o.side = 'sell' AND s.price >= o.limit_price))"
+    };
+}
 
 /// Runs settle at the clock's time. `close` also expires DAY orders (only after the close).
 pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummary> {
@@ -62,8 +66,10 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
 
     if state == SessionState::Open {
         let mut conn = app.pool.acquire().await?;
-        let users: Vec<i64> = sqlx::query_scalar(&format!(
-            "SELECT DISTINCT o.user_id FROM orders o JOIN stocks s ON s.code = o.code WHERE {CROSSED} ORDER BY 1"
+        let users: Vec<i64> = sqlx::query_scalar(concat!(
+            "SELECT DISTINCT o.user_id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
+            crossed!(),
+            " ORDER BY 1"
         ))
         .bind(fresh_since)
         .fetch_all(&mut *conn)
@@ -155,17 +161,15 @@ where
     F: for<'c> Fn(&'c mut PgConnection, &'c [i64]) -> ChunkFuture<'c>,
 {
     let mut tx = app.pool.begin().await?;
-    let lock = if blocking {
-        "FOR UPDATE"
+    let sql = if blocking {
+        "SELECT user_id FROM accounts WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE"
     } else {
-        "FOR UPDATE SKIP LOCKED"
+        "SELECT user_id FROM accounts WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE SKIP LOCKED"
     };
-    let locked: Vec<i64> = sqlx::query_scalar(&format!(
-        "SELECT user_id FROM accounts WHERE user_id = ANY($1) ORDER BY user_id {lock}"
-    ))
-    .bind(part)
-    .fetch_all(&mut *tx)
-    .await?;
+    let locked: Vec<i64> = sqlx::query_scalar(sql)
+        .bind(part)
+        .fetch_all(&mut *tx)
+        .await?;
     let skipped: Vec<i64> = part
         .iter()
         .copied()
@@ -186,14 +190,12 @@ async fn fill_chunk(
         return Ok(0);
     }
     let rows: Vec<(OrderRow, Decimal)> = {
-        let orders: Vec<OrderRowWithPrice> = sqlx::query_as(&format!(
-            "SELECT o.id, o.user_id, o.code, o.side, o.kind, o.tif, o.quantity, o.limit_price, o.fee_rate, o.status,
+        let orders: Vec<OrderRowWithPrice> = sqlx::query_as(concat!("SELECT o.id, o.user_id, o.code, o.side, o.kind, o.tif, o.quantity, o.limit_price, o.fee_rate, o.status,
                     o.filled_quantity, o.reserved_cash, o.reserved_shares, o.idempotency_key, o.reason, o.created_at,
                     o.closed_at, s.price AS market_price
              FROM orders o JOIN stocks s ON s.code = o.code
-             WHERE o.user_id = ANY($2) AND {CROSSED}
-             ORDER BY o.id FOR UPDATE OF o"
-        ))
+             WHERE o.user_id = ANY($2) AND ", crossed!(), "
+             ORDER BY o.id FOR UPDATE OF o"))
         .bind(fresh_since)
         .bind(users)
         .fetch_all(&mut *conn)

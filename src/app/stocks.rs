@@ -158,7 +158,11 @@ pub async fn list(app: &App) -> Result<Vec<StockView>> {
     .await?)
 }
 
-const VIEW_COLUMNS: &str = "code, name, market, price, prev_close, change, change_rate, volume, market_cap, price_at, listed";
+macro_rules! view_columns {
+    () => {
+        "code, name, market, price, prev_close, change, change_rate, volume, market_cap, price_at, listed"
+    };
+}
 
 /// Finds stocks by code prefix or by a name substring (Hangul or Latin, case-insensitive):
 /// the exact code first, then by market cap.
@@ -180,8 +184,10 @@ pub async fn search(app: &App, query: &str, limit: i64) -> Result<Vec<StockView>
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
-    Ok(sqlx::query_as::<_, StockView>(&format!(
-        "SELECT {VIEW_COLUMNS} FROM stocks
+    Ok(sqlx::query_as::<_, StockView>(concat!(
+        "SELECT ",
+        view_columns!(),
+        " FROM stocks
          WHERE code = upper($1) OR code LIKE $2 OR name ILIKE $3
          ORDER BY (code = upper($1)) DESC, listed DESC, market_cap DESC NULLS LAST, code
          LIMIT $4"
@@ -195,8 +201,10 @@ pub async fn search(app: &App, query: &str, limit: i64) -> Result<Vec<StockView>
 }
 
 pub async fn get(app: &App, code: &StockCode) -> Result<StockView> {
-    sqlx::query_as::<_, StockView>(&format!(
-        "SELECT {VIEW_COLUMNS} FROM stocks WHERE code = $1"
+    sqlx::query_as::<_, StockView>(concat!(
+        "SELECT ",
+        view_columns!(),
+        " FROM stocks WHERE code = $1"
     ))
     .bind(code.as_str())
     .fetch_optional(&app.pool)

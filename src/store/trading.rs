@@ -132,8 +132,12 @@ pub struct OrderRow {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
-const ORDER_COLUMNS: &str = "id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status, \
-     filled_quantity, reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at";
+macro_rules! order_columns {
+    () => {
+        "id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status, \
+     filled_quantity, reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at"
+    };
+}
 
 impl OrderRow {
     pub fn side(&self) -> Side {
@@ -149,8 +153,10 @@ pub async fn order_by_key(
     user_id: i64,
     key: &str,
 ) -> Result<Option<OrderRow>> {
-    Ok(sqlx::query_as::<_, OrderRow>(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND idempotency_key = $2"
+    Ok(sqlx::query_as::<_, OrderRow>(concat!(
+        "SELECT ",
+        order_columns!(),
+        " FROM orders WHERE user_id = $1 AND idempotency_key = $2"
     ))
     .bind(user_id)
     .bind(key)
@@ -159,11 +165,16 @@ pub async fn order_by_key(
 }
 
 pub async fn order(conn: &mut PgConnection, id: i64, lock: bool) -> Result<Option<OrderRow>> {
-    let sql = format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1{}",
-        if lock { " FOR UPDATE" } else { "" }
-    );
-    Ok(sqlx::query_as::<_, OrderRow>(&sql)
+    let sql = if lock {
+        concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders WHERE id = $1 FOR UPDATE"
+        )
+    } else {
+        concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1")
+    };
+    Ok(sqlx::query_as::<_, OrderRow>(sql)
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?)
@@ -175,8 +186,10 @@ pub async fn orders_for_user(
     open_only: bool,
     limit: i64,
 ) -> Result<Vec<OrderRow>> {
-    Ok(sqlx::query_as::<_, OrderRow>(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND ($2 = false OR status = 'open')
+    Ok(sqlx::query_as::<_, OrderRow>(concat!(
+        "SELECT ",
+        order_columns!(),
+        " FROM orders WHERE user_id = $1 AND ($2 = false OR status = 'open')
          ORDER BY id DESC LIMIT $3"
     ))
     .bind(user_id)
@@ -211,12 +224,10 @@ pub async fn insert_order(
     at: DateTime<Utc>,
 ) -> Result<OrderRow> {
     let closed_at = (status != "open").then_some(at);
-    sqlx::query_as::<_, OrderRow>(&format!(
-        "INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
+    sqlx::query_as::<_, OrderRow>(concat!("INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
                              reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-         RETURNING {ORDER_COLUMNS}"
-    ))
+         RETURNING ", order_columns!()))
     .bind(o.user_id)
     .bind(o.code.as_str())
     .bind(o.side.as_str())
@@ -530,8 +541,10 @@ pub async fn fills_for_user(
 
 /// Locks every open order of the given users (whose accounts the caller has locked).
 pub async fn lock_open_orders(conn: &mut PgConnection, user_ids: &[i64]) -> Result<Vec<OrderRow>> {
-    Ok(sqlx::query_as::<_, OrderRow>(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = ANY($1) AND status = 'open' ORDER BY id FOR UPDATE"
+    Ok(sqlx::query_as::<_, OrderRow>(concat!(
+        "SELECT ",
+        order_columns!(),
+        " FROM orders WHERE user_id = ANY($1) AND status = 'open' ORDER BY id FOR UPDATE"
     ))
     .bind(user_ids)
     .fetch_all(&mut *conn)
@@ -559,16 +572,14 @@ pub async fn insert_orders(
     }
     let ids = super::next_ids(conn, "orders_id_seq", orders.len()).await?;
     let f = |g: fn(&OrderInsert) -> String| orders.iter().map(g).collect::<Vec<String>>();
-    let mut rows: Vec<OrderRow> = sqlx::query_as::<_, OrderRow>(&format!(
-        "INSERT INTO orders (id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
+    let mut rows: Vec<OrderRow> = sqlx::query_as::<_, OrderRow>(concat!("INSERT INTO orders (id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
                              reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at)
          SELECT t.*, $15, CASE WHEN t.status = 'open' THEN NULL ELSE $15::timestamptz END
          FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
                      $8::numeric[], $9::numeric[], $10::text[], $11::numeric[], $12::bigint[], $13::text[], $14::text[])
               AS t(id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
                    reserved_cash, reserved_shares, idempotency_key, reason)
-         RETURNING {ORDER_COLUMNS}"
-    ))
+         RETURNING ", order_columns!()))
     .bind(&ids)
     .bind(orders.iter().map(|o| o.row.user_id).collect::<Vec<_>>())
     .bind(f(|o| o.row.code.to_string()))
@@ -617,8 +628,10 @@ pub async fn orders_by_keys(
     users: &[i64],
     keys: &[String],
 ) -> Result<Vec<OrderRow>> {
-    Ok(sqlx::query_as::<_, OrderRow>(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders
+    Ok(sqlx::query_as::<_, OrderRow>(concat!(
+        "SELECT ",
+        order_columns!(),
+        " FROM orders
          WHERE (user_id, idempotency_key) IN (SELECT * FROM UNNEST($1::bigint[], $2::text[]))"
     ))
     .bind(users)

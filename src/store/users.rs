@@ -21,8 +21,11 @@ pub struct UserRow {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-const USER_COLUMNS: &str =
-    "id, email, display_name, password_hash, initial_cash, created_at, deleted_at";
+macro_rules! user_columns {
+    () => {
+        "id, email, display_name, password_hash, initial_cash, created_at, deleted_at"
+    };
+}
 
 fn email_taken(e: sqlx::Error, email: &Email) -> Error {
     match violated_constraint(&e) {
@@ -40,9 +43,10 @@ pub async fn insert(
     initial_cash: Decimal,
     at: DateTime<Utc>,
 ) -> Result<UserRow> {
-    let user = sqlx::query_as::<_, UserRow>(&format!(
+    let user = sqlx::query_as::<_, UserRow>(concat!(
         "INSERT INTO users (email, display_name, password_hash, initial_cash, created_at)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {USER_COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5) RETURNING ",
+        user_columns!()
     ))
     .bind(email.as_str())
     .bind(name.as_str())
@@ -70,8 +74,10 @@ pub async fn insert(
 
 /// An active (not deleted) user by email, compared case-insensitively.
 pub async fn by_email(conn: &mut PgConnection, email: &str) -> Result<Option<UserRow>> {
-    Ok(sqlx::query_as::<_, UserRow>(&format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1) AND deleted_at IS NULL"
+    Ok(sqlx::query_as::<_, UserRow>(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE lower(email) = lower($1) AND deleted_at IS NULL"
     ))
     .bind(email.trim())
     .fetch_optional(&mut *conn)
@@ -79,12 +85,14 @@ pub async fn by_email(conn: &mut PgConnection, email: &str) -> Result<Option<Use
 }
 
 pub async fn by_id(conn: &mut PgConnection, id: i64) -> Result<Option<UserRow>> {
-    Ok(
-        sqlx::query_as::<_, UserRow>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?,
-    )
+    Ok(sqlx::query_as::<_, UserRow>(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 pub async fn update(
@@ -94,10 +102,11 @@ pub async fn update(
     name: Option<&DisplayName>,
     password_hash: Option<&str>,
 ) -> Result<UserRow> {
-    sqlx::query_as::<_, UserRow>(&format!(
+    sqlx::query_as::<_, UserRow>(concat!(
         "UPDATE users SET email = COALESCE($2, email), display_name = COALESCE($3, display_name),
                           password_hash = COALESCE($4, password_hash)
-         WHERE id = $1 AND deleted_at IS NULL RETURNING {USER_COLUMNS}"
+         WHERE id = $1 AND deleted_at IS NULL RETURNING ",
+        user_columns!()
     ))
     .bind(id)
     .bind(email.map(Email::as_str))
