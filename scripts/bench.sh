@@ -93,6 +93,11 @@ bench_pgbench() {
     [[ -n $tps ]] || die "no tps line in pgbench output ($out)"
     printf 'pgbench_tpcb_tps=%s\n' "$tps"
     PGBENCH_TPS=$tps
+    # Settle the server before the next section: without this, autovacuum and the checkpoint
+    # of pgbench's 160 MB of updates run during it (seen halving place_orders right after).
+    log "vacuum and checkpoint after pgbench"
+    "$psql" "$url" -X -q -c 'VACUUM ANALYZE' >&2
+    "${admin[@]}" -c 'CHECKPOINT' >&2
 }
 
 # --- sections: ascend benchmarks (examples/bench.rs) -----------------------------------------
