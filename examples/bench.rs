@@ -1298,7 +1298,8 @@ async fn crawl_bench(
     delay: Duration,
     ascend_bin: &Path,
 ) -> anyhow::Result<bool> {
-    use ascend::app::crawl::{checked_quote, crawl, CrawlOptions};
+    use ascend::app::crawl::{crawl, CrawlOptions};
+    use ascend::market::listing_quote;
     use ascend::market::naver::{Naver, NaverConfig};
     use ascend::market::parse::{decode, parse_listing_page};
 
@@ -1331,7 +1332,7 @@ async fn crawl_bench(
                     "generated row {} of {market} does not parse back: {row:?}",
                     n + 1
                 );
-                quotes.push(checked_quote(*market, &row).map_err(anyhow::Error::msg)?);
+                quotes.push(listing_quote(*market, &row).map_err(anyhow::Error::msg)?);
                 n += 1;
             }
         }

@@ -37,6 +37,9 @@ pub enum Error {
     /// The database could not be reached or failed mid-way.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The market-data source failed or sent data that fails its checks.
+    #[error("market data: {0}")]
+    Market(String),
     /// Anything else: a bug or an environment fault.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -49,7 +52,7 @@ impl Error {
         match self {
             Error::Invalid(_) | Error::Rejected(_) | Error::NotFound(_) => exit::REJECTED,
             Error::Auth(_) => exit::AUTH,
-            Error::Unavailable(_) | Error::Unexpected(_) => exit::INFRA,
+            Error::Unavailable(_) | Error::Market(_) | Error::Unexpected(_) => exit::INFRA,
         }
     }
     pub fn rejected(msg: impl Into<String>) -> Self {

@@ -255,7 +255,9 @@ async fn a_price_outside_its_band_fails_the_crawl_naming_the_page(pool: PgPool) 
         "{msg}"
     );
     assert!(
-        msg.contains("row 005930") && msg.contains("outside today's band 88,200"),
+        msg.starts_with("market data: http://")
+            && msg.contains("listing row \"005930\"")
+            && msg.contains("outside today's band 88,200"),
         "{msg}"
     );
     assert!(stock_rows(&pool).await.is_empty());
@@ -283,14 +285,14 @@ async fn the_row_floor_and_price_sanity_refuse_a_listing(pool: PgPool) {
         market_cap_eok: dec(1),
         listed_shares_thousand: 1,
     };
-    let e = ascend::app::crawl::checked_quote(Market::Kospi, &row).unwrap_err();
+    let e = ascend::market::listing_quote(Market::Kospi, &row).unwrap_err();
     assert!(e.contains("outside today's band"), "{e}");
     let off_tick = ascend::market::ListingRow {
         price: dec(55_950),
         change: dec(-650),
         ..row.clone()
     };
-    assert!(ascend::app::crawl::checked_quote(Market::Kospi, &off_tick)
+    assert!(ascend::market::listing_quote(Market::Kospi, &off_tick)
         .unwrap_err()
         .contains("tick"));
     let bad_code = ascend::market::ListingRow {
@@ -299,7 +301,7 @@ async fn the_row_floor_and_price_sanity_refuse_a_listing(pool: PgPool) {
         price: dec(55_900),
         ..row
     };
-    assert!(ascend::app::crawl::checked_quote(Market::Kospi, &bad_code)
+    assert!(ascend::market::listing_quote(Market::Kospi, &bad_code)
         .unwrap_err()
         .contains("code"));
 }

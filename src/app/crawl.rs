@@ -11,10 +11,11 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::stocks::{self, StockQuote};
+
 use super::App;
 use crate::domain::Market;
 use crate::error::Result;
-use crate::market::{Bar, IndexCode, ListingRow, MarketData, MarketError, Symbol};
+use crate::market::{Bar, IndexCode, MarketData, MarketError, Symbol};
 use crate::store::market as store;
 
 #[derive(Debug, Clone)]
@@ -58,25 +59,6 @@ pub struct CrawlSummary {
     pub requests: u64,
     pub retries: u64,
     pub seconds: f64,
-}
-
-/// 1 억원 in won: the listing gives market caps in 억원.
-const EOK: i64 = 100_000_000;
-
-/// Turns a listing row into a quote that may be stored, or says exactly what is wrong.
-pub fn checked_quote(market: Market, row: &ListingRow) -> Result<StockQuote, String> {
-    let prev_close = row.price - row.change;
-    let mut q = StockQuote::parse(&row.code, &row.name, market.as_str(), row.price, prev_close)
-        .map_err(|e| format!("{market} listing row {:?} ({}): {e}", row.code, row.name))?;
-    if row.volume < 0 || row.market_cap_eok.is_sign_negative() {
-        return Err(format!(
-            "{market} listing row {}: negative volume or market cap",
-            row.code
-        ));
-    }
-    q.volume = Some(row.volume);
-    q.market_cap = Some(row.market_cap_eok * Decimal::from(EOK));
-    Ok(q)
 }
 
 pub async fn crawl<M: MarketData>(
@@ -156,10 +138,11 @@ async fn fetch_and_write<M: MarketData>(
         }
         let mut quotes = Vec::with_capacity(rows.len());
         for row in &rows {
-            let q = checked_quote(market, row).map_err(|what| MarketError::Insane {
-                url: format!("{market} listing"),
-                what,
-            })?;
+            let q =
+                crate::market::listing_quote(market, row).map_err(|what| MarketError::Insane {
+                    url: format!("{market} listing"),
+                    what,
+                })?;
             if !seen.insert(row.code.clone()) {
                 return Err(MarketError::Insane {
                     url: format!("{market} listing"),

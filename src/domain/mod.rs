@@ -3,9 +3,11 @@
 
 pub mod calendar;
 pub mod portfolio;
+pub mod quote;
 pub mod rules;
 pub mod types;
 
+pub use quote::StockQuote;
 pub use rules::{Rulebook, SessionState};
 pub use types::*;
 

@@ -96,7 +96,7 @@ impl From<MarketError> for crate::Error {
     fn from(e: MarketError) -> Self {
         match e {
             MarketError::NotFound(m) => crate::Error::NotFound(m),
-            other => crate::Error::Unavailable(format!("market data: {other}")),
+            other => crate::Error::Market(other.to_string()),
         }
     }
 }
@@ -139,27 +139,34 @@ pub trait MarketData: Send + Sync {
     fn stats(&self) -> FetchStats;
 }
 
-/// The sanity checks a listing row must pass before anything is written: a valid code, a
-/// positive price on its tick, and a price inside the ±30% band around the previous close
-/// (price − change). A wrong price is worse than a stale one.
-pub fn check_listing_row(row: &ListingRow) -> Result<(), String> {
-    use crate::domain::{rules, Price};
-    let code = StockCode::parse(&row.code).map_err(|e| format!("row {:?}: {e}", row.name))?;
-    let price = Price::new(row.price).map_err(|e| format!("row {code}: {e}"))?;
-    let prev = row.price - row.change;
-    if prev <= rust_decimal::Decimal::ZERO {
+/// The one sanity check of a listing row, run on every page as it is parsed and again before
+/// the crawl writes: a valid code and name, a positive on-tick price inside the ±30% band of
+/// the previous close (price − change), no negative volume or market cap. A wrong price is
+/// worse than a stale one. Returns the quote to store.
+pub fn listing_quote(
+    market: Market,
+    row: &ListingRow,
+) -> Result<crate::domain::StockQuote, String> {
+    /// 1 억원 in won: the listing gives market caps in 억원.
+    const EOK: i64 = 100_000_000;
+    let prev_close = row.price - row.change;
+    let mut q = crate::domain::StockQuote::parse(
+        &row.code,
+        &row.name,
+        market.as_str(),
+        row.price,
+        prev_close,
+    )
+    .map_err(|e| format!("{market} listing row {:?} ({}): {e}", row.code, row.name))?;
+    if row.volume < 0 || row.market_cap_eok.is_sign_negative() {
         return Err(format!(
-            "row {code}: previous close {prev} (price {} − change {}) is not positive",
-            row.price, row.change
+            "{market} listing row {}: negative volume or market cap",
+            row.code
         ));
     }
-    rules::price_band(rules::floor_to_tick(prev))
-        .check(price)
-        .map_err(|e| format!("row {code}: {e}"))?;
-    if row.volume < 0 || row.market_cap_eok.is_sign_negative() {
-        return Err(format!("row {code}: negative volume or market cap"));
-    }
-    Ok(())
+    q.volume = Some(row.volume);
+    q.market_cap = Some(row.market_cap_eok * rust_decimal::Decimal::from(EOK));
+    Ok(q)
 }
 
 /// A `--source` value: `naver`, `replay:DIR` or `sim[:SEED]`.

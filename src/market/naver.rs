@@ -298,7 +298,10 @@ impl Inner {
                     let fetched = inner.fetch_text(Host::Finance, &target).await;
                     let parsed =
                         fetched.and_then(|(url, text)| match parse::parse_listing_page(&text) {
-                            Ok(rows) => match rows.iter().try_for_each(super::check_listing_row) {
+                            Ok(rows) => match rows
+                                .iter()
+                                .try_for_each(|r| super::listing_quote(market, r).map(|_| ()))
+                            {
                                 Ok(()) => Ok(Page { url, rows }),
                                 Err(what) => Err(MarketError::Insane { url, what }),
                             },
