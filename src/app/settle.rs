@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::store::trading::{self, FillPlan, OrderRow};
 
 /// Users per transaction.
-pub const DEFAULT_CHUNK: usize = 2_000;
+pub const DEFAULT_CHUNK: usize = 1_000;
 /// Transactions run side by side (one per core of the database host is plenty).
 pub const WORKERS: usize = 2;
 
