@@ -84,11 +84,6 @@ pub fn is_closure(day: NaiveDate) -> bool {
         .is_some_and(|(_, days)| days.contains(&(day.month(), day.day())))
 }
 
-/// The years the closure table covers.
-pub fn covered_years() -> std::ops::RangeInclusive<i32> {
-    CLOSURES[0].0..=CLOSURES[CLOSURES.len() - 1].0
-}
-
 pub fn is_weekend(day: NaiveDate) -> bool {
     matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
 }
@@ -98,25 +93,14 @@ pub fn is_trading_day(day: NaiveDate) -> bool {
     !is_weekend(day) && !is_closure(day)
 }
 
+/// The next trading day after `day`, by the dated table.
 pub fn next_trading_day(day: NaiveDate) -> NaiveDate {
-    let mut d = day.succ_opt().expect("date in range");
-    while !is_trading_day(d) {
-        d = d.succ_opt().expect("date in range");
-    }
-    d
+    Calendar::default().next_trading_day(day)
 }
 
+/// The trading day before `day`, by the dated table.
 pub fn previous_trading_day(day: NaiveDate) -> NaiveDate {
-    let mut d = day.pred_opt().expect("date in range");
-    while !is_trading_day(d) {
-        d = d.pred_opt().expect("date in range");
-    }
-    d
-}
-
-/// True on the first trading day of its year (which opens at 10:00).
-pub fn is_first_trading_day_of_year(day: NaiveDate) -> bool {
-    is_trading_day(day) && previous_trading_day(day).year() != day.year()
+    Calendar::default().previous_trading_day(day)
 }
 
 /// The trading calendar as known: dates with a KOSPI daily bar are trading days, dates inside
@@ -170,12 +154,9 @@ impl Calendar {
         d
     }
 
-    /// Trading days from `from` to `to`, both included.
-    pub fn trading_days(&self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
-        from.iter_days()
-            .take_while(|d| *d <= to)
-            .filter(|d| self.is_trading_day(*d))
-            .collect()
+    /// True on the first trading day of its year (which opens at 10:00).
+    pub fn is_first_trading_day_of_year(&self, day: NaiveDate) -> bool {
+        self.is_trading_day(day) && self.previous_trading_day(day).year() != day.year()
     }
 }
 
@@ -210,7 +191,6 @@ mod tests {
         }
         assert!(!is_trading_day(d(2026, 11, 28)));
         assert!(is_closure(d(2026, 5, 25)));
-        assert_eq!(covered_years(), 2024..=2026);
     }
 
     #[test]
@@ -230,7 +210,13 @@ mod tests {
         assert!(cal.is_trading_day(d(2026, 11, 30)));
         assert!(!cal.is_from_bars(d(2026, 11, 30)));
         assert!(!cal.is_trading_day(d(2026, 12, 25)));
-        assert_eq!(cal.trading_days(d(2026, 11, 23), d(2026, 12, 1)).len(), 6);
+        let week: Vec<_> = d(2026, 11, 23)
+            .iter_days()
+            .take(9)
+            .filter(|x| cal.is_trading_day(*x))
+            .collect();
+        assert_eq!(week.len(), 6);
+        assert!(!cal.is_first_trading_day_of_year(d(2026, 11, 24)));
         assert!(Calendar::default().is_trading_day(d(2026, 11, 25)));
     }
 
@@ -240,8 +226,9 @@ mod tests {
         assert_eq!(previous_trading_day(d(2026, 1, 2)), d(2025, 12, 30));
         assert_eq!(next_trading_day(d(2026, 2, 13)), d(2026, 2, 19));
         assert_eq!(previous_trading_day(d(2026, 11, 30)), d(2026, 11, 27));
-        assert!(is_first_trading_day_of_year(d(2026, 1, 2)));
-        assert!(is_first_trading_day_of_year(d(2025, 1, 2)));
-        assert!(!is_first_trading_day_of_year(d(2026, 1, 5)));
+        let table = Calendar::default();
+        assert!(table.is_first_trading_day_of_year(d(2026, 1, 2)));
+        assert!(table.is_first_trading_day_of_year(d(2025, 1, 2)));
+        assert!(!table.is_first_trading_day_of_year(d(2026, 1, 5)));
     }
 }

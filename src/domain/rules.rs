@@ -14,7 +14,6 @@ use serde::Serialize;
 use super::calendar::Calendar;
 use super::types::{Price, Quantity, Side, Won};
 use super::Invalid;
-use chrono::Datelike;
 
 /// The highest price the program accepts (far above any KRX listing).
 pub const MAX_PRICE: Decimal = dec!(100_000_000);
@@ -118,7 +117,7 @@ pub fn trade_date(at: DateTime<Utc>) -> NaiveDate {
 
 /// The opening time of a trading day (10:00 on the first trading day of the year).
 pub fn opening_time(day: NaiveDate, cal: &Calendar) -> NaiveTime {
-    if cal.is_trading_day(day) && cal.previous_trading_day(day).year() != day.year() {
+    if cal.is_first_trading_day_of_year(day) {
         OPEN_FIRST_DAY
     } else {
         OPEN
