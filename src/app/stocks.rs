@@ -3,22 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::App;
 pub use crate::domain::StockQuote;
 use crate::domain::{rules, Invalid, StockCode};
 use crate::error::Result;
-
-/// A row of a stocks CSV file: `code,name,market,price,prev_close`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct StockCsvRow {
-    pub code: String,
-    pub name: String,
-    pub market: String,
-    pub price: String,
-    pub prev_close: String,
-}
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct UpsertSummary {

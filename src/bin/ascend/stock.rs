@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::output::{money, opt_money, render, render_one, time, Tabular};
 use crate::{io_err, Ctx};
-use ascend::app::stocks::{self, StockCsvRow, StockQuote, StockView};
+use ascend::app::stocks::{self, StockQuote, StockView};
 use ascend::domain::parse_decimal;
 use ascend::{exit, Error};
 
@@ -119,26 +119,21 @@ impl StockCommand {
     pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
         match self {
             StockCommand::Load { file } => {
-                let mut rdr = csv::ReaderBuilder::new()
-                    .trim(csv::Trim::All)
-                    .from_path(&file)
-                    .map_err(|e| {
-                        Error::rejected(format!("file: cannot read {}: {e}", file.display()))
-                    })?;
-                let mut quotes = Vec::new();
-                for (i, rec) in rdr.deserialize::<StockCsvRow>().enumerate() {
-                    let row = i + 2;
-                    let r = rec.map_err(|e| {
+                let input = crate::bulk::read(
+                    &file,
+                    &["code", "name", "market", "price", "prev_close"],
+                    &[],
+                )?;
+                let mut quotes = Vec::with_capacity(input.rows.len());
+                for (row, f) in &input.rows {
+                    let parsed = parse_decimal(&f["price"], "price")
+                        .and_then(|p| Ok((p, parse_decimal(&f["prev_close"], "prev_close")?)))
+                        .and_then(|(p, prev)| {
+                            StockQuote::parse(&f["code"], &f["name"], &f["market"], p, prev)
+                        });
+                    let q = parsed.map_err(|e| {
                         Error::rejected(format!("{}: row {row}: {e}", file.display()))
                     })?;
-                    let q = StockQuote::parse(
-                        &r.code,
-                        &r.name,
-                        &r.market,
-                        parse_decimal(&r.price, "price")?,
-                        parse_decimal(&r.prev_close, "prev_close")?,
-                    )
-                    .map_err(|e| Error::rejected(format!("{}: row {row}: {e}", file.display())))?;
                     quotes.push(q);
                 }
                 let app = ctx.app().await?;
