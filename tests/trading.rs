@@ -686,6 +686,19 @@ async fn audit_names_each_kind_of_corruption(pool: PgPool) {
             "UPDATE orders SET filled_quantity = 10 WHERE status = 'filled'",
             vec![4],
         ),
+        // References without foreign keys (migration 6): a fill whose order is gone (and the
+        // order whose fills are gone), a holding of a stock that does not exist (whose shares
+        // the ledger then puts elsewhere).
+        (
+            "UPDATE fills SET order_id = order_id + 1000000",
+            "UPDATE fills SET order_id = order_id - 1000000",
+            vec![4, 4],
+        ),
+        (
+            "UPDATE holdings SET code = 'ZZZZZZ'",
+            "UPDATE holdings SET code = '005930'",
+            vec![1, 1, 1],
+        ),
     ] {
         sqlx::query(tamper).execute(&pool).await.unwrap();
         let r = ascend::app::audit::audit(&app).await.unwrap();

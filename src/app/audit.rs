@@ -53,6 +53,9 @@ const CHECKS: &[(u8, &str)] = &[
          UNION ALL
          SELECT format('journal leg of entry #%s names user #%s, who does not exist', l.entry_id, l.user_id) FROM journal_legs l
          WHERE l.user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = l.user_id)"),
+    (1, "SELECT format('holding of user #%s in %s refers to a missing user or stock', h.user_id, h.code) FROM holdings h
+         WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = h.user_id)
+            OR NOT EXISTS (SELECT 1 FROM stocks s WHERE s.code = h.code)"),
     (2, "SELECT format('cash account of user #%s is negative: available %s, reserved %s', user_id, available, reserved)
          FROM accounts WHERE available < 0 OR reserved < 0
          UNION ALL
@@ -69,6 +72,8 @@ const CHECKS: &[(u8, &str)] = &[
                        coalesce(h.user_id, o.user_id), coalesce(h.reserved, 0), coalesce(h.code, o.code), coalesce(o.r, 0))
          FROM holdings h FULL JOIN o ON o.user_id = h.user_id AND o.code = h.code
          WHERE coalesce(h.reserved, 0) <> coalesce(o.r, 0)"),
+    (4, "SELECT format('fill #%s refers to order #%s, which does not exist', f.id, f.order_id) FROM fills f
+         WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = f.order_id)"),
     (4, "SELECT format('fill #%s does not match its order #%s (user, code or side differ)', f.id, f.order_id)
          FROM fills f JOIN orders o ON o.id = f.order_id
          WHERE f.user_id <> o.user_id OR f.code <> o.code OR f.side <> o.side"),
