@@ -9,7 +9,9 @@ use crate::domain::rules::{self, SessionState};
 use crate::domain::{Invalid, OrderKind, Price, Quantity, Side, StockCode, TimeInForce};
 use crate::error::{Error, Result};
 use crate::store::ledger::{self, Posting};
-use crate::store::trading::{self, FillPlan, FillRow, NewOrderRow, OrderRow, StockRow};
+use crate::store::trading::{
+    self, FillPlan, FillRow, NewOrderRow, OrderInsert, OrderRow, StockRow,
+};
 
 /// A request to place an order, parsed at the boundary.
 #[derive(Debug, Clone, PartialEq)]
@@ -304,11 +306,13 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
         Decision::IocCancelled => {
             let order = trading::insert_order(
                 &mut tx,
-                &row,
-                "cancelled",
-                Decimal::ZERO,
-                0,
-                Some(IOC_REASON),
+                &OrderInsert {
+                    row,
+                    status: "cancelled",
+                    reserved_cash: Decimal::ZERO,
+                    reserved_shares: 0,
+                    reason: Some(IOC_REASON),
+                },
                 now,
             )
             .await?;
@@ -325,16 +329,6 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
             fill_at,
         } => (reserved_cash, reserved_shares, fill_at),
     };
-    let order = trading::insert_order(
-        &mut tx,
-        &row,
-        "open",
-        reserved_cash,
-        reserved_shares,
-        None,
-        now,
-    )
-    .await?;
     let held = match req.side {
         Side::Buy => reserved_cash,
         Side::Sell => Decimal::from(reserved_shares),
@@ -343,29 +337,55 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
     reservation.reserve(user_id, req.side, &req.code, held)?;
     let (order, fill) = match fill_at {
         Some(price) => {
-            // Reserved and filled in one posting: the balances need hold only after both.
-            let mut fills = trading::apply_fills_after(
+            // Filled at once: the order is stored filled (it never rests, so its row is
+            // written once). Its fill is computed from the order as placed, open and holding
+            // its reservation, and posted with that reservation: the balances need hold only
+            // after both.
+            let order = trading::insert_order(
+                &mut tx,
+                &OrderInsert {
+                    row,
+                    status: "filled",
+                    reserved_cash: Decimal::ZERO,
+                    reserved_shares: 0,
+                    reason: None,
+                },
+                now,
+            )
+            .await?;
+            let placed = OrderRow {
+                status: "open".into(),
+                filled_quantity: 0,
+                reserved_cash,
+                reserved_shares,
+                closed_at: None,
+                ..order.clone()
+            };
+            let mut fills = trading::record_fills(
                 &mut tx,
                 reservation,
                 &[FillPlan {
-                    order: &order,
+                    order: &placed,
                     price,
                 }],
                 now,
             )
             .await?;
-            let fill = fills.pop();
-            let filled = OrderRow {
-                status: "filled".into(),
-                filled_quantity: order.quantity,
-                reserved_cash: Decimal::ZERO,
-                reserved_shares: 0,
-                closed_at: Some(now),
-                ..order
-            };
-            (filled, fill)
+            (order, fills.pop())
         }
         None => {
+            let order = trading::insert_order(
+                &mut tx,
+                &OrderInsert {
+                    row,
+                    status: "open",
+                    reserved_cash,
+                    reserved_shares,
+                    reason: None,
+                },
+                now,
+            )
+            .await?;
             ledger::post(&mut tx, &reservation, now).await?;
             (order, None)
         }
@@ -570,7 +590,7 @@ async fn place_batch(
                 continue;
             }
             Ok(Decision::IocCancelled) => {
-                inserts.push(trading::OrderInsert {
+                inserts.push(OrderInsert {
                     row,
                     status: "cancelled",
                     reserved_cash: Decimal::ZERO,
@@ -618,7 +638,7 @@ async fn place_batch(
                         }
                     }
                 }
-                inserts.push(trading::OrderInsert {
+                inserts.push(OrderInsert {
                     row,
                     status: "open",
                     reserved_cash,

@@ -258,6 +258,25 @@ pub async fn post(conn: &mut PgConnection, posting: &Posting, at: DateTime<Utc>)
     }
     let (cu, (ca, cr)): (Vec<i64>, (Vec<Decimal>, Vec<Decimal>)) =
         posting.cash.iter().map(|(u, d)| (*u, *d)).unzip();
+    if entries.is_empty() {
+        let done = sqlx::query(
+            "UPDATE accounts a SET available = a.available + d.available, reserved = a.reserved + d.reserved
+             FROM UNNEST($1::bigint[], $2::numeric[], $3::numeric[]) AS d(user_id, available, reserved)
+             WHERE a.user_id = d.user_id",
+        )
+        .bind(&cu)
+        .bind(&ca)
+        .bind(&cr)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_balance_error)?;
+        if done.rows_affected() != cu.len() as u64 {
+            return Err(Error::Unexpected(anyhow::anyhow!(
+                "ledger posting to a missing cash account"
+            )));
+        }
+        return post_holdings(conn, posting).await;
+    }
 
     // Entries get ids from the sequence in input order; legs refer to them by position.
     let updated: i64 = sqlx::query_scalar(
@@ -303,6 +322,11 @@ pub async fn post(conn: &mut PgConnection, posting: &Posting, at: DateTime<Utc>)
         )));
     }
 
+    post_holdings(conn, posting).await
+}
+
+/// Applies the posting's share changes to holdings.
+async fn post_holdings(conn: &mut PgConnection, posting: &Posting) -> Result<()> {
     // Holdings: rows whose deltas only add may be new (one upsert); rows with a decrease must
     // exist (one update). Each holding is touched once.
     let (mut add, mut sub): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
