@@ -30,7 +30,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use rust_decimal::Decimal;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::Barrier;
 
@@ -214,7 +214,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
 
     let explain_ms = cli.explain_ms;
     let result = async {
-        let pool = PgPoolOptions::new()
+        let pool = ascend::store::pool_options()
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if let Some(ms) = explain_ms {
