@@ -258,75 +258,74 @@ pub async fn post(conn: &mut PgConnection, posting: &Posting, at: DateTime<Utc>)
     }
     let (cu, (ca, cr)): (Vec<i64>, (Vec<Decimal>, Vec<Decimal>)) =
         posting.cash.iter().map(|(u, d)| (*u, *d)).unzip();
-    if entries.is_empty() {
-        let done = sqlx::query(
-            "UPDATE accounts a SET available = a.available + d.available, reserved = a.reserved + d.reserved
-             FROM UNNEST($1::bigint[], $2::numeric[], $3::numeric[]) AS d(user_id, available, reserved)
-             WHERE a.user_id = d.user_id",
-        )
+
+    // Cash balances: $1..$3 of either statement. A posting without entries (a reservation
+    // or its release) writes no ledger rows, and one that moves no cash (a sell's
+    // reservation) needs no statement here at all.
+    macro_rules! update_cash {
+        () => {
+            "upd AS (
+                 UPDATE accounts a SET available = a.available + d.available, reserved = a.reserved + d.reserved
+                 FROM UNNEST($1::bigint[], $2::numeric[], $3::numeric[]) AS d(user_id, available, reserved)
+                 WHERE a.user_id = d.user_id
+                 RETURNING 1)
+             SELECT count(*) FROM upd"
+        };
+    }
+    let updated: i64 = if entries.is_empty() {
+        if cu.is_empty() {
+            0
+        } else {
+            sqlx::query_scalar(concat!("WITH ", update_cash!()))
+                .bind(&cu)
+                .bind(&ca)
+                .bind(&cr)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(map_balance_error)?
+        }
+    } else {
+        // Entries get ids from the sequence in input order; legs refer to them by position.
+        sqlx::query_scalar(concat!(
+            "WITH e AS (
+                 SELECT nextval('journal_entries_id_seq') AS id, t.*
+                 FROM UNNEST($4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) WITH ORDINALITY
+                      AS t(kind, user_id, order_id, fill_id, ord)),
+             ins_e AS (
+                 INSERT INTO journal_entries (id, kind, user_id, order_id, fill_id, created_at)
+                 SELECT id, kind, user_id, order_id, fill_id, $8 FROM e),
+             ins_l AS (
+                 INSERT INTO journal_legs (entry_id, user_id, book, asset, amount)
+                 SELECT e.id, l.user_id, l.book, l.asset, l.amount
+                 FROM UNNEST($9::int[], $10::bigint[], $11::text[], $12::text[], $13::numeric[])
+                      AS l(ord, user_id, book, asset, amount)
+                 JOIN e ON e.ord = l.ord),
+             ",
+            update_cash!()
+        ))
         .bind(&cu)
         .bind(&ca)
         .bind(&cr)
-        .execute(&mut *conn)
+        .bind(&kinds)
+        .bind(&users)
+        .bind(&orders)
+        .bind(&fills)
+        .bind(at)
+        .bind(&l_entry)
+        .bind(&l_user)
+        .bind(&l_book)
+        .bind(&l_asset)
+        .bind(&l_amount)
+        .fetch_one(&mut *conn)
         .await
-        .map_err(map_balance_error)?;
-        if done.rows_affected() != cu.len() as u64 {
-            return Err(Error::Unexpected(anyhow::anyhow!(
-                "ledger posting to a missing cash account"
-            )));
-        }
-        return post_holdings(conn, posting).await;
-    }
-
-    // Entries get ids from the sequence in input order; legs refer to them by position.
-    let updated: i64 = sqlx::query_scalar(
-        "WITH e AS (
-             SELECT nextval('journal_entries_id_seq') AS id, t.*
-             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) WITH ORDINALITY
-                  AS t(kind, user_id, order_id, fill_id, ord)),
-         ins_e AS (
-             INSERT INTO journal_entries (id, kind, user_id, order_id, fill_id, created_at)
-             SELECT id, kind, user_id, order_id, fill_id, $5 FROM e),
-         ins_l AS (
-             INSERT INTO journal_legs (entry_id, user_id, book, asset, amount)
-             SELECT e.id, l.user_id, l.book, l.asset, l.amount
-             FROM UNNEST($6::int[], $7::bigint[], $8::text[], $9::text[], $10::numeric[])
-                  AS l(ord, user_id, book, asset, amount)
-             JOIN e ON e.ord = l.ord),
-         upd AS (
-             UPDATE accounts a SET available = a.available + d.available, reserved = a.reserved + d.reserved
-             FROM UNNEST($11::bigint[], $12::numeric[], $13::numeric[]) AS d(user_id, available, reserved)
-             WHERE a.user_id = d.user_id
-             RETURNING 1)
-         SELECT count(*) FROM upd",
-    )
-    .bind(&kinds)
-    .bind(&users)
-    .bind(&orders)
-    .bind(&fills)
-    .bind(at)
-    .bind(&l_entry)
-    .bind(&l_user)
-    .bind(&l_book)
-    .bind(&l_asset)
-    .bind(&l_amount)
-    .bind(&cu)
-    .bind(&ca)
-    .bind(&cr)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(map_balance_error)?;
+        .map_err(map_balance_error)?
+    };
     if updated != cu.len() as i64 {
         return Err(Error::Unexpected(anyhow::anyhow!(
             "ledger posting to a missing cash account"
         )));
     }
 
-    post_holdings(conn, posting).await
-}
-
-/// Applies the posting's share changes to holdings.
-async fn post_holdings(conn: &mut PgConnection, posting: &Posting) -> Result<()> {
     // Holdings: rows whose deltas only add may be new (one upsert); rows with a decrease must
     // exist (one update). Each holding is touched once.
     let (mut add, mut sub): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
