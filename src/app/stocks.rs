@@ -164,7 +164,7 @@ pub struct StockDetail {
     pub stock: StockView,
     pub tick: Option<Decimal>,
     pub band: Option<rules::Band>,
-    pub bars: Vec<crate::store::market::BarRow>,
+    pub bars: Vec<crate::market::Bar>,
 }
 
 pub async fn detail(app: &App, code: &StockCode, days: i64) -> Result<StockDetail> {

@@ -121,8 +121,8 @@ pub struct Quote {
     pub time: Option<NaiveDateTime>,
 }
 
-/// One daily bar from fchart.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One daily bar: parsed from fchart, stored in daily_bars and read back from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Bar {
     pub date: NaiveDate,
     pub open: Decimal,

@@ -104,19 +104,9 @@ pub async fn calendar(conn: &mut PgConnection) -> Result<Calendar> {
     Ok(Calendar::from_bar_dates(dates))
 }
 
-#[derive(Debug, Clone, FromRow, Serialize, PartialEq)]
-pub struct BarRow {
-    pub date: NaiveDate,
-    pub open: Decimal,
-    pub high: Decimal,
-    pub low: Decimal,
-    pub close: Decimal,
-    pub volume: i64,
-}
-
 /// The last `days` stored bars of a symbol, oldest first.
-pub async fn bars(conn: &mut PgConnection, symbol: &str, days: i64) -> Result<Vec<BarRow>> {
-    let mut rows: Vec<BarRow> = sqlx::query_as(
+pub async fn bars(conn: &mut PgConnection, symbol: &str, days: i64) -> Result<Vec<Bar>> {
+    let mut rows: Vec<Bar> = sqlx::query_as(
         "SELECT date, open, high, low, close, volume FROM daily_bars WHERE symbol = $1 ORDER BY date DESC LIMIT $2",
     )
     .bind(symbol)
