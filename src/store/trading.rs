@@ -593,8 +593,8 @@ pub async fn lock_open_orders(conn: &mut PgConnection, user_ids: &[i64]) -> Resu
     .await?)
 }
 
-/// A new order ready to insert in bulk.
-/// An order to insert: see [`insert_order`] for the statuses.
+/// An order to insert, alone ([`insert_order`], which lists the statuses) or in bulk
+/// ([`insert_orders`]).
 #[derive(Debug, Clone)]
 pub struct OrderInsert {
     pub row: NewOrderRow,
