@@ -747,3 +747,81 @@ async fn sell_tax_follows_the_trade_date(pool: PgPool) {
     assert_eq!(s.tax, dec(5_590));
     assert_audit_clean(&d2026).await;
 }
+
+#[sqlx::test]
+async fn concurrent_resting_buys_reserve_no_more_than_the_cash(pool: PgPool) {
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    // A resting buy of 1 at 50,000 reserves 50,000 + fee 7 = 50,007; 300,000 won holds 5 of
+    // them. All eight read 300,000 available before any reserves, so the reservation's own
+    // condition must turn the last three away.
+    let u = user(&app, "rest-race@example.com", 300_000).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            orders::place(&app, u, &req("005930", "buy", "1", Some("50000"))).await
+        }));
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(p) => {
+                assert_eq!(p.order.status, "open");
+                ok += 1;
+            }
+            Err(e) => {
+                assert!(e.to_string().starts_with("cash: insufficient cash"), "{e}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((ok, refused), (5, 3));
+    assert_eq!(
+        cash(&app, u).await,
+        (dec(300_000 - 5 * 50_007), dec(5 * 50_007))
+    );
+    assert_audit_clean(&app).await;
+}
+
+#[sqlx::test]
+async fn an_order_that_waited_for_a_deletion_is_refused(pool: PgPool) {
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    let u = user(&app, "going@example.com", 10_000_000).await;
+    // The deletion holds the account lock while two orders come in: one that would rest (the
+    // short path, read before the deletion commits) and one that would fill (the locked path).
+    let mut tx = pool.begin().await.unwrap();
+    ascend::store::trading::lock_account(&mut tx, u)
+        .await
+        .unwrap();
+    ascend::store::users::scrub(&mut tx, u, app.clock.now())
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for limit in [Some("50000"), None] {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            orders::place(&app, u, &req("005930", "buy", "1", limit)).await
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        tasks.iter().all(|t| !t.is_finished()),
+        "orders must wait for the account lock"
+    );
+    tx.commit().await.unwrap();
+    for t in tasks {
+        let e = t.await.unwrap().unwrap_err();
+        assert!(matches!(e, Error::NotFound(_)), "{e}");
+        assert!(e.to_string().contains("has no active account"), "{e}");
+    }
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE user_id = $1")
+        .bind(u)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(orders, 0);
+    assert_eq!(cash(&app, u).await, (dec(10_000_000), dec(0)));
+    assert_audit_clean(&app).await;
+}

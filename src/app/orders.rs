@@ -1,5 +1,7 @@
 //! Placing, cancelling and listing orders.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -268,8 +270,85 @@ fn check_replay(req: &OrderRequest, key: &str, prev: &OrderRow) -> Result<()> {
 /// Places an order for a user: validates it against the rulebook and the stored price,
 /// reserves cash or shares, fills it at once when it is marketable inside the session, and
 /// records all of it in one transaction.
+///
+/// An order that will rest (most of them) takes a short path: the account, stock and holding
+/// are read without locks, the order is decided on them, and one statement reserves and
+/// inserts it where the reservation still fits (`trading::insert_resting_order`). Everything
+/// else — a fill, an IOC cancel, a replayed key, or a resting order whose reservation no longer
+/// fits because something changed in between — takes the locked path, which decides again
+/// under the account lock.
 pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed> {
     let now = app.clock.now();
+    if let Some(placed) = place_resting(app, user_id, req, now).await? {
+        return Ok(placed);
+    }
+    place_locked(app, user_id, req, now).await
+}
+
+/// The short path of [`place`]: Some when the order was placed resting, None when the locked
+/// path must decide. A rejection is final: it was decided on committed state, as the locked
+/// path would have decided it a moment earlier.
+async fn place_resting(
+    app: &App,
+    user_id: i64,
+    req: &OrderRequest,
+    now: DateTime<Utc>,
+) -> Result<Option<Placed>> {
+    let mut conn = app.pool.acquire().await?;
+    let seen = trading::order_context(
+        &mut conn,
+        user_id,
+        &req.code,
+        req.idempotency_key.as_deref(),
+    )
+    .await?;
+    if seen.key_used {
+        return Ok(None);
+    }
+    let stock = seen.stock.ok_or_else(|| unknown_stock(&req.code))?;
+    let decision = decide(
+        req,
+        &stock,
+        rules::session_state(now),
+        now,
+        &app.rules,
+        seen.account.available,
+        seen.shares,
+    )?;
+    let Decision::Accepted {
+        reserved_cash,
+        reserved_shares,
+        fill_at: None,
+    } = decision
+    else {
+        return Ok(None);
+    };
+    let order = trading::insert_resting_order(
+        &mut conn,
+        &OrderInsert {
+            row: new_row(user_id, req, app.rules.commission_rate),
+            status: "open",
+            reserved_cash,
+            reserved_shares,
+            reason: None,
+        },
+        now,
+    )
+    .await?;
+    Ok(order.map(|order| Placed {
+        order,
+        fill: None,
+        replayed: false,
+    }))
+}
+
+/// The locked path of [`place`]: one transaction that starts with the account lock.
+async fn place_locked(
+    app: &App,
+    user_id: i64,
+    req: &OrderRequest,
+    now: DateTime<Utc>,
+) -> Result<Placed> {
     let mut tx = app.pool.begin().await?;
     let (account, stock) = trading::lock_account_and_stock(&mut tx, user_id, &req.code).await?;
 
@@ -286,11 +365,9 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
     }
 
     let stock = stock.ok_or_else(|| unknown_stock(&req.code))?;
-    let shares = match req.side {
-        Side::Sell => trading::holding(&mut tx, user_id, &req.code)
-            .await?
-            .map_or((0, 0), |h| (h.available, h.reserved)),
-        Side::Buy => (0, 0),
+    let holding = match req.side {
+        Side::Sell => trading::holding(&mut tx, user_id, &req.code).await?,
+        Side::Buy => None,
     };
     let decision = decide(
         req,
@@ -299,7 +376,7 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
         now,
         &app.rules,
         account.available,
-        shares,
+        holding.map_or((0, 0), |h| (h.available, h.reserved)),
     )?;
     let row = new_row(user_id, req, app.rules.commission_rate);
     let (reserved_cash, reserved_shares, fill_at) = match decision {
@@ -368,6 +445,13 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
                     order: &placed,
                     price,
                 }],
+                // A seller's holding is locked and read above.
+                holding.map(|h| {
+                    HashMap::from([(
+                        (user_id, req.code.to_string()),
+                        (h.available + h.reserved, h.cost),
+                    )])
+                }),
                 now,
             )
             .await?;

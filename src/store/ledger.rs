@@ -8,6 +8,10 @@
 //! order, so it changes how a balance splits into available and reserved, not the balance. The
 //! split is checked against the open orders (audit invariant 3); the total against the ledger
 //! (invariant 1).
+//!
+//! A resting order placed on place-order's short path makes its reservation in the statement
+//! that inserts it (`trading::insert_resting_order`); every other reservation goes through
+//! [`post`].
 
 use std::collections::BTreeMap;
 
@@ -15,6 +19,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
+use super::trading::FillRow;
 use crate::domain::{Side, StockCode};
 use crate::error::{Error, Result};
 
@@ -215,9 +220,18 @@ fn unbalanced(what: &str) -> Error {
 }
 
 /// Writes the entries and applies them to accounts and holdings, in the caller's transaction.
-/// The caller holds the account locks of every user touched. Entries, legs and cash balances
-/// are written by one statement; holdings by at most two more.
+/// The caller holds the account locks of every user touched. One statement does all of it.
 pub async fn post(conn: &mut PgConnection, posting: &Posting, at: DateTime<Utc>) -> Result<()> {
+    post_with_fills(conn, posting, &[], at).await
+}
+
+/// [`post`], also inserting the fills the entries record, in the same statement.
+pub async fn post_with_fills(
+    conn: &mut PgConnection,
+    posting: &Posting,
+    fills: &[FillRow],
+    at: DateTime<Utc>,
+) -> Result<()> {
     let entries = &posting.entries;
     if let Some(bad) = entries
         .iter()
@@ -227,167 +241,168 @@ pub async fn post(conn: &mut PgConnection, posting: &Posting, at: DateTime<Utc>)
             "refusing an unbalanced or empty ledger entry: {bad:?}"
         )));
     }
+    if entries.is_empty() && !fills.is_empty() {
+        return Err(unbalanced("fills without their ledger entries"));
+    }
     posting.check()?;
     if entries.is_empty() && posting.cash.is_empty() && posting.shares.is_empty() {
         return Ok(());
     }
-    let mut kinds = Vec::with_capacity(entries.len());
-    let mut users = Vec::with_capacity(entries.len());
-    let mut orders = Vec::with_capacity(entries.len());
-    let mut fills = Vec::with_capacity(entries.len());
-    let n_legs: usize = entries.iter().map(|e| e.legs.len()).sum();
-    let (mut l_entry, mut l_user, mut l_book, mut l_asset, mut l_amount) = (
-        Vec::with_capacity(n_legs),
-        Vec::with_capacity(n_legs),
-        Vec::with_capacity(n_legs),
-        Vec::with_capacity(n_legs),
-        Vec::with_capacity(n_legs),
-    );
-    for (i, e) in entries.iter().enumerate() {
-        kinds.push(e.kind.as_str());
-        users.push(e.user_id);
-        orders.push(e.order_id);
-        fills.push(e.fill_id);
-        for l in &e.legs {
-            l_entry.push(i as i32 + 1);
-            l_user.push(l.user_id);
-            l_book.push(l.book.as_str());
-            l_asset.push(l.asset.as_str());
-            l_amount.push(l.amount);
-        }
-    }
     let (cu, (ca, cr)): (Vec<i64>, (Vec<Decimal>, Vec<Decimal>)) =
         posting.cash.iter().map(|(u, d)| (*u, *d)).unzip();
+    // Holdings: rows whose deltas only add may be new (an upsert); rows with a decrease must
+    // exist (an update, whose count is checked). Each holding is touched once.
+    let (add, sub): (Vec<_>, Vec<_>) = posting
+        .shares
+        .iter()
+        .map(|((user, code), d)| (*user, code.as_str(), *d))
+        .partition(|(_, _, d)| d.0 >= 0 && d.1 >= 0 && !d.2.is_sign_negative());
+    let add = HoldingColumns::from(&add);
+    let sub = HoldingColumns::from(&sub);
 
-    // Cash balances: $1..$3 of either statement. A posting without entries (a reservation
-    // or its release) writes no ledger rows, and one that moves no cash (a sell's
-    // reservation) needs no statement here at all.
-    macro_rules! update_cash {
+    // Cash $1..$3, holdings $4..$13; a posting with entries adds them and the fills, $14...
+    macro_rules! balances {
         () => {
-            "upd AS (
+            "add_h AS (
+                 INSERT INTO holdings AS h (user_id, code, available, reserved, cost)
+                 SELECT * FROM UNNEST($4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::numeric[])
+                 ON CONFLICT (user_id, code) DO UPDATE SET available = h.available + EXCLUDED.available,
+                     reserved = h.reserved + EXCLUDED.reserved, cost = h.cost + EXCLUDED.cost),
+             sub_h AS (
+                 UPDATE holdings h SET available = h.available + d.available,
+                                       reserved = h.reserved + d.reserved,
+                                       cost = GREATEST(h.cost + d.cost, 0)
+                 FROM UNNEST($9::bigint[], $10::text[], $11::bigint[], $12::bigint[], $13::numeric[])
+                      AS d(user_id, code, available, reserved, cost)
+                 WHERE h.user_id = d.user_id AND h.code = d.code
+                 RETURNING 1),
+             upd AS (
                  UPDATE accounts a SET available = a.available + d.available, reserved = a.reserved + d.reserved
                  FROM UNNEST($1::bigint[], $2::numeric[], $3::numeric[]) AS d(user_id, available, reserved)
                  WHERE a.user_id = d.user_id
                  RETURNING 1)
-             SELECT count(*) FROM upd"
+             SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM sub_h)"
         };
     }
-    let updated: i64 = if entries.is_empty() {
-        if cu.is_empty() {
-            0
-        } else {
-            sqlx::query_scalar(concat!("WITH ", update_cash!()))
-                .bind(&cu)
-                .bind(&ca)
-                .bind(&cr)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(map_balance_error)?
-        }
+    let query = if entries.is_empty() {
+        sqlx::query_as(concat!("WITH ", balances!()))
     } else {
         // Entries get ids from the sequence in input order; legs refer to them by position.
-        sqlx::query_scalar(concat!(
+        sqlx::query_as(concat!(
             "WITH e AS (
                  SELECT nextval('journal_entries_id_seq') AS id, t.*
-                 FROM UNNEST($4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) WITH ORDINALITY
+                 FROM UNNEST($14::text[], $15::bigint[], $16::bigint[], $17::bigint[]) WITH ORDINALITY
                       AS t(kind, user_id, order_id, fill_id, ord)),
              ins_e AS (
                  INSERT INTO journal_entries (id, kind, user_id, order_id, fill_id, created_at)
-                 SELECT id, kind, user_id, order_id, fill_id, $8 FROM e),
+                 SELECT id, kind, user_id, order_id, fill_id, $18 FROM e),
              ins_l AS (
                  INSERT INTO journal_legs (entry_id, user_id, book, asset, amount)
                  SELECT e.id, l.user_id, l.book, l.asset, l.amount
-                 FROM UNNEST($9::int[], $10::bigint[], $11::text[], $12::text[], $13::numeric[])
+                 FROM UNNEST($19::int[], $20::bigint[], $21::text[], $22::text[], $23::numeric[])
                       AS l(ord, user_id, book, asset, amount)
                  JOIN e ON e.ord = l.ord),
+             ins_f AS (
+                 INSERT INTO fills (id, order_id, user_id, code, side, quantity, price, amount, fee, tax, filled_at)
+                 SELECT *, $18 FROM UNNEST($24::bigint[], $25::bigint[], $26::bigint[], $27::text[], $28::text[],
+                                           $29::bigint[], $30::numeric[], $31::numeric[], $32::numeric[], $33::numeric[])),
              ",
-            update_cash!()
+            balances!()
         ))
+    };
+    let query = query
         .bind(&cu)
         .bind(&ca)
         .bind(&cr)
-        .bind(&kinds)
-        .bind(&users)
-        .bind(&orders)
-        .bind(&fills)
-        .bind(at)
-        .bind(&l_entry)
-        .bind(&l_user)
-        .bind(&l_book)
-        .bind(&l_asset)
-        .bind(&l_amount)
+        .bind(&add.user)
+        .bind(&add.code)
+        .bind(&add.available)
+        .bind(&add.reserved)
+        .bind(&add.cost)
+        .bind(&sub.user)
+        .bind(&sub.code)
+        .bind(&sub.available)
+        .bind(&sub.reserved)
+        .bind(&sub.cost);
+    let query = if entries.is_empty() {
+        query
+    } else {
+        let n_legs: usize = entries.iter().map(|e| e.legs.len()).sum();
+        let (mut l_entry, mut l_user, mut l_book, mut l_asset, mut l_amount) = (
+            Vec::with_capacity(n_legs),
+            Vec::with_capacity(n_legs),
+            Vec::with_capacity(n_legs),
+            Vec::with_capacity(n_legs),
+            Vec::with_capacity(n_legs),
+        );
+        for (i, e) in entries.iter().enumerate() {
+            for l in &e.legs {
+                l_entry.push(i as i32 + 1);
+                l_user.push(l.user_id);
+                l_book.push(l.book.as_str());
+                l_asset.push(l.asset.as_str());
+                l_amount.push(l.amount);
+            }
+        }
+        let col = |f: fn(&Entry) -> Option<i64>| entries.iter().map(f).collect::<Vec<_>>();
+        query
+            .bind(entries.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+            .bind(col(|e| e.user_id))
+            .bind(col(|e| e.order_id))
+            .bind(col(|e| e.fill_id))
+            .bind(at)
+            .bind(l_entry)
+            .bind(l_user)
+            .bind(l_book)
+            .bind(l_asset)
+            .bind(l_amount)
+            .bind(fills.iter().map(|f| f.id).collect::<Vec<_>>())
+            .bind(fills.iter().map(|f| f.order_id).collect::<Vec<_>>())
+            .bind(fills.iter().map(|f| f.user_id).collect::<Vec<_>>())
+            .bind(fills.iter().map(|f| f.code.as_str()).collect::<Vec<_>>())
+            .bind(fills.iter().map(|f| f.side.as_str()).collect::<Vec<_>>())
+            .bind(fills.iter().map(|f| f.quantity).collect::<Vec<_>>())
+            .bind(fills.iter().map(|f| f.price).collect::<Vec<_>>())
+            .bind(fills.iter().map(|f| f.amount).collect::<Vec<_>>())
+            .bind(fills.iter().map(|f| f.fee).collect::<Vec<_>>())
+            .bind(fills.iter().map(|f| f.tax).collect::<Vec<_>>())
+    };
+    let (cash_rows, sub_rows): (i64, i64) = query
         .fetch_one(&mut *conn)
         .await
-        .map_err(map_balance_error)?
-    };
-    if updated != cu.len() as i64 {
+        .map_err(map_balance_error)?;
+    if cash_rows != cu.len() as i64 {
         return Err(Error::Unexpected(anyhow::anyhow!(
             "ledger posting to a missing cash account"
         )));
     }
-
-    // Holdings: rows whose deltas only add may be new (one upsert); rows with a decrease must
-    // exist (one update). Each holding is touched once.
-    let (mut add, mut sub): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
-    for ((user, code), d) in &posting.shares {
-        let (user, code, d) = (*user, code.as_str(), *d);
-        if d.0 >= 0 && d.1 >= 0 && !d.2.is_sign_negative() {
-            add.push((user, code, d));
-        } else {
-            sub.push((user, code, d));
-        }
-    }
-    let cols = |rows: &[(i64, &str, (i64, i64, Decimal))]| {
-        (
-            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-            rows.iter().map(|r| r.1.to_string()).collect::<Vec<_>>(),
-            rows.iter().map(|r| r.2 .0).collect::<Vec<_>>(),
-            rows.iter().map(|r| r.2 .1).collect::<Vec<_>>(),
-            rows.iter().map(|r| r.2 .2).collect::<Vec<_>>(),
-        )
-    };
-    if !add.is_empty() {
-        let (u, c, a, r, k) = cols(&add);
-        sqlx::query(
-            "INSERT INTO holdings AS h (user_id, code, available, reserved, cost)
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::numeric[])
-             ON CONFLICT (user_id, code) DO UPDATE SET available = h.available + EXCLUDED.available,
-                 reserved = h.reserved + EXCLUDED.reserved, cost = h.cost + EXCLUDED.cost",
-        )
-        .bind(&u)
-        .bind(&c)
-        .bind(&a)
-        .bind(&r)
-        .bind(&k)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_balance_error)?;
-    }
-    if !sub.is_empty() {
-        let (u, c, a, r, k) = cols(&sub);
-        let done = sqlx::query(
-            "UPDATE holdings h SET available = h.available + d.available,
-                                   reserved = h.reserved + d.reserved,
-                                   cost = GREATEST(h.cost + d.cost, 0)
-             FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::numeric[])
-                  AS d(user_id, code, available, reserved, cost)
-             WHERE h.user_id = d.user_id AND h.code = d.code",
-        )
-        .bind(&u)
-        .bind(&c)
-        .bind(&a)
-        .bind(&r)
-        .bind(&k)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_balance_error)?;
-        if done.rows_affected() != u.len() as u64 {
-            return Err(Error::Unexpected(anyhow::anyhow!(
-                "ledger posting takes shares from a missing holding"
-            )));
-        }
+    if sub_rows != sub.user.len() as i64 {
+        return Err(Error::Unexpected(anyhow::anyhow!(
+            "ledger posting takes shares from a missing holding"
+        )));
     }
     Ok(())
+}
+
+/// Holding deltas as column arrays.
+struct HoldingColumns {
+    user: Vec<i64>,
+    code: Vec<String>,
+    available: Vec<i64>,
+    reserved: Vec<i64>,
+    cost: Vec<Decimal>,
+}
+
+impl From<&Vec<(i64, &str, (i64, i64, Decimal))>> for HoldingColumns {
+    fn from(rows: &Vec<(i64, &str, (i64, i64, Decimal))>) -> Self {
+        HoldingColumns {
+            user: rows.iter().map(|r| r.0).collect(),
+            code: rows.iter().map(|r| r.1.to_string()).collect(),
+            available: rows.iter().map(|r| r.2 .0).collect(),
+            reserved: rows.iter().map(|r| r.2 .1).collect(),
+            cost: rows.iter().map(|r| r.2 .2).collect(),
+        }
+    }
 }
 
 fn whole(d: Decimal) -> Result<i64> {

@@ -24,58 +24,116 @@ pub struct AccountRow {
 /// NotFound for an unknown or deleted user.
 pub async fn lock_account(conn: &mut PgConnection, user_id: i64) -> Result<AccountRow> {
     sqlx::query_as::<_, AccountRow>(
-        "SELECT a.user_id, a.available, a.reserved FROM accounts a JOIN users u ON u.id = a.user_id
-         WHERE a.user_id = $1 AND u.deleted_at IS NULL FOR UPDATE OF a",
+        "SELECT user_id, available, reserved FROM accounts
+         WHERE user_id = $1 AND closed_at IS NULL FOR UPDATE",
     )
     .bind(user_id)
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or_else(|| Error::not_found(format!("user #{user_id} has no active account")))
+    .ok_or_else(|| no_account(user_id))
 }
 
-/// Locks a user's account and reads one stock in the same round trip (place-order's first
-/// statement).
+/// An account row joined with one stock (absent when the code is unknown).
+#[derive(FromRow)]
+struct AccountStockRow {
+    #[sqlx(flatten)]
+    account: AccountRow,
+    code: Option<String>,
+    name: Option<String>,
+    market: Option<String>,
+    price: Option<Decimal>,
+    prev_close: Option<Decimal>,
+    price_at: Option<DateTime<Utc>>,
+    listed: Option<bool>,
+}
+
+impl AccountStockRow {
+    fn stock(self) -> Option<StockRow> {
+        match (self.code, self.name, self.market, self.listed) {
+            (Some(code), Some(name), Some(market), Some(listed)) => Some(StockRow {
+                code,
+                name,
+                market,
+                price: self.price,
+                prev_close: self.prev_close,
+                price_at: self.price_at,
+                listed,
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn no_account(user_id: i64) -> Error {
+    Error::not_found(format!("user #{user_id} has no active account"))
+}
+
+/// Locks a user's account and reads one stock in the same round trip (the first statement of
+/// place-order's locked path).
 pub async fn lock_account_and_stock(
     conn: &mut PgConnection,
     user_id: i64,
     code: &StockCode,
 ) -> Result<(AccountRow, Option<StockRow>)> {
-    #[derive(FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        account: AccountRow,
-        code: Option<String>,
-        name: Option<String>,
-        market: Option<String>,
-        price: Option<Decimal>,
-        prev_close: Option<Decimal>,
-        price_at: Option<DateTime<Utc>>,
-        listed: Option<bool>,
-    }
-    let r = sqlx::query_as::<_, Row>(
+    let r = sqlx::query_as::<_, AccountStockRow>(
         "SELECT a.user_id, a.available, a.reserved,
                 s.code, s.name, s.market, s.price, s.prev_close, s.price_at, s.listed
-         FROM accounts a JOIN users u ON u.id = a.user_id LEFT JOIN stocks s ON s.code = $2
-         WHERE a.user_id = $1 AND u.deleted_at IS NULL FOR UPDATE OF a",
+         FROM accounts a LEFT JOIN stocks s ON s.code = $2
+         WHERE a.user_id = $1 AND a.closed_at IS NULL FOR UPDATE OF a",
     )
     .bind(user_id)
     .bind(code.as_str())
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or_else(|| Error::not_found(format!("user #{user_id} has no active account")))?;
-    let stock = match (r.code, r.name, r.market, r.listed) {
-        (Some(code), Some(name), Some(market), Some(listed)) => Some(StockRow {
-            code,
-            name,
-            market,
-            price: r.price,
-            prev_close: r.prev_close,
-            price_at: r.price_at,
-            listed,
-        }),
-        _ => None,
-    };
-    Ok((r.account, stock))
+    .ok_or_else(|| no_account(user_id))?;
+    Ok((r.account, r.stock()))
+}
+
+/// What placing an order depends on, read without locks in one round trip: the account, the
+/// stock, the user's shares of it (available, reserved) and whether the idempotency key is
+/// already used.
+pub struct OrderContext {
+    pub account: AccountRow,
+    pub stock: Option<StockRow>,
+    pub shares: (i64, i64),
+    pub key_used: bool,
+}
+
+pub async fn order_context(
+    conn: &mut PgConnection,
+    user_id: i64,
+    code: &StockCode,
+    key: Option<&str>,
+) -> Result<OrderContext> {
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        row: AccountStockRow,
+        held_available: Option<i64>,
+        held_reserved: Option<i64>,
+        key_used: bool,
+    }
+    let r = sqlx::query_as::<_, Row>(
+        "SELECT a.user_id, a.available, a.reserved,
+                s.code, s.name, s.market, s.price, s.prev_close, s.price_at, s.listed,
+                h.available AS held_available, h.reserved AS held_reserved,
+                EXISTS (SELECT 1 FROM orders o WHERE o.user_id = $1 AND o.idempotency_key = $3) AS key_used
+         FROM accounts a LEFT JOIN stocks s ON s.code = $2
+              LEFT JOIN holdings h ON h.user_id = a.user_id AND h.code = $2
+         WHERE a.user_id = $1 AND a.closed_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(code.as_str())
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| no_account(user_id))?;
+    Ok(OrderContext {
+        account: r.row.account,
+        shares: (r.held_available.unwrap_or(0), r.held_reserved.unwrap_or(0)),
+        key_used: r.key_used,
+        stock: r.row.stock(),
+    })
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -258,6 +316,74 @@ pub async fn insert_order(
     })
 }
 
+/// Places a resting order in one statement, without a transaction around it: it reserves the
+/// order's cash (buy) or shares (sell) where the account is still active and still holds
+/// enough, and inserts the order only if that reservation was made. Row locks are taken in the
+/// usual order, account first, and the conditions are checked on the rows as locked, so this
+/// is as safe as the locked path; it saves that path's BEGIN, lock-and-read and COMMIT round
+/// trips. Returns None, having written nothing, when the account is closed, the cash or shares
+/// are no longer there, or the idempotency key was taken in the meantime: the caller then
+/// takes the locked path, which says why.
+pub async fn insert_resting_order(
+    conn: &mut PgConnection,
+    o: &OrderInsert,
+    at: DateTime<Utc>,
+) -> Result<Option<OrderRow>> {
+    macro_rules! insert_from {
+        ($cte:literal) => {
+            concat!(
+                "WITH ",
+                $cte,
+                "
+                 INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
+                                     reserved_cash, reserved_shares, idempotency_key, created_at)
+                 SELECT user_id, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12 FROM held
+                 RETURNING ",
+                order_columns!()
+            )
+        };
+    }
+    let sql = match o.row.side {
+        Side::Buy => insert_from!(
+            "held AS (
+                 UPDATE accounts SET available = available - $9, reserved = reserved + $9
+                 WHERE user_id = $1 AND closed_at IS NULL AND available >= $9
+                 RETURNING user_id)"
+        ),
+        Side::Sell => insert_from!(
+            "account AS (
+                 SELECT user_id FROM accounts WHERE user_id = $1 AND closed_at IS NULL FOR UPDATE),
+             held AS (
+                 UPDATE holdings h SET available = h.available - $10, reserved = h.reserved + $10
+                 FROM account a WHERE h.user_id = a.user_id AND h.code = $2 AND h.available >= $10
+                 RETURNING h.user_id)"
+        ),
+    };
+    debug_assert_eq!(o.status, "open");
+    let r = &o.row;
+    let placed = sqlx::query_as::<_, OrderRow>(sql)
+        .bind(r.user_id)
+        .bind(r.code.as_str())
+        .bind(r.side.as_str())
+        .bind(r.kind.as_str())
+        .bind(r.tif.as_str())
+        .bind(r.quantity.get())
+        .bind(r.limit.map(Price::get))
+        .bind(r.fee_rate)
+        .bind(o.reserved_cash)
+        .bind(o.reserved_shares)
+        .bind(r.idempotency_key.as_deref())
+        .bind(at)
+        .fetch_optional(&mut *conn)
+        .await;
+    match placed {
+        Err(e) if crate::error::violated_constraint(&e) == Some("orders_idempotency_key") => {
+            Ok(None)
+        }
+        other => Ok(other?),
+    }
+}
+
 // Closing or filling orders: the callers have locked and re-read them, so each must still be
 // open. That guard sits in the SET (`CASE WHEN status = 'open' THEN .. END`, NULL otherwise,
 // which the NOT NULL column refuses) rather than in the WHERE: a `status = 'open'` condition
@@ -362,7 +488,7 @@ pub async fn apply_fills_after(
     plans: &[FillPlan<'_>],
     at: DateTime<Utc>,
 ) -> Result<Vec<FillRow>> {
-    let fills = record_fills(conn, before, plans, at).await?;
+    let fills = record_fills(conn, before, plans, None, at).await?;
     if fills.is_empty() {
         return Ok(fills);
     }
@@ -391,10 +517,14 @@ pub async fn apply_fills_after(
 /// for an order inserted already filled (place-order's immediate fill, which never rests).
 /// Each plan's order is the order as placed: open, holding its reservation, which `before`
 /// posts.
+///
+/// `held` gives the sellers' holdings as (user, code) → (shares, cost) when the caller has
+/// them locked already; otherwise they are read here.
 pub async fn record_fills(
     conn: &mut PgConnection,
     before: Posting,
     plans: &[FillPlan<'_>],
+    held: Option<HashMap<(i64, String), (i64, Decimal)>>,
     at: DateTime<Utc>,
 ) -> Result<Vec<FillRow>> {
     if plans.is_empty() {
@@ -410,8 +540,9 @@ pub async fn record_fills(
         .filter(|p| p.order.side() == Side::Sell)
         .map(|p| (p.order.user_id, p.order.code.clone()))
         .collect();
-    let mut held: HashMap<(i64, String), (i64, Decimal)> = HashMap::new();
-    if !sellers.is_empty() {
+    let known = held.is_some();
+    let mut held = held.unwrap_or_default();
+    if !known && !sellers.is_empty() {
         let (u, c): (Vec<i64>, Vec<String>) = sellers.into_iter().unzip();
         let rows: Vec<(i64, String, i64, Decimal)> = sqlx::query_as(
             "SELECT h.user_id, h.code, h.available + h.reserved, h.cost FROM holdings h
@@ -503,57 +634,8 @@ pub async fn record_fills(
         });
     }
 
-    let cols = FillColumns::from(&fills);
-    sqlx::query(
-        "INSERT INTO fills (id, order_id, user_id, code, side, quantity, price, amount, fee, tax, filled_at)
-         SELECT *, $11 FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
-                                  $6::bigint[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[])",
-    )
-    .bind(&cols.id)
-    .bind(&cols.order_id)
-    .bind(&cols.user_id)
-    .bind(&cols.code)
-    .bind(&cols.side)
-    .bind(&cols.quantity)
-    .bind(&cols.price)
-    .bind(&cols.amount)
-    .bind(&cols.fee)
-    .bind(&cols.tax)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    ledger::post(conn, &posting, at).await?;
+    ledger::post_with_fills(conn, &posting, &fills, at).await?;
     Ok(fills)
-}
-
-struct FillColumns {
-    id: Vec<i64>,
-    order_id: Vec<i64>,
-    user_id: Vec<i64>,
-    code: Vec<String>,
-    side: Vec<String>,
-    quantity: Vec<i64>,
-    price: Vec<Decimal>,
-    amount: Vec<Decimal>,
-    fee: Vec<Decimal>,
-    tax: Vec<Decimal>,
-}
-
-impl From<&Vec<FillRow>> for FillColumns {
-    fn from(f: &Vec<FillRow>) -> Self {
-        FillColumns {
-            id: f.iter().map(|x| x.id).collect(),
-            order_id: f.iter().map(|x| x.order_id).collect(),
-            user_id: f.iter().map(|x| x.user_id).collect(),
-            code: f.iter().map(|x| x.code.clone()).collect(),
-            side: f.iter().map(|x| x.side.clone()).collect(),
-            quantity: f.iter().map(|x| x.quantity).collect(),
-            price: f.iter().map(|x| x.price).collect(),
-            amount: f.iter().map(|x| x.amount).collect(),
-            fee: f.iter().map(|x| x.fee).collect(),
-            tax: f.iter().map(|x| x.tax).collect(),
-        }
-    }
 }
 
 pub async fn fills_for_order(conn: &mut PgConnection, order_id: i64) -> Result<Option<FillRow>> {
@@ -648,8 +730,8 @@ pub async fn insert_orders(
 /// active ones.
 pub async fn lock_accounts(conn: &mut PgConnection, users: &[i64]) -> Result<Vec<(i64, Decimal)>> {
     Ok(sqlx::query_as(
-        "SELECT a.user_id, a.available FROM accounts a JOIN users u ON u.id = a.user_id
-         WHERE a.user_id = ANY($1) AND u.deleted_at IS NULL ORDER BY a.user_id FOR UPDATE OF a",
+        "SELECT user_id, available FROM accounts
+         WHERE user_id = ANY($1) AND closed_at IS NULL ORDER BY user_id FOR UPDATE",
     )
     .bind(users)
     .fetch_all(&mut *conn)

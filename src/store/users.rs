@@ -121,7 +121,8 @@ pub async fn update(
     .ok_or_else(|| Error::not_found(format!("user #{id} is not active")))
 }
 
-/// Scrubs personal data and ends every session; the ledger, orders and fills stay.
+/// Scrubs personal data, closes the cash account and ends every session; the ledger, orders
+/// and fills stay.
 pub async fn scrub(conn: &mut PgConnection, id: i64, at: DateTime<Utc>) -> Result<()> {
     sqlx::query(
         "UPDATE users SET email = NULL, display_name = NULL, password_hash = NULL, deleted_at = $2
@@ -131,6 +132,11 @@ pub async fn scrub(conn: &mut PgConnection, id: i64, at: DateTime<Utc>) -> Resul
     .bind(at)
     .execute(&mut *conn)
     .await?;
+    sqlx::query("UPDATE accounts SET closed_at = $2 WHERE user_id = $1")
+        .bind(id)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(id)
         .execute(&mut *conn)
