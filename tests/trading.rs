@@ -825,3 +825,48 @@ async fn an_order_that_waited_for_a_deletion_is_refused(pool: PgPool) {
     assert_eq!(cash(&app, u).await, (dec(10_000_000), dec(0)));
     assert_audit_clean(&app).await;
 }
+
+#[sqlx::test]
+async fn concurrent_marketable_sells_never_sell_a_share_twice(pool: PgPool) {
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    let u = user(&app, "sell-race@example.com", 10_000_000).await;
+    orders::place(&app, u, &req("005930", "buy", "10", None))
+        .await
+        .unwrap();
+    // Eight sells of 3 at the market price: all read 10 free shares, only 3 of them fit.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            orders::place(&app, u, &req("005930", "sell", "3", Some("55900"))).await
+        }));
+    }
+    let (mut filled, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(p) => {
+                assert_eq!(p.order.status, "filled");
+                assert_eq!(p.fill.as_ref().map(|f| f.order_id), Some(p.order.id));
+                filled += 1;
+            }
+            Err(e) => {
+                assert!(
+                    e.to_string().starts_with("quantity: insufficient shares"),
+                    "{e}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((filled, refused), (3, 5));
+    assert_eq!(shares(&app, u, "005930").await, (1, 0));
+    let fills: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM fills WHERE user_id = $1 AND side = 'sell'")
+            .bind(u)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(fills, 3);
+    assert_audit_clean(&app).await;
+}

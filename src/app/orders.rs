@@ -271,12 +271,14 @@ fn check_replay(req: &OrderRequest, key: &str, prev: &OrderRow) -> Result<()> {
 /// reserves cash or shares, fills it at once when it is marketable inside the session, and
 /// records all of it in one transaction.
 ///
-/// An order that will rest (most of them) takes a short path: the account, stock and holding
-/// are read without locks, the order is decided on them, and one statement reserves and
-/// inserts it where the reservation still fits (`trading::insert_resting_order`). Everything
-/// else — a fill, an IOC cancel, a replayed key, or a resting order whose reservation no longer
-/// fits because something changed in between — takes the locked path, which decides again
-/// under the account lock.
+/// Most orders take a short path: the account, stock and holding are read without locks and
+/// the order is decided on them. One that rests is then reserved and inserted by one
+/// statement where the reservation still fits (`trading::insert_resting_order`); one that
+/// fills at once is inserted filled by a statement that first locks the account (and holding)
+/// where the reservation still fits (`trading::lock_and_insert_filled_order`), and its fill is
+/// posted in the same transaction. Everything else — an IOC cancel, a replayed key, or an
+/// order whose reservation no longer fits because something changed in between — takes the
+/// locked path, which decides again under the account lock.
 pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed> {
     let now = app.clock.now();
     if let Some(placed) = place_resting(app, user_id, req, now).await? {
@@ -318,28 +320,94 @@ async fn place_resting(
     let Decision::Accepted {
         reserved_cash,
         reserved_shares,
-        fill_at: None,
+        fill_at,
     } = decision
     else {
         return Ok(None);
     };
-    let order = trading::insert_resting_order(
-        &mut conn,
-        &OrderInsert {
-            row: new_row(user_id, req, app.rules.commission_rate),
-            status: "open",
-            reserved_cash,
-            reserved_shares,
-            reason: None,
-        },
+    let insert = OrderInsert {
+        row: new_row(user_id, req, app.rules.commission_rate),
+        status: "open",
+        reserved_cash,
+        reserved_shares,
+        reason: None,
+    };
+    let Some(price) = fill_at else {
+        let order = trading::insert_resting_order(&mut conn, &insert, now).await?;
+        return Ok(order.map(|order| Placed {
+            order,
+            fill: None,
+            replayed: false,
+        }));
+    };
+    // Filled at once: the order is stored filled (it never rests).
+    let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
+    let Some(filled) = trading::lock_and_insert_filled_order(&mut tx, &insert, now).await? else {
+        return Ok(None);
+    };
+    let fill = post_immediate_fill(
+        &mut tx,
+        &filled.order,
+        (reserved_cash, reserved_shares),
+        price,
+        filled.held,
+        Some(filled.fill_id),
         now,
     )
     .await?;
-    Ok(order.map(|order| Placed {
-        order,
-        fill: None,
+    tx.commit().await?;
+    Ok(Some(Placed {
+        order: filled.order,
+        fill,
         replayed: false,
     }))
+}
+
+/// Posts the fill of an order inserted filled. The fill is computed from the order as placed
+/// — open, holding its reservation (cash, shares) — and posted with that reservation: the
+/// balances need hold only after both. `held` is a seller's locked holding (shares, cost);
+/// `fill_id` an id already taken for the fill.
+async fn post_immediate_fill(
+    conn: &mut sqlx::PgConnection,
+    order: &OrderRow,
+    (reserved_cash, reserved_shares): (Decimal, i64),
+    price: Price,
+    held: Option<(i64, Decimal)>,
+    fill_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Option<FillRow>> {
+    let code = StockCode::parse(&order.code)?;
+    let mut reservation = Posting::default();
+    match order.side() {
+        Side::Buy => reservation.reserve(order.user_id, Side::Buy, &code, reserved_cash)?,
+        Side::Sell => reservation.reserve(
+            order.user_id,
+            Side::Sell,
+            &code,
+            Decimal::from(reserved_shares),
+        )?,
+    }
+    let placed = OrderRow {
+        status: "open".into(),
+        filled_quantity: 0,
+        reserved_cash,
+        reserved_shares,
+        closed_at: None,
+        ..order.clone()
+    };
+    let mut fills = trading::record_fills_with_ids(
+        conn,
+        reservation,
+        &[FillPlan {
+            order: &placed,
+            price,
+        }],
+        held.map(|h| HashMap::from([((order.user_id, order.code.clone()), h)])),
+        fill_id.map(|id| vec![id]),
+        now,
+    )
+    .await?;
+    Ok(fills.pop())
 }
 
 /// The locked path of [`place`]: one transaction that starts with the account lock.
@@ -414,10 +482,7 @@ async fn place_locked(
     reservation.reserve(user_id, req.side, &req.code, held)?;
     let (order, fill) = match fill_at {
         Some(price) => {
-            // Filled at once: the order is stored filled (it never rests, so its row is
-            // written once). Its fill is computed from the order as placed, open and holding
-            // its reservation, and posted with that reservation: the balances need hold only
-            // after both.
+            // Filled at once: the order is stored filled (it never rests).
             let order = trading::insert_order(
                 &mut tx,
                 &OrderInsert {
@@ -430,32 +495,12 @@ async fn place_locked(
                 now,
             )
             .await?;
-            let placed = OrderRow {
-                status: "open".into(),
-                filled_quantity: 0,
-                reserved_cash,
-                reserved_shares,
-                closed_at: None,
-                ..order.clone()
-            };
-            let mut fills = trading::record_fills(
-                &mut tx,
-                reservation,
-                &[FillPlan {
-                    order: &placed,
-                    price,
-                }],
-                // A seller's holding is locked and read above.
-                holding.map(|h| {
-                    HashMap::from([(
-                        (user_id, req.code.to_string()),
-                        (h.available + h.reserved, h.cost),
-                    )])
-                }),
-                now,
-            )
-            .await?;
-            (order, fills.pop())
+            // A seller's holding is locked and read above.
+            let held = holding.map(|h| (h.available + h.reserved, h.cost));
+            let reserved = (reserved_cash, reserved_shares);
+            let fill =
+                post_immediate_fill(&mut tx, &order, reserved, price, held, None, now).await?;
+            (order, fill)
         }
         None => {
             let order = trading::insert_order(

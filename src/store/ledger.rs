@@ -274,12 +274,12 @@ pub async fn post_with_fills(
                                        cost = GREATEST(h.cost + d.cost, 0)
                  FROM UNNEST($9::bigint[], $10::text[], $11::bigint[], $12::bigint[], $13::numeric[])
                       AS d(user_id, code, available, reserved, cost)
-                 WHERE h.user_id = d.user_id AND h.code = d.code
+                 WHERE h.user_id = ANY($9) AND h.user_id = d.user_id AND h.code = d.code
                  RETURNING 1),
              upd AS (
                  UPDATE accounts a SET available = a.available + d.available, reserved = a.reserved + d.reserved
                  FROM UNNEST($1::bigint[], $2::numeric[], $3::numeric[]) AS d(user_id, available, reserved)
-                 WHERE a.user_id = d.user_id
+                 WHERE a.user_id = ANY($1) AND a.user_id = d.user_id
                  RETURNING 1)
              SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM sub_h)"
         };

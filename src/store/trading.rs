@@ -384,6 +384,98 @@ pub async fn insert_resting_order(
     }
 }
 
+/// An order inserted filled by [`lock_and_insert_filled_order`], with what its fill needs.
+pub struct FilledInsert {
+    pub order: OrderRow,
+    /// The id of its fill, from the fills sequence.
+    pub fill_id: i64,
+    /// For a sell, the seller's holding as locked: (shares, cost).
+    pub held: Option<(i64, Decimal)>,
+}
+
+/// The first statement of place-order's fill path, in the caller's transaction: locks the
+/// account (and, for a sell, the holding) where the account is open and the cash or free
+/// shares still cover the order's reservation, and only then inserts the order as filled.
+/// Returns None, having locked or written nothing that matters, when that no longer holds;
+/// the caller then rolls back and takes the locked path.
+pub async fn lock_and_insert_filled_order(
+    conn: &mut PgConnection,
+    o: &OrderInsert,
+    at: DateTime<Utc>,
+) -> Result<Option<FilledInsert>> {
+    macro_rules! insert_from {
+        ($cte:literal, $held:literal) => {
+            concat!(
+                "WITH ",
+                $cte,
+                ",
+                 ins AS (
+                     INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
+                                         filled_quantity, idempotency_key, created_at, closed_at)
+                     SELECT user_id, $2, $3, $4, $5, $6, $7, $8, 'filled', $6, $11, $12, $12 FROM held
+                     RETURNING ",
+                order_columns!(),
+                ")
+                 SELECT ins.*, nextval('fills_id_seq') AS fill_id, ",
+                $held,
+                " FROM ins, held"
+            )
+        };
+    }
+    let sql = match o.row.side {
+        Side::Buy => insert_from!(
+            "held AS (
+                 SELECT user_id FROM accounts
+                 WHERE user_id = $1 AND closed_at IS NULL AND available >= $9 FOR UPDATE)",
+            "NULL::bigint AS held_shares, NULL::numeric AS held_cost"
+        ),
+        Side::Sell => insert_from!(
+            "account AS (
+                 SELECT user_id FROM accounts WHERE user_id = $1 AND closed_at IS NULL FOR UPDATE),
+             held AS (
+                 SELECT h.user_id, h.available + h.reserved AS shares, h.cost FROM holdings h
+                 JOIN account a ON h.user_id = a.user_id
+                 WHERE h.code = $2 AND h.available >= $10 FOR UPDATE OF h)",
+            "held.shares AS held_shares, held.cost AS held_cost"
+        ),
+    };
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        order: OrderRow,
+        fill_id: i64,
+        held_shares: Option<i64>,
+        held_cost: Option<Decimal>,
+    }
+    let r = &o.row;
+    let row = sqlx::query_as::<_, Row>(sql)
+        .bind(r.user_id)
+        .bind(r.code.as_str())
+        .bind(r.side.as_str())
+        .bind(r.kind.as_str())
+        .bind(r.tif.as_str())
+        .bind(r.quantity.get())
+        .bind(r.limit.map(Price::get))
+        .bind(r.fee_rate)
+        .bind(o.reserved_cash)
+        .bind(o.reserved_shares)
+        .bind(r.idempotency_key.as_deref())
+        .bind(at)
+        .fetch_optional(&mut *conn)
+        .await;
+    let row = match row {
+        Err(e) if crate::error::violated_constraint(&e) == Some("orders_idempotency_key") => {
+            return Ok(None)
+        }
+        other => other?,
+    };
+    Ok(row.map(|r| FilledInsert {
+        order: r.order,
+        fill_id: r.fill_id,
+        held: r.held_shares.zip(r.held_cost),
+    }))
+}
+
 // Closing or filling orders: the callers have locked and re-read them, so each must still be
 // open. That guard sits in the SET (`CASE WHEN status = 'open' THEN .. END`, NULL otherwise,
 // which the NOT NULL column refuses) rather than in the WHERE: a `status = 'open'` condition
@@ -527,12 +619,32 @@ pub async fn record_fills(
     held: Option<HashMap<(i64, String), (i64, Decimal)>>,
     at: DateTime<Utc>,
 ) -> Result<Vec<FillRow>> {
+    record_fills_with_ids(conn, before, plans, held, None, at).await
+}
+
+/// [`record_fills`] with the fills' ids already taken from the sequence (one per plan).
+pub async fn record_fills_with_ids(
+    conn: &mut PgConnection,
+    before: Posting,
+    plans: &[FillPlan<'_>],
+    held: Option<HashMap<(i64, String), (i64, Decimal)>>,
+    ids: Option<Vec<i64>>,
+    at: DateTime<Utc>,
+) -> Result<Vec<FillRow>> {
     if plans.is_empty() {
         ledger::post(conn, &before, at).await?;
         return Ok(Vec::new());
     }
     let day: NaiveDate = rules::trade_date(at);
-    let ids = super::next_ids(conn, "fills_id_seq", plans.len()).await?;
+    let ids = match ids {
+        Some(ids) if ids.len() == plans.len() => ids,
+        Some(_) => {
+            return Err(Error::Unexpected(anyhow::anyhow!(
+                "fill ids do not match the plans"
+            )))
+        }
+        None => super::next_ids(conn, "fills_id_seq", plans.len()).await?,
+    };
 
     // Current holdings of sellers, for the cost basis of what they sell.
     let sellers: Vec<(i64, String)> = plans
