@@ -694,6 +694,13 @@ async fn audit_names_each_kind_of_corruption(pool: PgPool) {
             "UPDATE fills SET order_id = order_id - 1000000",
             vec![4, 4],
         ),
+        // Legs live in their entry (migration 8): a zero leg keeps the entry balanced but is
+        // not a movement.
+        (
+            "UPDATE journal_entries SET legs = legs || ROW(NULL, 'market', 'KRW', 0)::journal_leg WHERE kind = 'fill'",
+            "UPDATE journal_entries SET legs = legs[1:cardinality(legs) - 1] WHERE kind = 'fill'",
+            vec![1],
+        ),
         (
             "UPDATE holdings SET code = 'ZZZZZZ'",
             "UPDATE holdings SET code = '005930'",
@@ -708,7 +715,7 @@ async fn audit_names_each_kind_of_corruption(pool: PgPool) {
         assert_audit_clean(&app).await;
     }
 
-    sqlx::query("INSERT INTO journal_legs (entry_id, user_id, book, asset, amount) SELECT min(id), NULL, 'fees', 'KRW', 1 FROM journal_entries")
+    sqlx::query("UPDATE journal_entries SET legs = legs || ROW(NULL, 'fees', 'KRW', 1)::journal_leg WHERE id = (SELECT min(id) FROM journal_entries)")
         .execute(&pool)
         .await
         .unwrap();

@@ -43,8 +43,17 @@ const CHECKS: &[(u8, &str)] = &[
          FROM holdings h FULL JOIN l ON l.user_id = h.user_id AND l.code = h.code
          WHERE coalesce(h.available + h.reserved, 0) <> coalesce(l.shares, 0)
          ORDER BY 1"),
-    (1, "SELECT format('journal leg of entry #%s refers to no entry', l.entry_id) FROM journal_legs l
-         WHERE NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.id = l.entry_id)
+    (1, "SELECT format('journal entry #%s has a malformed leg: %s', l.entry_id, row(l.user_id, l.book, l.asset, l.amount))
+         FROM journal_legs l
+         WHERE l.book IS NULL OR l.book NOT IN ('cash', 'shares', 'grants', 'fees', 'taxes', 'market')
+            OR (l.book IN ('cash', 'shares')) <> (l.user_id IS NOT NULL)
+            OR l.asset IS NULL OR NOT (l.asset = 'KRW' OR l.asset ~ '^[0-9A-Z]{6}$')
+            OR (l.book IN ('cash', 'grants', 'fees', 'taxes') AND l.asset <> 'KRW')
+            OR (l.book = 'shares' AND l.asset = 'KRW')
+            OR l.amount IS NULL OR l.amount = 0
+         UNION ALL
+         SELECT format('journal entry #%s has fewer than two legs', e.id) FROM journal_entries e
+         WHERE cardinality(e.legs) < 2
          UNION ALL
          SELECT format('journal entry #%s refers to a missing user, order or fill', e.id) FROM journal_entries e
          WHERE (e.user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = e.user_id))

@@ -281,11 +281,11 @@ pub async fn post_with_fills(
                  FROM UNNEST($1::bigint[], $2::numeric[], $3::numeric[]) AS d(user_id, available, reserved)
                  WHERE a.user_id = ANY($1) AND a.user_id = d.user_id
                  RETURNING 1)
-             SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM sub_h)"
+             SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM sub_h), "
         };
     }
     let query = if entries.is_empty() {
-        sqlx::query_as(concat!("WITH ", balances!()))
+        sqlx::query_as(concat!("WITH ", balances!(), "0::bigint"))
     } else {
         // Entries get ids from the sequence in input order; legs refer to them by position.
         sqlx::query_as(concat!(
@@ -293,21 +293,22 @@ pub async fn post_with_fills(
                  SELECT nextval('journal_entries_id_seq') AS id, t.*
                  FROM UNNEST($14::text[], $15::bigint[], $16::bigint[], $17::bigint[]) WITH ORDINALITY
                       AS t(kind, user_id, order_id, fill_id, ord)),
-             ins_e AS (
-                 INSERT INTO journal_entries (id, kind, user_id, order_id, fill_id, created_at)
-                 SELECT id, kind, user_id, order_id, fill_id, $18 FROM e),
-             ins_l AS (
-                 INSERT INTO journal_legs (entry_id, user_id, book, asset, amount)
-                 SELECT e.id, l.user_id, l.book, l.asset, l.amount
+             lg AS (
+                 SELECT l.ord, array_agg(ROW(l.user_id, l.book, l.asset, l.amount)::journal_leg) AS legs
                  FROM UNNEST($19::int[], $20::bigint[], $21::text[], $22::text[], $23::numeric[])
                       AS l(ord, user_id, book, asset, amount)
-                 JOIN e ON e.ord = l.ord),
+                 GROUP BY l.ord),
+             ins_e AS (
+                 INSERT INTO journal_entries (id, kind, user_id, order_id, fill_id, created_at, legs)
+                 SELECT e.id, e.kind, e.user_id, e.order_id, e.fill_id, $18, lg.legs FROM e JOIN lg ON lg.ord = e.ord
+                 RETURNING 1),
              ins_f AS (
                  INSERT INTO fills (id, order_id, user_id, code, side, quantity, price, amount, fee, tax, filled_at)
                  SELECT *, $18 FROM UNNEST($24::bigint[], $25::bigint[], $26::bigint[], $27::text[], $28::text[],
                                            $29::bigint[], $30::numeric[], $31::numeric[], $32::numeric[], $33::numeric[])),
              ",
-            balances!()
+            balances!(),
+            "(SELECT count(*) FROM ins_e)"
         ))
     };
     let query = query
@@ -367,10 +368,16 @@ pub async fn post_with_fills(
             .bind(fills.iter().map(|f| f.fee).collect::<Vec<_>>())
             .bind(fills.iter().map(|f| f.tax).collect::<Vec<_>>())
     };
-    let (cash_rows, sub_rows): (i64, i64) = query
+    let (cash_rows, sub_rows, entry_rows): (i64, i64, i64) = query
         .fetch_one(&mut *conn)
         .await
         .map_err(map_balance_error)?;
+    if entry_rows != entries.len() as i64 {
+        return Err(Error::Unexpected(anyhow::anyhow!(
+            "ledger posting wrote {entry_rows} of {} entries",
+            entries.len()
+        )));
+    }
     if cash_rows != cu.len() as i64 {
         return Err(Error::Unexpected(anyhow::anyhow!(
             "ledger posting to a missing cash account"
