@@ -20,6 +20,7 @@ use crate::domain::calendar::Calendar;
 use crate::domain::rules::{self, SessionState};
 use crate::domain::Price;
 use crate::error::{Error, Result};
+use crate::store::ledger::Posting;
 use crate::store::trading::{self, FillPlan, OrderRow};
 
 /// Users per transaction.
@@ -189,31 +190,50 @@ async fn fill_chunk(
     if users.is_empty() {
         return Ok(0);
     }
-    let rows: Vec<(OrderRow, Decimal)> = {
-        let orders: Vec<OrderRowWithPrice> = sqlx::query_as(concat!("SELECT o.id, o.user_id, o.code, o.side, o.kind, o.tif, o.quantity, o.limit_price, o.fee_rate, o.status,
-                    o.filled_quantity, o.reserved_cash, o.reserved_shares, o.idempotency_key, o.reason, o.created_at,
-                    o.closed_at, s.price AS market_price
-             FROM orders o JOIN stocks s ON s.code = o.code
-             WHERE o.user_id = ANY($2) AND ", crossed!(), "
-             ORDER BY o.id FOR UPDATE OF o"))
-        .bind(fresh_since)
-        .bind(users)
-        .fetch_all(&mut *conn)
-        .await?;
-        orders
-            .into_iter()
-            .map(|r| (r.order, r.market_price))
-            .collect()
-    };
+    // One statement closes the crossed orders and returns each as it was (the join's copy `o`
+    // is read at the statement's snapshot) with the market price and an id for its fill. The
+    // chunk's account locks keep every other writer away from these users' orders, so what it
+    // read is what it closed; the status guard (see `trading`) fails the batch if not.
+    let mut rows: Vec<OrderRowWithPrice> = sqlx::query_as(concat!(
+        "UPDATE orders t SET status = CASE WHEN t.status = 'open' THEN 'filled' END,
+                             filled_quantity = o.quantity,
+                             reserved_cash = 0, reserved_shares = 0, closed_at = $3
+         FROM orders o JOIN stocks s ON s.code = o.code
+         WHERE t.id = o.id AND o.user_id = ANY($2) AND ",
+        crossed!(),
+        "
+         RETURNING o.id, o.user_id, o.code, o.side, o.kind, o.tif, o.quantity, o.limit_price, o.fee_rate,
+                   o.status, o.filled_quantity, o.reserved_cash, o.reserved_shares, o.idempotency_key,
+                   o.reason, o.created_at, o.closed_at, s.price AS market_price,
+                   nextval('fills_id_seq') AS fill_id"
+    ))
+    .bind(fresh_since)
+    .bind(users)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(trading::order_not_open)?;
+    // Fills apply in order: a sell's cost basis includes the shares bought by earlier fills.
+    rows.sort_unstable_by_key(|r| r.order.id);
     let mut plans = Vec::with_capacity(rows.len());
-    for (order, market) in &rows {
-        let market = Price::new(*market)?;
-        let limit = order.limit_price.map(Price::new).transpose()?;
-        if let Some(price) = rules::fill_price(order.side(), limit, market) {
-            plans.push(FillPlan { order, price });
-        }
+    for r in &rows {
+        let market = Price::new(r.market_price)?;
+        let limit = r.order.limit_price.map(Price::new).transpose()?;
+        let price = rules::fill_price(r.order.side(), limit, market).ok_or_else(|| {
+            Error::Unexpected(anyhow::anyhow!(
+                "order #{} is crossed by the query but not by the rulebook",
+                r.order.id
+            ))
+        })?;
+        plans.push(FillPlan {
+            order: &r.order,
+            price,
+        });
     }
-    let fills = trading::apply_fills(conn, &plans, now).await?;
+    let ids = rows.iter().map(|r| r.fill_id).collect();
+    let fills =
+        trading::record_fills_with_ids(conn, Posting::default(), &plans, None, Some(ids), now)
+            .await?;
     Ok(fills.len() as u64)
 }
 
@@ -222,6 +242,7 @@ struct OrderRowWithPrice {
     #[sqlx(flatten)]
     order: OrderRow,
     market_price: Decimal,
+    fill_id: i64,
 }
 
 async fn expire_chunk(

@@ -488,7 +488,7 @@ fn order_changed() -> Error {
 }
 
 /// The NOT NULL violation of the status guard above.
-fn order_not_open(e: sqlx::Error) -> Error {
+pub fn order_not_open(e: sqlx::Error) -> Error {
     match &e {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("23502") => order_changed(),
         _ => e.into(),
@@ -561,19 +561,11 @@ pub struct FillRow {
 
 /// Fills open orders in full: writes the fills, closes the orders, releases their reservations
 /// and posts one ledger entry per fill that pays or collects the cash with fee and tax
-/// (computed by the rulebook for the trade date) and moves the shares. The caller holds the
-/// account locks of every user involved and the order locks.
-pub async fn apply_fills(
-    conn: &mut PgConnection,
-    plans: &[FillPlan<'_>],
-    at: DateTime<Utc>,
-) -> Result<Vec<FillRow>> {
-    apply_fills_after(conn, Posting::default(), plans, at).await
-}
-
-/// [`apply_fills`], posting `before` (e.g. the reservations of the orders being filled) in
-/// the same ledger posting, ahead of the fills: the balances need hold only after both.
-/// Plans apply in order: a sell's cost basis includes the shares bought by earlier plans.
+/// (computed by the rulebook for the trade date) and moves the shares. `before` (e.g. the
+/// reservations of the orders being filled) is posted in the same ledger posting, ahead of
+/// the fills: the balances need hold only after both. Plans apply in order: a sell's cost
+/// basis includes the shares bought by earlier plans. The caller holds the account locks of
+/// every user involved and the order locks.
 pub async fn apply_fills_after(
     conn: &mut PgConnection,
     before: Posting,
