@@ -686,9 +686,9 @@ async fn audit_names_each_kind_of_corruption(pool: PgPool) {
             "UPDATE orders SET filled_quantity = 10 WHERE status = 'filled'",
             vec![4],
         ),
-        // References without foreign keys (migration 6): a fill whose order is gone (and the
-        // order whose fills are gone), a holding of a stock that does not exist (whose shares
-        // the ledger then puts elsewhere).
+        // References without foreign keys (migrations 6 and 9): a fill whose order is gone (and
+        // the order whose fills are gone), an order of a stock that does not exist, a holding
+        // of a stock that does not exist (whose shares the ledger then puts elsewhere).
         (
             "UPDATE fills SET order_id = order_id + 1000000",
             "UPDATE fills SET order_id = order_id - 1000000",
@@ -700,6 +700,11 @@ async fn audit_names_each_kind_of_corruption(pool: PgPool) {
             "UPDATE journal_entries SET legs = legs || ROW(NULL, 'market', 'KRW', 0)::journal_leg WHERE kind = 'fill'",
             "UPDATE journal_entries SET legs = legs[1:cardinality(legs) - 1] WHERE kind = 'fill'",
             vec![1],
+        ),
+        (
+            "UPDATE orders SET code = 'ZZZZZZ' WHERE status = 'open'",
+            "UPDATE orders SET code = '005930' WHERE code = 'ZZZZZZ'",
+            vec![4],
         ),
         (
             "UPDATE holdings SET code = 'ZZZZZZ'",

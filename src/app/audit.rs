@@ -81,6 +81,9 @@ const CHECKS: &[(u8, &str)] = &[
                        coalesce(h.user_id, o.user_id), coalesce(h.reserved, 0), coalesce(h.code, o.code), coalesce(o.r, 0))
          FROM holdings h FULL JOIN o ON o.user_id = h.user_id AND o.code = h.code
          WHERE coalesce(h.reserved, 0) <> coalesce(o.r, 0)"),
+    (4, "SELECT format('order #%s refers to a missing user or stock', o.id) FROM orders o
+         WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = o.user_id)
+            OR NOT EXISTS (SELECT 1 FROM stocks s WHERE s.code = o.code)"),
     (4, "SELECT format('fill #%s refers to order #%s, which does not exist', f.id, f.order_id) FROM fills f
          WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = f.order_id)"),
     (4, "SELECT format('fill #%s does not match its order #%s (user, code or side differ)', f.id, f.order_id)
