@@ -293,7 +293,14 @@ start_cluster() {
         # Unix socket only; max_connections=200 because #[sqlx::test] runs tests in parallel,
         # each with its own pool. fsync stays on (the default): scripts/bench.sh compares our
         # figures with pgbench on this same server, so it must be configured like a real one.
-        local opts="-c listen_addresses='' -k '$sock' -p $PORT -c max_connections=200"
+        # shared_buffers follows PostgreSQL's own sizing advice, a quarter of the memory, here
+        # capped at 1 GB (the default of 128 MB is sized to start anywhere, not to serve).
+        local mem_mb shared_mb
+        mem_mb=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo 2>/dev/null || echo 0)
+        shared_mb=$((mem_mb / 4))
+        ((shared_mb <= 1024)) || shared_mb=1024
+        ((shared_mb >= 128)) || shared_mb=128
+        local opts="-c listen_addresses='' -k '$sock' -p $PORT -c max_connections=200 -c shared_buffers=${shared_mb}MB"
         # 3>&- 9>&-: the server must not inherit our stdout (a `$(scripts/db.sh)` would wait
         # for it forever) nor the lock.
         if ! as_owner "$PG_CTL" start -D "$data" -l "$logfile" -w -t 60 -o "$opts" >&2 3>&- 9>&-; then
