@@ -1,8 +1,8 @@
 //! PostgreSQL through sqlx: connecting, migrations, and the repositories the use cases call.
-//! Every state change runs in one transaction opened by the use case; row locks are taken in
-//! one fixed order — account, then holding, then order — so concurrent writers cannot deadlock.
-//! The account row lock guards everything a user owns: every writer of a user's holdings,
-//! orders or ledger takes it first.
+//! Every state change runs in one transaction opened by the use case (or is one statement, as
+//! place-order's resting orders are); row locks are taken in one fixed order — account, then
+//! holding, then order — so concurrent writers cannot deadlock. The account row lock guards
+//! everything a user owns: every writer of a user's holdings, orders or ledger takes it first.
 
 pub mod ledger;
 pub mod market;
