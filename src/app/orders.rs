@@ -376,17 +376,6 @@ async fn post_immediate_fill(
     fill_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Option<FillRow>> {
-    let code = StockCode::parse(&order.code)?;
-    let mut reservation = Posting::default();
-    match order.side() {
-        Side::Buy => reservation.reserve(order.user_id, Side::Buy, &code, reserved_cash)?,
-        Side::Sell => reservation.reserve(
-            order.user_id,
-            Side::Sell,
-            &code,
-            Decimal::from(reserved_shares),
-        )?,
-    }
     let placed = OrderRow {
         status: "open".into(),
         filled_quantity: 0,
@@ -395,6 +384,9 @@ async fn post_immediate_fill(
         closed_at: None,
         ..order.clone()
     };
+    let mut reservation = Posting::default();
+    let code = StockCode::parse(&order.code)?;
+    reservation.reserve(order.user_id, placed.side(), &code, placed.held())?;
     let mut fills = trading::record_fills_with_ids(
         conn,
         reservation,
@@ -474,12 +466,6 @@ async fn place_locked(
             fill_at,
         } => (reserved_cash, reserved_shares, fill_at),
     };
-    let held = match req.side {
-        Side::Buy => reserved_cash,
-        Side::Sell => Decimal::from(reserved_shares),
-    };
-    let mut reservation = Posting::default();
-    reservation.reserve(user_id, req.side, &req.code, held)?;
     let (order, fill) = match fill_at {
         Some(price) => {
             // Filled at once: the order is stored filled (it never rests).
@@ -515,6 +501,8 @@ async fn place_locked(
                 now,
             )
             .await?;
+            let mut reservation = Posting::default();
+            reservation.reserve(user_id, req.side, &req.code, order.held())?;
             ledger::post(&mut tx, &reservation, now).await?;
             (order, None)
         }
@@ -793,11 +781,7 @@ async fn place_batch(
     let mut reservations = Posting::default();
     for o in orders.iter().filter(|o| o.status == "open") {
         let code = StockCode::parse(&o.code)?;
-        let held = match o.side() {
-            Side::Buy => o.reserved_cash,
-            Side::Sell => Decimal::from(o.reserved_shares),
-        };
-        reservations.reserve(o.user_id, o.side(), &code, held)?;
+        reservations.reserve(o.user_id, o.side(), &code, o.held())?;
     }
     let plans: Vec<FillPlan> = orders
         .iter()

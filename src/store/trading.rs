@@ -204,6 +204,14 @@ impl OrderRow {
     pub fn remaining(&self) -> i64 {
         self.quantity - self.filled_quantity
     }
+    /// What the order reserves, in the unit [`Posting::reserve`] takes: cash for a buy,
+    /// shares for a sell.
+    pub fn held(&self) -> Decimal {
+        match self.side() {
+            Side::Buy => self.reserved_cash,
+            Side::Sell => Decimal::from(self.reserved_shares),
+        }
+    }
 }
 
 pub async fn order_by_key(
@@ -526,10 +534,7 @@ pub async fn close_orders(
     let mut posting = Posting::default();
     for o in orders {
         let code = StockCode::parse(&o.code)?;
-        let amount = match o.side() {
-            Side::Buy => o.reserved_cash,
-            Side::Sell => Decimal::from(o.reserved_shares),
-        };
+        let amount = o.held();
         if !amount.is_zero() {
             posting.reserve(o.user_id, o.side(), &code, -amount)?;
         }
