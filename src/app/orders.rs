@@ -387,7 +387,7 @@ async fn post_immediate_fill(
     let mut reservation = Posting::default();
     let code = StockCode::parse(&order.code)?;
     reservation.reserve(order.user_id, placed.side(), &code, placed.held())?;
-    let mut fills = trading::record_fills_with_ids(
+    let mut fills = trading::record_fills(
         conn,
         reservation,
         &[FillPlan {

@@ -244,8 +244,7 @@ async fn fill_chunk(
     }
     let ids = rows.iter().map(|r| r.fill_id).collect();
     let fills =
-        trading::record_fills_with_ids(conn, Posting::default(), &plans, None, Some(ids), now)
-            .await?;
+        trading::record_fills(conn, Posting::default(), &plans, None, Some(ids), now).await?;
     Ok(fills.len() as u64)
 }
 

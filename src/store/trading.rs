@@ -577,7 +577,7 @@ pub async fn apply_fills_after(
     plans: &[FillPlan<'_>],
     at: DateTime<Utc>,
 ) -> Result<Vec<FillRow>> {
-    let fills = record_fills(conn, before, plans, None, at).await?;
+    let fills = record_fills(conn, before, plans, None, None, at).await?;
     if fills.is_empty() {
         return Ok(fills);
     }
@@ -603,24 +603,14 @@ pub async fn apply_fills_after(
 }
 
 /// The fills and ledger posting of [`apply_fills_after`], leaving the order rows as they are:
-/// for an order inserted already filled (place-order's immediate fill, which never rests).
-/// Each plan's order is the order as placed: open, holding its reservation, which `before`
-/// posts.
+/// for an order inserted already filled (place-order's immediate fill, which never rests) or
+/// closed by the caller (settle). Each plan's order is the order as placed: open, holding its
+/// reservation, which `before` posts.
 ///
 /// `held` gives the sellers' holdings as (user, code) → (shares, cost) when the caller has
-/// them locked already; otherwise they are read here.
+/// them locked already; otherwise they are read here. `ids` are the fills' ids when the caller
+/// has taken them from the sequence (one per plan); otherwise they are taken here.
 pub async fn record_fills(
-    conn: &mut PgConnection,
-    before: Posting,
-    plans: &[FillPlan<'_>],
-    held: Option<HashMap<(i64, String), (i64, Decimal)>>,
-    at: DateTime<Utc>,
-) -> Result<Vec<FillRow>> {
-    record_fills_with_ids(conn, before, plans, held, None, at).await
-}
-
-/// [`record_fills`] with the fills' ids already taken from the sequence (one per plan).
-pub async fn record_fills_with_ids(
     conn: &mut PgConnection,
     before: Posting,
     plans: &[FillPlan<'_>],
