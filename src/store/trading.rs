@@ -324,6 +324,47 @@ pub async fn insert_order(
     })
 }
 
+// The guarded inserts below (a resting order, an immediate fill) share their parameters —
+// $1..$8 the order, $9/$10 its reservation (cash, shares), which is the guard, $11 the key,
+// $12 the time — and, for a sell, the account lock taken before the holding.
+macro_rules! lock_open_account {
+    () => {
+        "account AS (
+             SELECT user_id FROM accounts WHERE user_id = $1 AND closed_at IS NULL FOR UPDATE)"
+    };
+}
+
+fn bind_guarded<'q, O>(
+    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    o: &'q OrderInsert,
+    at: DateTime<Utc>,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    let r = &o.row;
+    q.bind(r.user_id)
+        .bind(r.code.as_str())
+        .bind(r.side.as_str())
+        .bind(r.kind.as_str())
+        .bind(r.tif.as_str())
+        .bind(r.quantity.get())
+        .bind(r.limit.map(Price::get))
+        .bind(r.fee_rate)
+        .bind(o.reserved_cash)
+        .bind(o.reserved_shares)
+        .bind(r.idempotency_key.as_deref())
+        .bind(at)
+}
+
+/// A guarded insert that lost its idempotency key to a concurrent placement wrote nothing:
+/// None, so the locked path says what happened.
+fn none_if_key_taken<T>(r: std::result::Result<Option<T>, sqlx::Error>) -> Result<Option<T>> {
+    match r {
+        Err(e) if crate::error::violated_constraint(&e) == Some("orders_idempotency_key") => {
+            Ok(None)
+        }
+        other => Ok(other?),
+    }
+}
+
 /// Places a resting order in one statement, without a transaction around it: it reserves the
 /// order's cash (buy) or shares (sell) where the account is still active and still holds
 /// enough, and inserts the order only if that reservation was made. Row locks are taken in the
@@ -338,7 +379,7 @@ pub async fn insert_resting_order(
     at: DateTime<Utc>,
 ) -> Result<Option<OrderRow>> {
     macro_rules! insert_from {
-        ($cte:literal) => {
+        ($cte:expr) => {
             concat!(
                 "WITH ",
                 $cte,
@@ -358,38 +399,21 @@ pub async fn insert_resting_order(
                  WHERE user_id = $1 AND closed_at IS NULL AND available >= $9
                  RETURNING user_id)"
         ),
-        Side::Sell => insert_from!(
-            "account AS (
-                 SELECT user_id FROM accounts WHERE user_id = $1 AND closed_at IS NULL FOR UPDATE),
+        Side::Sell => insert_from!(concat!(
+            lock_open_account!(),
+            ",
              held AS (
                  UPDATE holdings h SET available = h.available - $10, reserved = h.reserved + $10
                  FROM account a WHERE h.user_id = a.user_id AND h.code = $2 AND h.available >= $10
                  RETURNING h.user_id)"
-        ),
+        )),
     };
     debug_assert_eq!(o.status, "open");
-    let r = &o.row;
-    let placed = sqlx::query_as::<_, OrderRow>(sql)
-        .bind(r.user_id)
-        .bind(r.code.as_str())
-        .bind(r.side.as_str())
-        .bind(r.kind.as_str())
-        .bind(r.tif.as_str())
-        .bind(r.quantity.get())
-        .bind(r.limit.map(Price::get))
-        .bind(r.fee_rate)
-        .bind(o.reserved_cash)
-        .bind(o.reserved_shares)
-        .bind(r.idempotency_key.as_deref())
-        .bind(at)
-        .fetch_optional(&mut *conn)
-        .await;
-    match placed {
-        Err(e) if crate::error::violated_constraint(&e) == Some("orders_idempotency_key") => {
-            Ok(None)
-        }
-        other => Ok(other?),
-    }
+    none_if_key_taken(
+        bind_guarded(sqlx::query_as::<_, OrderRow>(sql), o, at)
+            .fetch_optional(&mut *conn)
+            .await,
+    )
 }
 
 /// An order inserted filled by [`lock_and_insert_filled_order`], with what its fill needs.
@@ -403,8 +427,8 @@ pub struct FilledInsert {
 
 /// The first statement of place-order's fill path, in the caller's transaction: locks the
 /// account (and, for a sell, the holding) where the account is open and the cash or free
-/// shares still cover the order's reservation, and only then inserts the order as filled.
-/// Returns None, having locked or written nothing that matters, when that no longer holds;
+/// shares still cover the order's reservation, and only then inserts the order as filled
+/// (`o` is the order as placed: open, with the reservation that is the guard). Returns None, having locked or written nothing that matters, when that no longer holds;
 /// the caller then rolls back and takes the locked path.
 pub async fn lock_and_insert_filled_order(
     conn: &mut PgConnection,
@@ -412,7 +436,7 @@ pub async fn lock_and_insert_filled_order(
     at: DateTime<Utc>,
 ) -> Result<Option<FilledInsert>> {
     macro_rules! insert_from {
-        ($cte:literal, $held:literal) => {
+        ($cte:expr, $held:literal) => {
             concat!(
                 "WITH ",
                 $cte,
@@ -438,12 +462,14 @@ pub async fn lock_and_insert_filled_order(
             "NULL::bigint AS held_shares, NULL::numeric AS held_cost"
         ),
         Side::Sell => insert_from!(
-            "account AS (
-                 SELECT user_id FROM accounts WHERE user_id = $1 AND closed_at IS NULL FOR UPDATE),
-             held AS (
-                 SELECT h.user_id, h.available + h.reserved AS shares, h.cost FROM holdings h
-                 JOIN account a ON h.user_id = a.user_id
-                 WHERE h.code = $2 AND h.available >= $10 FOR UPDATE OF h)",
+            concat!(
+                lock_open_account!(),
+                ",
+                 held AS (
+                     SELECT h.user_id, h.available + h.reserved AS shares, h.cost FROM holdings h
+                     JOIN account a ON h.user_id = a.user_id
+                     WHERE h.code = $2 AND h.available >= $10 FOR UPDATE OF h)"
+            ),
             "held.shares AS held_shares, held.cost AS held_cost"
         ),
     };
@@ -455,28 +481,11 @@ pub async fn lock_and_insert_filled_order(
         held_shares: Option<i64>,
         held_cost: Option<Decimal>,
     }
-    let r = &o.row;
-    let row = sqlx::query_as::<_, Row>(sql)
-        .bind(r.user_id)
-        .bind(r.code.as_str())
-        .bind(r.side.as_str())
-        .bind(r.kind.as_str())
-        .bind(r.tif.as_str())
-        .bind(r.quantity.get())
-        .bind(r.limit.map(Price::get))
-        .bind(r.fee_rate)
-        .bind(o.reserved_cash)
-        .bind(o.reserved_shares)
-        .bind(r.idempotency_key.as_deref())
-        .bind(at)
-        .fetch_optional(&mut *conn)
-        .await;
-    let row = match row {
-        Err(e) if crate::error::violated_constraint(&e) == Some("orders_idempotency_key") => {
-            return Ok(None)
-        }
-        other => other?,
-    };
+    let row = none_if_key_taken(
+        bind_guarded(sqlx::query_as::<_, Row>(sql), o, at)
+            .fetch_optional(&mut *conn)
+            .await,
+    )?;
     Ok(row.map(|r| FilledInsert {
         order: r.order,
         fill_id: r.fill_id,
