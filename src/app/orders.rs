@@ -281,16 +281,16 @@ fn check_replay(req: &OrderRequest, key: &str, prev: &OrderRow) -> Result<()> {
 /// locked path, which decides again under the account lock.
 pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed> {
     let now = app.clock.now();
-    if let Some(placed) = place_resting(app, user_id, req, now).await? {
+    if let Some(placed) = place_short(app, user_id, req, now).await? {
         return Ok(placed);
     }
     place_locked(app, user_id, req, now).await
 }
 
-/// The short path of [`place`]: Some when the order was placed resting, None when the locked
-/// path must decide. A rejection is final: it was decided on committed state, as the locked
+/// The short path of [`place`]: Some when the order was placed (resting, or filled at once),
+/// None when the locked path must decide. A rejection is final: it was decided on committed state, as the locked
 /// path would have decided it a moment earlier.
-async fn place_resting(
+async fn place_short(
     app: &App,
     user_id: i64,
     req: &OrderRequest,
