@@ -2,11 +2,13 @@
 //! Nothing here does I/O; constructors parse and reject.
 
 pub mod calendar;
+pub mod instrument;
 pub mod portfolio;
 pub mod quote;
 pub mod rules;
 pub mod types;
 
+pub use instrument::{InstrumentKind, TradingSession};
 pub use quote::StockQuote;
 pub use rules::{Rulebook, SessionState};
 pub use types::*;
