@@ -166,6 +166,16 @@ pub fn decide(
             stock.code, stock.name
         )));
     }
+    if stock.halted {
+        return Err(Error::rejected(format!(
+            "code: {} ({}) is halted (거래정지): it takes no orders until trading resumes",
+            stock.code, stock.name
+        )));
+    }
+    let instrument = stock.instrument();
+    if let Some(limit) = req.limit {
+        rules::check_tick(instrument.kind, limit)?;
+    }
     let (market_price, base) = if state == SessionState::Open {
         let p = fresh_price(stock, now, rules_.max_price_age)?;
         (Some(p), stock.prev_close.unwrap_or(p.get()))
@@ -190,7 +200,9 @@ pub fn decide(
         })?;
         (None, base)
     };
-    let band = rules::price_band(base);
+    // Outside the session the band is the next session's, around the latest price; a new
+    // listing's first-day band applies only on that day.
+    let band = rules::band_for(&instrument, base, rules::trade_date(now));
     if let Some(limit) = req.limit {
         band.check(limit)?;
     }
@@ -232,7 +244,7 @@ pub fn decide(
     })
 }
 
-fn new_row(user_id: i64, req: &OrderRequest, fee_rate: Decimal) -> NewOrderRow {
+fn new_row(user_id: i64, req: &OrderRequest, fee_rate: Decimal, stock: &StockRow) -> NewOrderRow {
     NewOrderRow {
         user_id,
         code: req.code.clone(),
@@ -243,6 +255,7 @@ fn new_row(user_id: i64, req: &OrderRequest, fee_rate: Decimal) -> NewOrderRow {
         limit: req.limit,
         fee_rate,
         idempotency_key: req.idempotency_key.clone(),
+        sell_tax_exempt: !rules::pays_sell_tax(stock.instrument().kind),
     }
 }
 
@@ -326,7 +339,7 @@ async fn place_short(
         return Ok(None);
     };
     let insert = OrderInsert {
-        row: new_row(user_id, req, app.rules.commission_rate),
+        row: new_row(user_id, req, app.rules.commission_rate, &stock),
         status: "open",
         reserved_cash,
         reserved_shares,
@@ -438,7 +451,7 @@ async fn place_locked(
         account.available,
         holding.map_or((0, 0), |h| (h.available, h.reserved)),
     )?;
-    let row = new_row(user_id, req, app.rules.commission_rate);
+    let row = new_row(user_id, req, app.rules.commission_rate, &stock);
     let (reserved_cash, reserved_shares, fill_at) = match decision {
         Decision::IocCancelled => {
             let order = trading::insert_order(
@@ -700,7 +713,7 @@ async fn place_batch(
         };
         let key = (r.user_id, req.code.to_string());
         let held = shares.get(&key).copied().unwrap_or((0, 0));
-        let row = new_row(r.user_id, req, app.rules.commission_rate);
+        let row = new_row(r.user_id, req, app.rules.commission_rate, stock);
         match decide(req, stock, state, now, &app.rules, available, held) {
             Err(e) => {
                 outcomes.push(BulkOutcome::err(r.row, e));
@@ -740,6 +753,7 @@ async fn place_batch(
                             req.quantity,
                             app.rules.commission_rate,
                             rules::trade_date(now),
+                            row.sell_tax_exempt,
                         )
                         .net
                         .get();

@@ -27,10 +27,14 @@ pub enum InstrumentKind {
     Etf,
     /// Exchange-traded note.
     Etn,
+    /// A foreign company's shares listed in Korea (Naver `type` FS).
+    Foreign,
+    /// A depositary receipt (Naver `type` DR).
+    Receipt,
 }
 
 impl InstrumentKind {
-    pub const ALL: [InstrumentKind; 7] = [
+    pub const ALL: [InstrumentKind; 9] = [
         InstrumentKind::Common,
         InstrumentKind::Preferred,
         InstrumentKind::Spac,
@@ -38,6 +42,8 @@ impl InstrumentKind {
         InstrumentKind::Fund,
         InstrumentKind::Etf,
         InstrumentKind::Etn,
+        InstrumentKind::Foreign,
+        InstrumentKind::Receipt,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +55,8 @@ impl InstrumentKind {
             InstrumentKind::Fund => "fund",
             InstrumentKind::Etf => "etf",
             InstrumentKind::Etn => "etn",
+            InstrumentKind::Foreign => "foreign",
+            InstrumentKind::Receipt => "dr",
         }
     }
 
@@ -72,6 +80,18 @@ impl InstrumentKind {
         } else {
             InstrumentKind::Common
         }
+    }
+}
+
+/// The leverage multiple of an ETF or ETN, from its name: `레버리지` or `2X` (as in
+/// `…선물인버스2X`) mark a 2× product; everything else is 1×. KRX allows no listed product
+/// above 2× since 2017, and the names of all 2× products carry one of these marks.
+pub fn leverage_of(kind: InstrumentKind, name: &str) -> u8 {
+    let upper = name.to_uppercase();
+    if kind.is_exchange_traded_product() && (upper.contains("레버리지") || upper.contains("2X")) {
+        2
+    } else {
+        1
     }
 }
 
@@ -136,6 +156,17 @@ mod tests {
         ] {
             assert_eq!(InstrumentKind::of_share_name(name), kind, "{name}");
         }
+    }
+
+    #[test]
+    fn leverage_comes_from_the_name_of_an_etf_or_etn() {
+        assert_eq!(leverage_of(InstrumentKind::Etf, "KODEX 레버리지"), 2);
+        assert_eq!(leverage_of(InstrumentKind::Etf, "KODEX 200선물인버스2X"), 2);
+        assert_eq!(leverage_of(InstrumentKind::Etn, "신한 레버리지 WTI원유 선물 ETN"), 2);
+        assert_eq!(leverage_of(InstrumentKind::Etf, "KODEX 인버스"), 1);
+        assert_eq!(leverage_of(InstrumentKind::Etf, "KODEX 200"), 1);
+        // A stock whose name happens to contain the word is not leveraged.
+        assert_eq!(leverage_of(InstrumentKind::Common, "레버리지2X홀딩스"), 1);
     }
 
     #[test]

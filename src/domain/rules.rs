@@ -12,6 +12,7 @@ use rust_decimal_macros::dec;
 use serde::Serialize;
 
 use super::calendar::Calendar;
+use super::instrument::InstrumentKind;
 use super::types::{Price, Quantity, Side, Won};
 use super::Invalid;
 
@@ -42,6 +43,107 @@ pub fn floor_to_tick(price: Decimal) -> Decimal {
     (price / t).floor() * t
 }
 
+/// Tick size of an ETF or ETN: 1 won below 2,000 won, 5 won from 2,000 won. In force since
+/// 2023-12-18 (KRX amendment of 2023-10-05, as reported by Hankyung and Mediapen); before, a
+/// flat 5 won.
+pub fn etp_tick_size(price: Decimal) -> Decimal {
+    if price < dec!(2_000) {
+        dec!(1)
+    } else {
+        dec!(5)
+    }
+}
+
+/// Tick size of an instrument of `kind` at a price level.
+pub fn tick_size_of(kind: InstrumentKind, price: Decimal) -> Decimal {
+    if kind.is_exchange_traded_product() {
+        etp_tick_size(price)
+    } else {
+        tick_size(price)
+    }
+}
+
+/// Cuts a price down to the tick of its own level for an instrument of `kind`.
+pub fn floor_to_tick_of(kind: InstrumentKind, price: Decimal) -> Decimal {
+    let t = tick_size_of(kind, price);
+    (price / t).floor() * t
+}
+
+/// Ticks are an order rule: a limit price must sit on its instrument's tick. A crawled price
+/// is a market fact and is never checked against this table.
+pub fn check_tick(kind: InstrumentKind, price: Price) -> Result<(), Invalid> {
+    let d = price.get();
+    let tick = tick_size_of(kind, d);
+    if d % tick == Decimal::ZERO {
+        return Ok(());
+    }
+    let below = floor_to_tick_of(kind, d);
+    let what = if kind.is_exchange_traded_product() {
+        format!("{kind} ")
+    } else {
+        String::new()
+    };
+    Err(Invalid::new(
+        "price",
+        format!(
+            "{} is not on the {}-won {what}tick for its level (nearest: {} or {})",
+            super::group_thousands(d),
+            tick,
+            super::group_thousands(below),
+            super::group_thousands(below + tick),
+        ),
+    ))
+}
+
+/// What sets a day's band for an instrument: its kind, its leverage (a 2× product's band is
+/// twice as wide) and its first trading day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Instrument {
+    pub kind: InstrumentKind,
+    /// 1 for everything but leveraged ETFs/ETNs (2 for a 2× product).
+    pub leverage: Decimal,
+    /// The first trading day, when known.
+    pub listed_on: Option<NaiveDate>,
+}
+
+impl Instrument {
+    pub fn common() -> Self {
+        Instrument {
+            kind: InstrumentKind::Common,
+            leverage: Decimal::ONE,
+            listed_on: None,
+        }
+    }
+}
+
+/// The first day's band of a new listing, since 2023-06-26: 60% to 400% of the offering price
+/// (which the market shows as the base price of that day).
+pub const FIRST_DAY_LOWER: Decimal = dec!(0.60);
+pub const FIRST_DAY_UPPER: Decimal = dec!(4.00);
+
+/// The band of `inst` on trade date `day` around `base` (the previous close, or the offering
+/// price on the first trading day). Limits are cut to the instrument's own tick.
+pub fn band_for(inst: &Instrument, base: Decimal, day: NaiveDate) -> Band {
+    let floor = |p: Decimal| floor_to_tick_of(inst.kind, p);
+    if inst.listed_on == Some(day) {
+        return Band {
+            base,
+            lower: floor(base * FIRST_DAY_LOWER).max(Decimal::ONE),
+            upper: floor(base * FIRST_DAY_UPPER),
+            rule: BandRule::FirstDay,
+        };
+    }
+    let rate = BAND_RATE * inst.leverage.max(Decimal::ONE);
+    let tick = tick_size_of(inst.kind, base);
+    let width = (base * rate / tick).floor() * tick;
+    Band {
+        base,
+        lower: floor(base - width).max(Decimal::ONE),
+        upper: floor(base + width),
+        rule: BandRule::Daily { rate },
+    }
+}
+
 /// The daily price band: ±30% of the base (previous close), computed the KRX way.
 /// The width is cut down to the base price's tick; each limit is then cut down to its own tick.
 /// Example: base 9,980 → width 2,990 → upper 12,970 (on its 10-won tick), lower 6,990;
@@ -51,6 +153,28 @@ pub struct Band {
     pub base: Decimal,
     pub lower: Decimal,
     pub upper: Decimal,
+    pub rule: BandRule,
+}
+
+/// Which rule set a band.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BandRule {
+    /// ±rate of the previous close (0.30, or the leverage multiple × 0.30).
+    Daily { rate: Decimal },
+    /// 60%–400% of the offering price on a listing's first trading day.
+    FirstDay,
+}
+
+impl std::fmt::Display for BandRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BandRule::Daily { rate } => {
+                write!(f, "±{}% of the base price", (rate * dec!(100)).normalize())
+            }
+            BandRule::FirstDay => f.write_str("60%–400% of the offering price on its first day"),
+        }
+    }
 }
 
 pub const BAND_RATE: Decimal = dec!(0.30);
@@ -60,7 +184,12 @@ pub fn price_band(base: Decimal) -> Band {
     let width = (base * BAND_RATE / tick).floor() * tick;
     let upper = floor_to_tick(base + width);
     let lower = floor_to_tick(base - width).max(Decimal::ONE);
-    Band { base, lower, upper }
+    Band {
+        base,
+        lower,
+        upper,
+        rule: BandRule::Daily { rate: BAND_RATE },
+    }
 }
 
 impl Band {
@@ -70,10 +199,11 @@ impl Band {
             return Err(Invalid::new(
                 "price",
                 format!(
-                    "{} is outside today's band {} to {} (±30% of the base price {})",
+                    "{} is outside today's band {} to {} ({} {})",
                     price,
                     super::group_thousands(self.lower),
                     super::group_thousands(self.upper),
+                    self.rule,
                     super::group_thousands(self.base)
                 ),
             ));
@@ -223,6 +353,12 @@ pub fn sell_tax(amount: Won, day: NaiveDate) -> Won {
     Won::floor(amount.get() * sell_tax_rate(day))
 }
 
+/// Whether a sell of this kind pays the securities transaction tax: ETFs and ETNs do not
+/// (증권거래세법 exempts them; their sells pay no tax at any date in the table).
+pub fn pays_sell_tax(kind: InstrumentKind) -> bool {
+    !kind.is_exchange_traded_product()
+}
+
 /// What a fill of `qty` at `price` costs or pays, fee and tax included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FillAmounts {
@@ -233,12 +369,15 @@ pub struct FillAmounts {
     pub net: Won,
 }
 
+/// What a fill costs or pays. `tax_exempt` is set for ETF and ETN orders (see
+/// [`pays_sell_tax`]).
 pub fn fill_amounts(
     side: Side,
     price: Price,
     qty: Quantity,
     rate: Decimal,
     day: NaiveDate,
+    tax_exempt: bool,
 ) -> FillAmounts {
     let amount = Won::floor(price.get() * qty.decimal());
     let fee = commission(amount, rate);
@@ -250,7 +389,11 @@ pub fn fill_amounts(
             net: Won::floor(amount.get() + fee.get()),
         },
         Side::Sell => {
-            let tax = sell_tax(amount, day);
+            let tax = if tax_exempt {
+                Won::ZERO
+            } else {
+                sell_tax(amount, day)
+            };
             FillAmounts {
                 amount,
                 fee,
@@ -319,12 +462,13 @@ mod tests {
             1_999, 2_000, 2_005, 4_995, 5_000, 19_990, 20_000, 49_950, 50_000, 199_900, 200_000,
             499_500, 500_000, 501_000,
         ] {
-            assert!(Price::new(Decimal::from(ok)).is_ok(), "{ok}");
+            assert!(check_tick(InstrumentKind::Common, p(ok)).is_ok(), "{ok}");
         }
         for off in [
             2_001, 4_999, 5_005, 19_995, 20_010, 49_990, 50_050, 199_950, 200_100, 499_900, 500_500,
         ] {
-            assert!(Price::new(Decimal::from(off)).is_err(), "{off}");
+            let e = check_tick(InstrumentKind::Common, p(off)).unwrap_err();
+            assert_eq!(e.field, "price", "{off}");
         }
     }
 
@@ -374,6 +518,75 @@ mod tests {
         assert_eq!(e.field, "price");
         assert!(e.rule.contains("39,200 to 72,600"), "{e}");
         assert!(b.check(p(39_150)).is_err());
+        assert!(e.rule.contains("±30% of the base price 55,900"), "{e}");
+    }
+
+    fn inst(kind: InstrumentKind, leverage: i64, listed_on: Option<NaiveDate>) -> Instrument {
+        Instrument {
+            kind,
+            leverage: Decimal::from(leverage),
+            listed_on,
+        }
+    }
+
+    #[test]
+    fn etf_and_etn_ticks_are_one_won_then_five() {
+        for kind in [InstrumentKind::Etf, InstrumentKind::Etn] {
+            for (price, tick) in [(1, 1), (1_999, 1), (2_000, 5), (20_210, 5), (274_250, 5)] {
+                assert_eq!(tick_size_of(kind, Decimal::from(price)), Decimal::from(tick));
+            }
+            assert!(check_tick(kind, p(20_210)).is_ok());
+            assert!(check_tick(kind, p(1_999)).is_ok());
+            let e = check_tick(kind, p(20_212)).unwrap_err();
+            assert!(e.rule.contains("5-won"), "{e}");
+            assert!(e.rule.contains("20,210 or 20,215"), "{e}");
+        }
+        // The same price is off the stock tick (50 won at 20,000–49,999).
+        assert!(check_tick(InstrumentKind::Common, p(20_210)).is_err());
+        assert!(check_tick(InstrumentKind::Reit, p(20_260)).is_err());
+    }
+
+    #[test]
+    fn leveraged_bands_are_the_multiple_of_thirty_percent() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        let one = band_for(&inst(InstrumentKind::Etf, 1, None), dec!(10_000), day);
+        assert_eq!((one.lower, one.upper), (dec!(7_000), dec!(13_000)));
+        let two = band_for(&inst(InstrumentKind::Etf, 2, None), dec!(10_000), day);
+        assert_eq!((two.lower, two.upper), (dec!(4_000), dec!(16_000)));
+        let e = two.check(p(16_005)).unwrap_err();
+        assert!(e.rule.contains("±60% of the base price 10,000"), "{e}");
+        // A common stock's band matches the classic computation.
+        assert_eq!(
+            band_for(&Instrument::common(), dec!(55_900), day),
+            price_band(dec!(55_900))
+        );
+    }
+
+    #[test]
+    fn a_first_day_band_is_sixty_to_four_hundred_percent_of_the_offering_price() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        let new = inst(InstrumentKind::Common, 1, Some(day));
+        let b = band_for(&new, dec!(10_000), day);
+        assert_eq!((b.lower, b.upper), (dec!(6_000), dec!(40_000)));
+        assert!(b.check(p(25_000)).is_ok());
+        let e = b.check(p(40_050)).unwrap_err();
+        assert!(e.rule.contains("60%–400% of the offering price"), "{e}");
+        // The next day the ordinary ±30% applies.
+        let next = band_for(&new, dec!(25_000), day.succ_opt().unwrap());
+        assert_eq!((next.lower, next.upper), (dec!(17_500), dec!(32_500)));
+    }
+
+    #[test]
+    fn etf_and_etn_sells_pay_no_transaction_tax() {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 3).unwrap();
+        let q = Quantity::new(10).unwrap();
+        let etf = fill_amounts(Side::Sell, p(20_210), q, DEFAULT_COMMISSION_RATE, day, true);
+        assert_eq!((etf.tax, etf.fee), (Won::ZERO, Won::from_i64(30)));
+        assert_eq!(etf.net, Won::from_i64(202_070));
+        let stock = fill_amounts(Side::Sell, p(20_200), q, DEFAULT_COMMISSION_RATE, day, false);
+        assert_eq!(stock.tax, Won::from_i64(404));
+        assert!(!pays_sell_tax(InstrumentKind::Etf) && !pays_sell_tax(InstrumentKind::Etn));
+        assert!(pays_sell_tax(InstrumentKind::Preferred) && pays_sell_tax(InstrumentKind::Reit));
     }
 
     #[test]
@@ -394,7 +607,7 @@ mod tests {
     fn fill_amounts_truncate_fee_and_tax() {
         let day = NaiveDate::from_ymd_opt(2026, 3, 3).unwrap();
         let q = Quantity::new(7).unwrap();
-        let buy = fill_amounts(Side::Buy, p(55_900), q, DEFAULT_COMMISSION_RATE, day);
+        let buy = fill_amounts(Side::Buy, p(55_900), q, DEFAULT_COMMISSION_RATE, day, false);
         // 391,300 × 0.00015 = 58.695 → 58.
         assert_eq!(
             (buy.amount, buy.fee, buy.tax, buy.net),
@@ -405,7 +618,7 @@ mod tests {
                 Won::from_i64(391_358)
             )
         );
-        let sell = fill_amounts(Side::Sell, p(55_900), q, DEFAULT_COMMISSION_RATE, day);
+        let sell = fill_amounts(Side::Sell, p(55_900), q, DEFAULT_COMMISSION_RATE, day, false);
         // tax 391,300 × 0.002 = 782.6 → 782.
         assert_eq!(
             (sell.fee, sell.tax, sell.net),

@@ -154,7 +154,9 @@ pub fn parse_decimal(s: &str, field: &'static str) -> Result<Decimal, Invalid> {
         .map_err(|_| Invalid::new(field, format!("{:?} is not a number", s.trim())))
 }
 
-/// A price in won that sits on the KRX tick for its level.
+/// A price in won: positive, whole, at most [`rules::MAX_PRICE`]. Whether it sits on a tick
+/// depends on the instrument and is an order rule ([`rules::check_tick`]); a crawled price is a
+/// market fact and is not tick-checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Price(Decimal);
@@ -183,21 +185,7 @@ impl Price {
                 ),
             ));
         }
-        let d = d.trunc();
-        let tick = rules::tick_size(d);
-        if d % tick != Decimal::ZERO {
-            return Err(Invalid::new(
-                "price",
-                format!(
-                    "{} is not on the {}-won tick for its level (nearest: {} or {})",
-                    group_thousands(d),
-                    tick,
-                    group_thousands(rules::floor_to_tick(d)),
-                    group_thousands(rules::floor_to_tick(d) + tick),
-                ),
-            ));
-        }
-        Ok(Price(d))
+        Ok(Price(d.trunc()))
     }
     pub fn get(self) -> Decimal {
         self.0
@@ -497,9 +485,13 @@ mod tests {
     }
 
     #[test]
-    fn price_must_be_positive_whole_and_on_tick() {
+    fn price_must_be_positive_and_whole() {
         assert_eq!("55,900".parse::<Price>().unwrap().get(), dec!(55900));
-        let e = "55950".parse::<Price>().unwrap_err();
+        // A market price off the stock tick (an ETF's 20,210) is still a price; the tick is an
+        // order rule checked with the instrument.
+        assert_eq!("20210".parse::<Price>().unwrap().get(), dec!(20210));
+        let e = rules::check_tick(crate::domain::InstrumentKind::Common, "55950".parse().unwrap())
+            .unwrap_err();
         assert_eq!(e.field, "price");
         assert!(e.rule.contains("100-won tick"), "{e}");
         assert!(e.rule.contains("55,900 or 56,000"), "{e}");

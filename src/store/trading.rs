@@ -45,12 +45,32 @@ struct AccountStockRow {
     prev_close: Option<Decimal>,
     price_at: Option<DateTime<Utc>>,
     listed: Option<bool>,
+    kind: Option<String>,
+    leverage: Option<Decimal>,
+    listed_on: Option<NaiveDate>,
+    halted: Option<bool>,
 }
 
 impl AccountStockRow {
     fn stock(self) -> Option<StockRow> {
-        match (self.code, self.name, self.market, self.listed) {
-            (Some(code), Some(name), Some(market), Some(listed)) => Some(StockRow {
+        match (
+            self.code,
+            self.name,
+            self.market,
+            self.listed,
+            self.kind,
+            self.leverage,
+            self.halted,
+        ) {
+            (
+                Some(code),
+                Some(name),
+                Some(market),
+                Some(listed),
+                Some(kind),
+                Some(leverage),
+                Some(halted),
+            ) => Some(StockRow {
                 code,
                 name,
                 market,
@@ -58,6 +78,10 @@ impl AccountStockRow {
                 prev_close: self.prev_close,
                 price_at: self.price_at,
                 listed,
+                kind,
+                leverage,
+                listed_on: self.listed_on,
+                halted,
             }),
             _ => None,
         }
@@ -77,7 +101,8 @@ pub async fn lock_account_and_stock(
 ) -> Result<(AccountRow, Option<StockRow>)> {
     let r = sqlx::query_as::<_, AccountStockRow>(
         "SELECT a.user_id, a.available, a.reserved,
-                s.code, s.name, s.market, s.price, s.prev_close, s.price_at, s.listed
+                s.code, s.name, s.market, s.price, s.prev_close, s.price_at, s.listed,
+                s.kind, s.leverage, s.listed_on, s.halted
          FROM accounts a LEFT JOIN stocks s ON s.code = $2
          WHERE a.user_id = $1 AND a.closed_at IS NULL FOR UPDATE OF a",
     )
@@ -116,6 +141,7 @@ pub async fn order_context(
     let r = sqlx::query_as::<_, Row>(
         "SELECT a.user_id, a.available, a.reserved,
                 s.code, s.name, s.market, s.price, s.prev_close, s.price_at, s.listed,
+                s.kind, s.leverage, s.listed_on, s.halted,
                 h.available AS held_available, h.reserved AS held_reserved,
                 EXISTS (SELECT 1 FROM orders o WHERE o.user_id = $1 AND o.idempotency_key = $3) AS key_used
          FROM accounts a LEFT JOIN stocks s ON s.code = $2
@@ -145,6 +171,21 @@ pub struct StockRow {
     pub prev_close: Option<Decimal>,
     pub price_at: Option<DateTime<Utc>>,
     pub listed: bool,
+    pub kind: String,
+    pub leverage: Decimal,
+    pub listed_on: Option<NaiveDate>,
+    pub halted: bool,
+}
+
+impl StockRow {
+    /// What the rulebook needs of the instrument: kind, leverage and first trading day.
+    pub fn instrument(&self) -> rules::Instrument {
+        rules::Instrument {
+            kind: self.kind.parse().expect("kind checked by the schema"),
+            leverage: self.leverage,
+            listed_on: self.listed_on,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, FromRow)]
@@ -188,12 +229,15 @@ pub struct OrderRow {
     pub reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// An ETF or ETN order: its sells pay no securities transaction tax.
+    pub sell_tax_exempt: bool,
 }
 
 macro_rules! order_columns {
     () => {
         "id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status, \
-     filled_quantity, reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at"
+     filled_quantity, reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at, \
+     sell_tax_exempt"
     };
 }
 
@@ -277,6 +321,8 @@ pub struct NewOrderRow {
     pub limit: Option<Price>,
     pub fee_rate: Decimal,
     pub idempotency_key: Option<String>,
+    /// From the instrument: ETF and ETN sells pay no securities transaction tax.
+    pub sell_tax_exempt: bool,
 }
 
 /// Inserts an order: `open` with its reservation, `filled` (an immediate fill, never resting)
@@ -294,8 +340,9 @@ pub async fn insert_order(
     };
     let r = &o.row;
     sqlx::query_as::<_, OrderRow>(concat!("INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
-                             filled_quantity, reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                             filled_quantity, reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at,
+                             sell_tax_exempt)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
          RETURNING ", order_columns!()))
     .bind(r.user_id)
     .bind(r.code.as_str())
@@ -313,6 +360,7 @@ pub async fn insert_order(
     .bind(o.reason)
     .bind(at)
     .bind(closed_at)
+    .bind(r.sell_tax_exempt)
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| match crate::error::violated_constraint(&e) {
@@ -326,7 +374,7 @@ pub async fn insert_order(
 
 // The guarded inserts below (a resting order, an immediate fill) share their parameters —
 // $1..$8 the order, $9/$10 its reservation (cash, shares), which is the guard, $11 the key,
-// $12 the time — and, for a sell, the account lock taken before the holding.
+// $12 the time, $13 the tax exemption — and, for a sell, the account lock taken before the holding.
 macro_rules! lock_open_account {
     () => {
         "account AS (
@@ -352,6 +400,7 @@ fn bind_guarded<'q, O>(
         .bind(o.reserved_shares)
         .bind(r.idempotency_key.as_deref())
         .bind(at)
+        .bind(r.sell_tax_exempt)
 }
 
 /// A guarded insert that lost its idempotency key to a concurrent placement wrote nothing:
@@ -385,8 +434,8 @@ pub async fn insert_resting_order(
                 $cte,
                 "
                  INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
-                                     reserved_cash, reserved_shares, idempotency_key, created_at)
-                 SELECT user_id, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12 FROM held
+                                     reserved_cash, reserved_shares, idempotency_key, created_at, sell_tax_exempt)
+                 SELECT user_id, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13 FROM held
                  RETURNING ",
                 order_columns!()
             )
@@ -443,8 +492,8 @@ pub async fn lock_and_insert_filled_order(
                 ",
                  ins AS (
                      INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
-                                         filled_quantity, idempotency_key, created_at, closed_at)
-                     SELECT user_id, $2, $3, $4, $5, $6, $7, $8, 'filled', $6, $11, $12, $12 FROM held
+                                         filled_quantity, idempotency_key, created_at, closed_at, sell_tax_exempt)
+                     SELECT user_id, $2, $3, $4, $5, $6, $7, $8, 'filled', $6, $11, $12, $12, $13 FROM held
                      RETURNING ",
                 order_columns!(),
                 ")
@@ -671,7 +720,8 @@ pub async fn record_fills(
         let o = plan.order;
         let side = o.side();
         let qty = Quantity::new(o.remaining())?;
-        let amounts = rules::fill_amounts(side, plan.price, qty, o.fee_rate, day);
+        let amounts =
+            rules::fill_amounts(side, plan.price, qty, o.fee_rate, day, o.sell_tax_exempt);
         let user = Some(o.user_id);
         let (amount, fee, tax) = (amounts.amount.get(), amounts.fee.get(), amounts.tax.get());
         let shares = qty.decimal();
@@ -806,12 +856,14 @@ pub async fn insert_orders(
     let ids = super::next_ids(conn, "orders_id_seq", orders.len()).await?;
     let f = |g: fn(&OrderInsert) -> String| orders.iter().map(g).collect::<Vec<String>>();
     let mut rows: Vec<OrderRow> = sqlx::query_as::<_, OrderRow>(concat!("INSERT INTO orders (id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
-                             reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at)
+                             reserved_cash, reserved_shares, idempotency_key, reason, sell_tax_exempt,
+                             created_at, closed_at)
          SELECT t.*, $15, CASE WHEN t.status = 'open' THEN NULL ELSE $15::timestamptz END
          FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
-                     $8::numeric[], $9::numeric[], $10::text[], $11::numeric[], $12::bigint[], $13::text[], $14::text[])
+                     $8::numeric[], $9::numeric[], $10::text[], $11::numeric[], $12::bigint[], $13::text[], $14::text[],
+                     $16::boolean[])
               AS t(id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
-                   reserved_cash, reserved_shares, idempotency_key, reason)
+                   reserved_cash, reserved_shares, idempotency_key, reason, sell_tax_exempt)
          RETURNING ", order_columns!()))
     .bind(&ids)
     .bind(orders.iter().map(|o| o.row.user_id).collect::<Vec<_>>())
@@ -828,6 +880,7 @@ pub async fn insert_orders(
     .bind(orders.iter().map(|o| o.row.idempotency_key.clone()).collect::<Vec<_>>())
     .bind(orders.iter().map(|o| o.reason).collect::<Vec<_>>())
     .bind(at)
+    .bind(orders.iter().map(|o| o.row.sell_tax_exempt).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     rows.sort_by_key(|r| r.id);
@@ -848,7 +901,8 @@ pub async fn lock_accounts(conn: &mut PgConnection, users: &[i64]) -> Result<Vec
 
 pub async fn stocks_by_code(conn: &mut PgConnection, codes: &[String]) -> Result<Vec<StockRow>> {
     Ok(sqlx::query_as::<_, StockRow>(
-        "SELECT code, name, market, price, prev_close, price_at, listed FROM stocks WHERE code = ANY($1)",
+        "SELECT code, name, market, price, prev_close, price_at, listed, kind, leverage, listed_on, halted
+         FROM stocks WHERE code = ANY($1)",
     )
     .bind(codes)
     .fetch_all(&mut *conn)
