@@ -3,6 +3,7 @@
 //! the same parsers (`replay:DIR`), and a deterministic simulated market (`sim[:SEED]`).
 //! Parsing lives in [`parse`], separate from fetching, so parsers are tested on page text alone.
 
+pub mod json;
 pub mod naver;
 pub mod parse;
 pub mod sim;

@@ -87,6 +87,44 @@ pub enum ParseError {
     /// The body is not JSON.
     #[error("invalid json: {0}")]
     Json(String),
+    /// The body does not start with `{` or `[` (the app's HTML page, an empty body): a failed
+    /// request, never an empty answer. `starts` is the head of the body.
+    #[error("not JSON: the body starts with {starts:?}")]
+    NotJson { starts: String },
+    /// A JSON document, or a part of it, has another shape than expected.
+    #[error("{what}: expected {expected}, got {found}")]
+    Shape {
+        what: String,
+        expected: &'static str,
+        found: String,
+    },
+    /// A required field of a JSON row is absent; `code` is the row's code when it was read.
+    #[error(
+        "missing field {field} in row {row}{}",
+        .code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+    )]
+    MissingField {
+        row: usize,
+        code: Option<String>,
+        field: &'static str,
+    },
+    /// A field of a JSON row holds a value that cannot be read.
+    #[error(
+        "row {row}{}: {field}: {problem}",
+        .code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+    )]
+    Field {
+        row: usize,
+        code: Option<String>,
+        field: &'static str,
+        problem: String,
+    },
+    /// The best ask is at or below the best bid.
+    #[error("crossed order book: best ask {best_ask} is not above best bid {best_bid}")]
+    CrossedBook {
+        best_ask: Decimal,
+        best_bid: Decimal,
+    },
 }
 
 /// One data row of the market-cap listing.
