@@ -18,6 +18,9 @@ pub mod exit {
     pub const INFRA: u8 = 5;
     /// Interrupted by Ctrl-C (SIGINT); the transaction in progress was rolled back.
     pub const INTERRUPTED: u8 = 130;
+    /// Terminated (SIGTERM, as systemd stops a unit); the transaction in progress was rolled
+    /// back.
+    pub const TERMINATED: u8 = 143;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,13 @@ pub enum Error {
     /// The market-data source failed or sent data that fails its checks.
     #[error("market data: {0}")]
     Market(String),
+    /// Stopped by a signal (SIGINT or SIGTERM); the transaction in progress was rolled back.
+    #[error("interrupted by {signal}: {what}")]
+    Interrupted {
+        signal: &'static str,
+        code: u8,
+        what: String,
+    },
     /// Anything else: a bug or an environment fault.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -53,6 +63,7 @@ impl Error {
             Error::Invalid(_) | Error::Rejected(_) | Error::NotFound(_) => exit::REJECTED,
             Error::Auth(_) => exit::AUTH,
             Error::Unavailable(_) | Error::Market(_) | Error::Unexpected(_) => exit::INFRA,
+            Error::Interrupted { code, .. } => *code,
         }
     }
     pub fn rejected(msg: impl Into<String>) -> Self {

@@ -362,7 +362,8 @@ async fn settle_and_stock_load_from_the_command_line(pool: PgPool) {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     std::fs::write(
         &csv,
-        "code,name,market,price,prev_close\n005930,삼성전자,KOSPI,55950,56600\n",
+        // A loaded price is a market fact: not tick-checked, but it must lie in its band.
+        "code,name,market,price,prev_close\n005930,삼성전자,KOSPI,80000,56600\n",
     )
     .unwrap();
     let o = cli.run(&["stock", "load", csv.to_str().unwrap()], None);

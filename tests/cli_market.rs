@@ -64,12 +64,12 @@ async fn crawl_trade_snapshot_and_read_back_through_the_binary(pool: PgPool) {
         .args(["crawl-stocks", "--deadline", "5"])
         .env("DATABASE_URL", &cli.url)
         .env("ASCEND_NOW", SESSION)
-        .env("ASCEND_NAVER_FINANCE_URL", "http://127.0.0.1:1")
+        .env("ASCEND_NAVER_STOCK_URL", "http://127.0.0.1:1")
         .output()
         .unwrap();
     assert_eq!(code(&o), 5, "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("127.0.0.1:1/sise/sise_market_sum.naver"),
+        stderr(&o).contains("127.0.0.1:1/api/domestic/market/stock/default"),
         "{}",
         stderr(&o)
     );
@@ -112,7 +112,7 @@ async fn crawl_trade_snapshot_and_read_back_through_the_binary(pool: PgPool) {
         .args(["stock", "show", "005930", "--format", "json"])
         .env("DATABASE_URL", &cli.url)
         .env("ASCEND_NOW", SESSION)
-        .env("ASCEND_NAVER_FINANCE_URL", "http://127.0.0.1:1")
+        .env("ASCEND_NAVER_MSTOCK_URL", "http://127.0.0.1:1")
         .output()
         .unwrap();
     let v = json(&o);
@@ -120,7 +120,7 @@ async fn crawl_trade_snapshot_and_read_back_through_the_binary(pool: PgPool) {
         v["order_book_error"]
             .as_str()
             .unwrap()
-            .contains("127.0.0.1:1/item/sise.naver?code=005930"),
+            .contains("127.0.0.1:1/api/stock/005930/askingPrice"),
         "{v}"
     );
     assert_eq!(code(&cli.run(&["stock", "show", "123456"], None)), 3);

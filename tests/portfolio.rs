@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use ascend::app::portfolio::{self, PortfolioView};
 use ascend::app::stocks::{self, StockQuote};
 use ascend::app::{orders, App};
+use ascend::domain::TradingSession;
 use ascend::market::naver::{Naver, NaverConfig};
+use ascend::market::{json, QuoteNow};
 use common::*;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -19,31 +21,45 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The polling API on `server`, one attempt, no retries.
 fn naver(server: &MockServer) -> Naver {
-    Naver::http(NaverConfig {
-        polling_url: server.uri(),
-        finance_url: server.uri(),
-        fchart_url: server.uri(),
-        retries: 0,
-        ..NaverConfig::default()
-    })
+    Naver::http(
+        NaverConfig {
+            polling_url: server.uri(),
+            retries: 0,
+            pause: Duration::ZERO,
+            ..NaverConfig::default()
+        },
+        ascend::clock::Clock::system(),
+    )
     .unwrap()
 }
 
-/// A polling API answer in the shape of the real one (see the fixture
-/// `polling_realtime_005930_000660.json`): one item per (code, price).
+/// A polling API answer in the shape of the real one, through the renderer the simulator
+/// uses (its parser is tested on hand-made fixtures): one item per (code, price).
 fn polling_json(items: &[(&str, &str, &str)]) -> String {
-    let datas: Vec<String> = items
+    let quotes: Vec<QuoteNow> = items
         .iter()
         .map(|(code, name, price)| {
-            format!(
-                r#"{{"itemCode":"{code}","stockName":"{name}","closePrice":"{price}","compareToPreviousClosePrice":"0","compareToPreviousPrice":{{"code":"3","text":"보합","name":"EVEN"}},"fluctuationsRatio":"0.00","marketStatus":"OPEN","tradeStopType":{{"code":"1","text":"운영.Trading","name":"TRADING"}},"tradableStatus":"tradable","accumulatedTradingVolume":"1,000","overMarketPriceInfo":{{"overPrice":"-"}},"integratedPriceInfo":{{"openPrice":"{price}"}}}}"#
-            )
+            let price: Decimal = price.replace(',', "").parse().unwrap();
+            QuoteNow {
+                code: code.parse().unwrap(),
+                name: name.to_string(),
+                price: Some(price),
+                prev_close: Some(price),
+                change_rate: Some(Decimal::ZERO),
+                open: None,
+                high: None,
+                low: None,
+                volume: Some(1_000),
+                trading_value: None,
+                market_cap: None,
+                market_status: "OPEN".into(),
+                session: TradingSession::Regular,
+                traded_at: None,
+                halted: false,
+            }
         })
         .collect();
-    format!(
-        r#"{{"pollingInterval":7000,"datas":[{}],"time":"20261124101503"}}"#,
-        datas.join(",")
-    )
+    json::render_polling_stocks(&quotes)
 }
 
 fn offline() -> Option<(&'static Naver, Duration)> {

@@ -64,7 +64,7 @@ async fn bars(pool: &PgPool, symbol: &str, closes: &[(&str, Decimal)]) {
             )
         })
         .collect();
-    upsert_bars(&mut pool.acquire().await.unwrap(), &bars)
+    upsert_bars(&mut pool.acquire().await.unwrap(), &bars, None)
         .await
         .unwrap();
 }

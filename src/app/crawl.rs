@@ -1,7 +1,15 @@
-//! `crawl-stocks`: the listing and prices of KOSPI and KOSDAQ, the indices and, on request,
-//! daily bars — fetched and checked in full first, then written in one transaction. A page that
-//! parses to nothing, too few rows, or values that fail the sanity checks fails the crawl and
-//! the database keeps the last good data: a wrong price is worse than a stale one.
+//! `crawl-stocks`: the listing and prices of KOSPI and KOSDAQ (stocks, ETFs and ETNs), the
+//! indices and, on request, daily bars.
+//!
+//! The listing and indices are fetched and checked in full first, then written in one
+//! transaction. A listing that is not complete by its paging, a page that does not parse, too
+//! few rows, a price outside its sanity band, or more disappearances than
+//! [`unlist_limit`] allows fails the crawl and the database keeps the last good data: a wrong
+//! price is worse than a stale one.
+//!
+//! Daily bars (`--history DAYS`) come after, one symbol per request; each symbol's bars are
+//! written in their own transaction, so an interrupted history crawl keeps what it finished
+//! and a rerun skips the symbols already complete.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -13,9 +21,9 @@ use serde::Serialize;
 use super::stocks::{self, StockQuote};
 
 use super::App;
-use crate::domain::Market;
+use crate::domain::{rules, Market};
 use crate::error::Result;
-use crate::market::{Bar, IndexCode, MarketData, MarketError, Symbol};
+use crate::market::{IndexCode, MarketData, MarketError, Symbol};
 use crate::store::market as store;
 
 #[derive(Debug, Clone)]
@@ -29,6 +37,15 @@ pub struct CrawlOptions {
     pub source: String,
     /// Concurrent daily-bar requests (the source applies its own politeness on top).
     pub concurrency: usize,
+    /// Unlist more than [`unlist_limit`] instruments in one crawl.
+    pub allow_mass_unlist: bool,
+}
+
+/// The most instruments one crawl may unlist without `--allow-mass-unlist`: 2% of those
+/// listed, or 20, whichever is larger. A short or truncated listing must not unlist half a
+/// market; a real wave of delistings is rare and can be confirmed by the operator.
+pub fn unlist_limit(listed: u64) -> u64 {
+    (listed / 50).max(20)
 }
 
 /// What a crawl is doing, for a progress bar or log lines.
@@ -56,6 +73,13 @@ pub struct CrawlSummary {
     pub unlisted: u64,
     pub indices: u64,
     pub bars: u64,
+    /// Symbols whose bars were already complete (skipped by a rerun).
+    pub bars_skipped: u64,
+    pub etfs: u64,
+    pub etns: u64,
+    pub halted: u64,
+    /// Rows printed in the after-market (kept beside the regular close).
+    pub after_market: u64,
     pub requests: u64,
     pub retries: u64,
     pub seconds: f64,
@@ -104,6 +128,26 @@ pub async fn crawl<M: MarketData>(
     }
 }
 
+/// Records a crawl stopped by a signal: its listing transaction was rolled back.
+pub async fn record_interrupted(
+    app: &App,
+    started: chrono::DateTime<chrono::Utc>,
+    source: &str,
+    signal: &str,
+) -> Result<()> {
+    let finished = app.clock.now().max(started);
+    let mut conn = app.pool.acquire().await?;
+    store::record_run(
+        &mut conn,
+        started,
+        finished,
+        source,
+        None,
+        Some(&format!("interrupted by {signal}")),
+    )
+    .await
+}
+
 async fn fetch_and_write<M: MarketData>(
     app: &App,
     source: &M,
@@ -119,8 +163,9 @@ async fn fetch_and_write<M: MarketData>(
         pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         progress(Progress::Page { market, page, rows });
     };
+    let day = rules::trade_date(app.clock.now());
 
-    // 1. Fetch and check everything before writing anything.
+    // 1. Fetch and check the listings and indices before writing anything.
     let mut listings: Vec<(Market, Vec<StockQuote>)> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     for &market in &opts.markets {
@@ -129,7 +174,7 @@ async fn fetch_and_write<M: MarketData>(
             return Err(MarketError::Insane {
                 url: format!("{market} listing"),
                 what: format!(
-                    "{} rows, fewer than the floor of {} (a changed page structure?)",
+                    "{} rows, fewer than the floor of {} (a changed endpoint?)",
                     rows.len(),
                     opts.min_rows
                 ),
@@ -138,12 +183,11 @@ async fn fetch_and_write<M: MarketData>(
         }
         let mut quotes = Vec::with_capacity(rows.len());
         for row in &rows {
-            let q =
-                crate::market::listing_quote(market, row).map_err(|what| MarketError::Insane {
-                    url: format!("{market} listing"),
-                    what,
-                })?;
-            if !seen.insert(row.code.clone()) {
+            let q = crate::market::checked_quote(row, day).map_err(|what| MarketError::Insane {
+                url: format!("{market} listing"),
+                what,
+            })?;
+            if !seen.insert(row.code.to_string()) {
                 return Err(MarketError::Insane {
                     url: format!("{market} listing"),
                     what: format!("code {} appears twice", row.code),
@@ -166,30 +210,8 @@ async fn fetch_and_write<M: MarketData>(
         }
         index_values.push((code, v));
     }
-    let mut bars: Vec<(String, Bar)> = Vec::new();
-    if let Some(days) = opts.history_days {
-        let mut symbols: Vec<Symbol> = IndexCode::ALL.iter().map(|i| Symbol::Index(*i)).collect();
-        for (_, quotes) in &listings {
-            symbols.extend(quotes.iter().map(|q| Symbol::Stock(q.code.clone())));
-        }
-        let total = symbols.len();
-        let done = std::sync::atomic::AtomicUsize::new(0);
-        let fetched: Vec<(String, Vec<Bar>)> = stream::iter(symbols.iter())
-            .map(|s| async {
-                let b = source.daily_bars(s, days).await?;
-                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                progress(Progress::Bars { done: n, total });
-                Ok::<_, MarketError>((s.as_str().to_string(), b))
-            })
-            .buffer_unordered(opts.concurrency.max(1))
-            .try_collect()
-            .await?;
-        for (symbol, list) in fetched {
-            bars.extend(list.into_iter().map(|b| (symbol.clone(), b)));
-        }
-    }
 
-    // 2. Write it all in one transaction.
+    // 2. Write the listings and indices in one transaction.
     progress(Progress::Writing);
     let at = app.clock.now();
     let mut tx = app.pool.begin().await?;
@@ -198,15 +220,115 @@ async fn fetch_and_write<M: MarketData>(
         summary.rows += s.rows;
         summary.new += s.new;
         summary.changed += s.changed;
+        for q in quotes {
+            use crate::domain::{InstrumentKind, TradingSession};
+            summary.etfs += u64::from(q.kind == InstrumentKind::Etf);
+            summary.etns += u64::from(q.kind == InstrumentKind::Etn);
+            summary.halted += u64::from(q.halted);
+            summary.after_market += u64::from(q.session == TradingSession::After);
+        }
         let codes: Vec<&str> = quotes.iter().map(|q| q.code.as_str()).collect();
+        let (listed, missing) = store::count_missing(&mut tx, *market, &codes).await?;
+        let limit = unlist_limit(listed);
+        if missing > limit && !opts.allow_mass_unlist {
+            return Err(MarketError::Insane {
+                url: format!("{market} listing"),
+                what: format!(
+                    "{missing} of {listed} listed instruments are missing from this crawl, more than the {limit} one crawl may unlist (2% or 20); nothing was written. A truncated listing? If the delistings are real, rerun with --allow-mass-unlist"
+                ),
+            }
+            .into());
+        }
         summary.unlisted += store::mark_unlisted(&mut tx, *market, &codes, at).await?;
     }
     for (code, v) in &index_values {
         store::upsert_index(&mut tx, *code, v, at).await?;
         summary.indices += 1;
     }
-    summary.bars = store::upsert_bars(&mut tx, &bars).await?;
     tx.commit().await?;
     summary.pages = pages.load(std::sync::atomic::Ordering::Relaxed);
+
+    // 3. Daily bars, each symbol in its own transaction.
+    if let Some(days) = opts.history_days {
+        history(app, source, opts, days, &listings, progress, &mut summary).await?;
+    }
     Ok(summary)
+}
+
+/// Fetches `days` daily bars of both indices and every listed symbol that does not have them
+/// yet, writing each symbol's bars as they arrive.
+async fn history<M: MarketData>(
+    app: &App,
+    source: &M,
+    opts: &CrawlOptions,
+    days: u32,
+    listings: &[(Market, Vec<StockQuote>)],
+    progress: &(dyn Fn(Progress) + Send + Sync),
+    summary: &mut CrawlSummary,
+) -> Result<()> {
+    let mut symbols: Vec<Symbol> = IndexCode::ALL.iter().map(|i| Symbol::Index(*i)).collect();
+    for (_, quotes) in listings {
+        symbols.extend(quotes.iter().map(|q| Symbol::Stock(q.code.clone())));
+    }
+    let today = rules::trade_date(app.clock.now());
+    let names: Vec<String> = symbols.iter().map(|s| s.as_str().to_string()).collect();
+    let done: HashSet<String> = store::symbols_with_bars(
+        &mut *app.pool.acquire().await?,
+        &names,
+        today - chrono::Duration::days(i64::from(days) * 7 / 5 + 10),
+        today - chrono::Duration::days(4),
+        i64::from(days),
+    )
+    .await?
+    .into_iter()
+    .collect();
+    symbols.retain(|s| !done.contains(s.as_str()));
+    summary.bars_skipped = done.len() as u64;
+    let total = symbols.len();
+    source.allow_requests(total as u64);
+    let after_market_from = source
+        .bars_include_after_market()
+        .then(rules::after_market_start);
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let written = std::sync::atomic::AtomicU64::new(0);
+    stream::iter(symbols.iter())
+        .map(|s| async move {
+            let bars = source.daily_bars(s, days).await?;
+            Ok::<_, crate::Error>((s, bars))
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .try_for_each(|(symbol, bars)| {
+            let finished = &finished;
+            let written = &written;
+            async move {
+                let rows: Vec<(String, crate::market::Bar)> = bars
+                    .into_iter()
+                    .map(|b| (symbol.as_str().to_string(), b))
+                    .collect();
+                let mut tx = app.pool.begin().await?;
+                let n = store::upsert_bars(&mut tx, &rows, after_market_from).await?;
+                tx.commit().await?;
+                written.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                let d = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                progress(Progress::Bars { done: d, total });
+                Ok(())
+            }
+        })
+        .await?;
+    summary.bars = written.load(std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_two_percent_or_twenty_may_be_unlisted() {
+        assert_eq!(unlist_limit(0), 20);
+        assert_eq!(unlist_limit(999), 20);
+        assert_eq!(unlist_limit(1_000), 20);
+        assert_eq!(unlist_limit(2_770), 55);
+        assert_eq!(unlist_limit(3_900), 78);
+    }
 }

@@ -94,9 +94,12 @@ pub async fn portfolio<M: MarketData>(
             .collect();
         match tokio::time::timeout(timeout, source.quotes(&codes)).await {
             Ok(Ok(quotes)) => {
+                // Holdings are valued at regular-session prices: an after-market print
+                // (16:00–20:00) is not the day's value.
                 for q in quotes {
-                    if let Some(p) = q.price {
-                        live_prices.insert(q.code, p);
+                    if let (Some(p), crate::domain::TradingSession::Regular) = (q.price, q.session)
+                    {
+                        live_prices.insert(q.code.to_string(), p);
                     }
                 }
                 prices = "live".into();

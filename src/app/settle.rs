@@ -45,7 +45,7 @@ pub struct SettleSummary {
 
 macro_rules! crossed {
     () => {
-        "o.status = 'open' AND o.kind = 'limit' AND s.listed AND s.price IS NOT NULL
+        "o.status = 'open' AND o.kind = 'limit' AND s.listed AND NOT s.halted AND s.price IS NOT NULL
      AND s.price_at >= $1
      AND ((o.side = 'buy' AND s.price <= o.limit_price) OR (o.side = 'sell' AND s.price >= o.limit_price))"
     };
@@ -216,7 +216,7 @@ async fn fill_chunk(
         "
          RETURNING o.id, o.user_id, o.code, o.side, o.kind, o.tif, o.quantity, o.limit_price, o.fee_rate,
                    o.status, o.filled_quantity, o.reserved_cash, o.reserved_shares, o.idempotency_key,
-                   o.reason, o.created_at, o.closed_at, s.price AS market_price,
+                   o.reason, o.created_at, o.closed_at, o.sell_tax_exempt, s.price AS market_price,
                    nextval('fills_id_seq') AS fill_id"
     ))
     .bind(fresh_since)

@@ -37,26 +37,55 @@ pub async fn upsert_in(
     let prevs: Vec<Decimal> = quotes.iter().map(|q| q.prev_close.get()).collect();
     let volumes: Vec<Option<i64>> = quotes.iter().map(|q| q.volume).collect();
     let caps: Vec<Option<Decimal>> = quotes.iter().map(|q| q.market_cap).collect();
+    let kinds: Vec<&str> = quotes.iter().map(|q| q.kind.as_str()).collect();
+    let leverages: Vec<Decimal> = quotes.iter().map(|q| q.leverage).collect();
+    let listed_on: Vec<Option<chrono::NaiveDate>> = quotes.iter().map(|q| q.listed_on).collect();
+    let halted: Vec<bool> = quotes.iter().map(|q| q.halted).collect();
+    let after: Vec<bool> = quotes
+        .iter()
+        .map(|q| q.session == crate::domain::TradingSession::After)
+        .collect();
     // New and changed rows are told apart by one join against the rows as they were (the
-    // statement's snapshot), not by a lookup per row.
+    // statement's snapshot), not by a lookup per row. An after-market price (KRX 16:00–20:00
+    // since 2026-09-14) goes to after_price and leaves the regular-session price, its
+    // previous close and its time as they were: the value of a day is its 15:30 close.
     let (rows, new, changed): (i64, i64, i64) = sqlx::query_as(
         "WITH input AS (
-            SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::numeric[], $5::numeric[], $6::bigint[], $7::numeric[])
-                AS t(code, name, market, price, prev_close, volume, market_cap)),
+            SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::numeric[], $5::numeric[], $6::bigint[], $7::numeric[],
+                                 $9::text[], $10::numeric[], $11::date[], $12::boolean[], $13::boolean[])
+                AS t(code, name, market, price, prev_close, volume, market_cap, kind, leverage, listed_on, halted, after)),
          up AS (
-            INSERT INTO stocks AS s (code, name, market, price, prev_close, change, change_rate, volume, market_cap, price_at, listed, updated_at)
-            SELECT code, name, market, price, prev_close, price - prev_close, round((price - prev_close) * 100 / prev_close, 2),
-                   volume, market_cap, $8, true, $8
+            INSERT INTO stocks AS s (code, name, market, price, prev_close, change, change_rate, volume, market_cap, price_at,
+                                     listed, updated_at, kind, leverage, listed_on, halted, after_price, after_price_at)
+            SELECT code, name, market,
+                   CASE WHEN after THEN NULL ELSE price END,
+                   CASE WHEN after THEN NULL ELSE prev_close END,
+                   CASE WHEN after THEN NULL ELSE price - prev_close END,
+                   CASE WHEN after THEN NULL ELSE round((price - prev_close) * 100 / prev_close, 2) END,
+                   volume, market_cap, CASE WHEN after THEN NULL ELSE $8::timestamptz END, true, $8,
+                   kind, leverage, listed_on, halted,
+                   CASE WHEN after THEN price END, CASE WHEN after THEN $8::timestamptz END
             FROM input
-            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, market = EXCLUDED.market, price = EXCLUDED.price,
-                prev_close = EXCLUDED.prev_close, change = EXCLUDED.change, change_rate = EXCLUDED.change_rate,
-                volume = coalesce(EXCLUDED.volume, s.volume), market_cap = coalesce(EXCLUDED.market_cap, s.market_cap),
-                price_at = EXCLUDED.price_at, listed = true, updated_at = EXCLUDED.updated_at
+            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, market = EXCLUDED.market,
+                price = coalesce(EXCLUDED.price, s.price),
+                prev_close = coalesce(EXCLUDED.prev_close, s.prev_close),
+                change = coalesce(EXCLUDED.change, s.change),
+                change_rate = coalesce(EXCLUDED.change_rate, s.change_rate),
+                price_at = coalesce(EXCLUDED.price_at, s.price_at),
+                volume = CASE WHEN EXCLUDED.after_price IS NULL THEN coalesce(EXCLUDED.volume, s.volume) ELSE s.volume END,
+                market_cap = coalesce(EXCLUDED.market_cap, s.market_cap),
+                listed = true, updated_at = EXCLUDED.updated_at,
+                kind = EXCLUDED.kind, leverage = EXCLUDED.leverage,
+                listed_on = coalesce(EXCLUDED.listed_on, s.listed_on), halted = EXCLUDED.halted,
+                after_price = coalesce(EXCLUDED.after_price, s.after_price),
+                after_price_at = coalesce(EXCLUDED.after_price_at, s.after_price_at)
             RETURNING 1)
          SELECT (SELECT count(*) FROM up),
                 count(*) FILTER (WHERE o.code IS NULL),
-                count(*) FILTER (WHERE o.code IS NOT NULL AND (o.price IS DISTINCT FROM i.price
-                    OR o.prev_close IS DISTINCT FROM i.prev_close OR o.name <> i.name OR NOT o.listed))
+                count(*) FILTER (WHERE o.code IS NOT NULL AND (
+                    (NOT i.after AND (o.price IS DISTINCT FROM i.price OR o.prev_close IS DISTINCT FROM i.prev_close))
+                    OR (i.after AND o.after_price IS DISTINCT FROM i.price)
+                    OR o.name <> i.name OR NOT o.listed OR o.halted <> i.halted OR o.kind <> i.kind))
          FROM input i LEFT JOIN stocks o ON o.code = i.code",
     )
     .bind(&codes)
@@ -67,6 +96,11 @@ pub async fn upsert_in(
     .bind(&volumes)
     .bind(&caps)
     .bind(at)
+    .bind(&kinds)
+    .bind(&leverages)
+    .bind(&listed_on)
+    .bind(&halted)
+    .bind(&after)
     .fetch_one(&mut *conn)
     .await?;
     Ok(UpsertSummary {
@@ -89,21 +123,40 @@ pub struct StockView {
     pub market_cap: Option<Decimal>,
     pub price_at: Option<DateTime<Utc>>,
     pub listed: bool,
+    pub kind: String,
+    pub leverage: Decimal,
+    pub listed_on: Option<chrono::NaiveDate>,
+    pub halted: bool,
+    /// The latest after-market (16:00–20:00) price, shown beside the regular-session price.
+    pub after_price: Option<Decimal>,
+    pub after_price_at: Option<DateTime<Utc>>,
 }
 
-pub async fn list(app: &App) -> Result<Vec<StockView>> {
-    Ok(sqlx::query_as::<_, StockView>(
-        "SELECT code, name, market, price, prev_close, change, change_rate, volume, market_cap, price_at, listed
-         FROM stocks ORDER BY market, code",
-    )
-    .fetch_all(&app.pool)
-    .await?)
+impl StockView {
+    fn instrument(&self) -> rules::Instrument {
+        rules::Instrument {
+            kind: self.kind.parse().expect("kind checked by the schema"),
+            leverage: self.leverage,
+            listed_on: self.listed_on,
+        }
+    }
 }
 
 macro_rules! view_columns {
     () => {
-        "code, name, market, price, prev_close, change, change_rate, volume, market_cap, price_at, listed"
+        "code, name, market, price, prev_close, change, change_rate, volume, market_cap, price_at, listed, \
+         kind, leverage, listed_on, halted, after_price, after_price_at"
     };
+}
+
+pub async fn list(app: &App) -> Result<Vec<StockView>> {
+    Ok(sqlx::query_as::<_, StockView>(concat!(
+        "SELECT ",
+        view_columns!(),
+        " FROM stocks ORDER BY market, code"
+    ))
+    .fetch_all(&app.pool)
+    .await?)
 }
 
 /// Finds stocks by code prefix or by a name substring (Hangul or Latin, case-insensitive):
@@ -171,9 +224,11 @@ pub async fn detail(app: &App, code: &StockCode, days: i64) -> Result<StockDetai
     let stock = get(app, code).await?;
     let bars =
         crate::store::market::bars(&mut *app.pool.acquire().await?, code.as_str(), days).await?;
+    let inst = stock.instrument();
+    let day = rules::trade_date(app.clock.now());
     Ok(StockDetail {
-        tick: stock.price.map(rules::tick_size),
-        band: stock.prev_close.map(rules::price_band),
+        tick: stock.price.map(|p| rules::tick_size_of(inst.kind, p)),
+        band: stock.prev_close.map(|b| rules::band_for(&inst, b, day)),
         stock,
         bars,
     })

@@ -88,7 +88,8 @@ impl InstrumentKind {
 /// above 2× since 2017, and the names of all 2× products carry one of these marks.
 pub fn leverage_of(kind: InstrumentKind, name: &str) -> u8 {
     let upper = name.to_uppercase();
-    if kind.is_exchange_traded_product() && (upper.contains("레버리지") || upper.contains("2X")) {
+    if kind.is_exchange_traded_product() && (upper.contains("레버리지") || upper.contains("2X"))
+    {
         2
     } else {
         1
@@ -162,7 +163,10 @@ mod tests {
     fn leverage_comes_from_the_name_of_an_etf_or_etn() {
         assert_eq!(leverage_of(InstrumentKind::Etf, "KODEX 레버리지"), 2);
         assert_eq!(leverage_of(InstrumentKind::Etf, "KODEX 200선물인버스2X"), 2);
-        assert_eq!(leverage_of(InstrumentKind::Etn, "신한 레버리지 WTI원유 선물 ETN"), 2);
+        assert_eq!(
+            leverage_of(InstrumentKind::Etn, "신한 레버리지 WTI원유 선물 ETN"),
+            2
+        );
         assert_eq!(leverage_of(InstrumentKind::Etf, "KODEX 인버스"), 1);
         assert_eq!(leverage_of(InstrumentKind::Etf, "KODEX 200"), 1);
         // A stock whose name happens to contain the word is not leveraged.

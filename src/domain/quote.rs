@@ -3,7 +3,9 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{rules, Invalid, Market, Price, StockCode};
+use chrono::NaiveDate;
+
+use super::{rules, InstrumentKind, Invalid, Market, Price, StockCode, TradingSession};
 
 /// One stock's listing and price, validated.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -15,12 +17,37 @@ pub struct StockQuote {
     pub prev_close: Price,
     pub volume: Option<i64>,
     pub market_cap: Option<Decimal>,
+    pub kind: InstrumentKind,
+    /// 1, or the multiple of a leveraged ETF/ETN.
+    pub leverage: Decimal,
+    /// The first trading day, when the source gives it.
+    pub listed_on: Option<NaiveDate>,
+    pub halted: bool,
+    /// The session the price was printed in: an after-market price never replaces the
+    /// stored regular-session price.
+    pub session: TradingSession,
 }
 
 impl StockQuote {
-    /// Checks a quote the way a price must be checked before it is stored: a valid code, a
-    /// positive on-tick price inside the ±30% band of its previous close.
+    /// A common stock's quote from a file: [`Self::of`], and the price inside the ±30% band of
+    /// its previous close.
     pub fn parse(
+        code: &str,
+        name: &str,
+        market: &str,
+        price: Decimal,
+        prev_close: Decimal,
+    ) -> Result<Self, Invalid> {
+        let q = Self::of(code, name, market, price, prev_close)?;
+        rules::price_band(q.prev_close.get())
+            .check(q.price)
+            .map_err(|e| Invalid::new("price", format!("stock {}: {}", q.code, e.rule)))?;
+        Ok(q)
+    }
+
+    /// A quote with a valid code and name and positive whole-won prices, as a common stock
+    /// trading in the regular session; the caller checks the band that fits the instrument.
+    pub fn of(
         code: &str,
         name: &str,
         market: &str,
@@ -39,9 +66,6 @@ impl StockQuote {
             .map_err(|e| Invalid::new("price", format!("stock {code}: {}", e.rule)))?;
         let prev = Price::new(prev_close)
             .map_err(|e| Invalid::new("prev_close", format!("stock {code}: {}", e.rule)))?;
-        rules::price_band(prev.get())
-            .check(price)
-            .map_err(|e| Invalid::new("price", format!("stock {code}: {}", e.rule)))?;
         Ok(StockQuote {
             code,
             name: name.to_string(),
@@ -50,6 +74,11 @@ impl StockQuote {
             prev_close: prev,
             volume: None,
             market_cap: None,
+            kind: InstrumentKind::Common,
+            leverage: Decimal::ONE,
+            listed_on: None,
+            halted: false,
+            session: TradingSession::Regular,
         })
     }
 }

@@ -240,6 +240,13 @@ pub const CLOSE: NaiveTime = match NaiveTime::from_hms_opt(15, 30, 0) {
     None => unreachable!(),
 };
 
+/// The first day of the KRX after-market session (16:00–20:00, continuous trading). From this
+/// day on, sources whose daily close is the last trade of the day (Naver's chart API) may
+/// report an after-market price as the close; the value of a day is its 15:30 regular close.
+pub fn after_market_start() -> NaiveDate {
+    ymd(2026, 9, 14)
+}
+
 /// The KST trade date of a moment.
 pub fn trade_date(at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&kst()).date_naive()
@@ -533,7 +540,10 @@ mod tests {
     fn etf_and_etn_ticks_are_one_won_then_five() {
         for kind in [InstrumentKind::Etf, InstrumentKind::Etn] {
             for (price, tick) in [(1, 1), (1_999, 1), (2_000, 5), (20_210, 5), (274_250, 5)] {
-                assert_eq!(tick_size_of(kind, Decimal::from(price)), Decimal::from(tick));
+                assert_eq!(
+                    tick_size_of(kind, Decimal::from(price)),
+                    Decimal::from(tick)
+                );
             }
             assert!(check_tick(kind, p(20_210)).is_ok());
             assert!(check_tick(kind, p(1_999)).is_ok());
@@ -583,7 +593,14 @@ mod tests {
         let etf = fill_amounts(Side::Sell, p(20_210), q, DEFAULT_COMMISSION_RATE, day, true);
         assert_eq!((etf.tax, etf.fee), (Won::ZERO, Won::from_i64(30)));
         assert_eq!(etf.net, Won::from_i64(202_070));
-        let stock = fill_amounts(Side::Sell, p(20_200), q, DEFAULT_COMMISSION_RATE, day, false);
+        let stock = fill_amounts(
+            Side::Sell,
+            p(20_200),
+            q,
+            DEFAULT_COMMISSION_RATE,
+            day,
+            false,
+        );
         assert_eq!(stock.tax, Won::from_i64(404));
         assert!(!pays_sell_tax(InstrumentKind::Etf) && !pays_sell_tax(InstrumentKind::Etn));
         assert!(pays_sell_tax(InstrumentKind::Preferred) && pays_sell_tax(InstrumentKind::Reit));
@@ -618,7 +635,14 @@ mod tests {
                 Won::from_i64(391_358)
             )
         );
-        let sell = fill_amounts(Side::Sell, p(55_900), q, DEFAULT_COMMISSION_RATE, day, false);
+        let sell = fill_amounts(
+            Side::Sell,
+            p(55_900),
+            q,
+            DEFAULT_COMMISSION_RATE,
+            day,
+            false,
+        );
         // tax 391,300 × 0.002 = 782.6 → 782.
         assert_eq!(
             (sell.fee, sell.tax, sell.net),

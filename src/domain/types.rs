@@ -490,8 +490,11 @@ mod tests {
         // A market price off the stock tick (an ETF's 20,210) is still a price; the tick is an
         // order rule checked with the instrument.
         assert_eq!("20210".parse::<Price>().unwrap().get(), dec!(20210));
-        let e = rules::check_tick(crate::domain::InstrumentKind::Common, "55950".parse().unwrap())
-            .unwrap_err();
+        let e = rules::check_tick(
+            crate::domain::InstrumentKind::Common,
+            "55950".parse().unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(e.field, "price");
         assert!(e.rule.contains("100-won tick"), "{e}");
         assert!(e.rule.contains("55,900 or 56,000"), "{e}");

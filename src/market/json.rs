@@ -816,10 +816,14 @@ fn stock_default_row(index: usize, item: &Value, market: Market) -> Result<Liste
         "ST" => InstrumentKind::of_share_name(&name),
         "RT" => InstrumentKind::Reit,
         "PF" => InstrumentKind::Fund,
+        // Seen in the recorded listing of 2026-10-08: foreign companies' shares (900140) and
+        // depositary receipts (950210).
+        "FS" => InstrumentKind::Foreign,
+        "DR" => InstrumentKind::Receipt,
         other => {
             return Err(row.fail(
                 "type",
-                format!("unknown instrument type {other:?} (ST, RT and PF are known)"),
+                format!("unknown instrument type {other:?} (ST, RT, PF, FS and DR are known)"),
             ))
         }
     };
@@ -1479,6 +1483,8 @@ fn stock_default_item(row: &ListedRow) -> Option<Value> {
         InstrumentKind::Common | InstrumentKind::Preferred | InstrumentKind::Spac => "ST",
         InstrumentKind::Reit => "RT",
         InstrumentKind::Fund => "PF",
+        InstrumentKind::Foreign => "FS",
+        InstrumentKind::Receipt => "DR",
         InstrumentKind::Etf | InstrumentKind::Etn => return None,
     };
     let zero_or = |v: Option<Decimal>| raw(v.unwrap_or_default());
@@ -2057,9 +2063,9 @@ mod tests {
                     0,
                     Some("084510"),
                     "type",
-                    "unknown instrument type \"EF\" (ST, RT and PF are known)",
+                    "unknown instrument type \"EF\" (ST, RT, PF, FS and DR are known)",
                 ),
-                "row 0 (084510): type: unknown instrument type \"EF\" (ST, RT and PF are known)",
+                "row 0 (084510): type: unknown instrument type \"EF\" (ST, RT, PF, FS and DR are known)",
             ),
             (
                 |r| {

@@ -14,9 +14,12 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use rust_decimal::Decimal;
+
 use crate::domain::{Invalid, Market, StockCode};
 
-pub use parse::{Bar, IndexNow, Level, ListingRow, OrderBook, ParseError, Quote};
+pub use json::{ListedRow, QuoteNow};
+pub use parse::{Bar, IndexNow, Level, OrderBook, ParseError};
 pub use sim::Sim;
 
 /// The two KRX indices.
@@ -39,6 +42,25 @@ impl IndexCode {
 impl fmt::Display for IndexCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl IndexNow {
+    /// The stored shape of an index quote: value, change from the previous close, rate.
+    pub fn from_quote(q: &json::IndexQuote) -> IndexNow {
+        let change = q.value - q.prev_close;
+        let rate = q.change_rate.unwrap_or_else(|| {
+            if q.prev_close.is_zero() {
+                Decimal::ZERO
+            } else {
+                (change * Decimal::from(100) / q.prev_close).round_dp(2)
+            }
+        });
+        IndexNow {
+            value: q.value,
+            change,
+            change_rate: rate,
+        }
     }
 }
 
@@ -69,6 +91,13 @@ pub enum MarketError {
     /// The page parsed to values that fail the sanity checks.
     #[error("{url}: {what}")]
     Insane { url: String, what: String },
+    /// A redirect: the endpoint moved (Naver's classic pages now answer 302 to its app).
+    #[error("{url}: HTTP {status} redirect to {location}: the endpoint moved")]
+    Redirect {
+        url: String,
+        status: u16,
+        location: String,
+    },
     /// An HTTP status other than 200 after the retries.
     #[error("{url}: HTTP {status}{}", if *.retried > 0 { format!(" after {} retries", .retried) } else { String::new() })]
     Status {
@@ -117,15 +146,19 @@ pub type PageCallback<'a> = &'a (dyn Fn(Market, u32, usize) + Send + Sync);
 
 /// What the program asks of a market.
 pub trait MarketData: Send + Sync {
-    /// Every listed stock of a market (all pages, until an empty one).
+    /// Every listed instrument of a market (stocks, and on KOSPI the ETFs and ETNs), complete
+    /// by the source's paging or an error.
     fn listing(
         &self,
         market: Market,
         on_page: PageCallback<'_>,
-    ) -> impl Future<Output = MarketResult<Vec<ListingRow>>> + Send;
+    ) -> impl Future<Output = MarketResult<Vec<ListedRow>>> + Send;
     /// Current quotes for many codes in as few requests as the source allows. Unknown codes
     /// are absent from the answer.
-    fn quotes(&self, codes: &[StockCode]) -> impl Future<Output = MarketResult<Vec<Quote>>> + Send;
+    fn quotes(
+        &self,
+        codes: &[StockCode],
+    ) -> impl Future<Output = MarketResult<Vec<QuoteNow>>> + Send;
     /// An index now.
     fn index_now(&self, index: IndexCode) -> impl Future<Output = MarketResult<IndexNow>> + Send;
     /// The last `days` daily bars (OHLCV), oldest first.
@@ -136,39 +169,92 @@ pub trait MarketData: Send + Sync {
     ) -> impl Future<Output = MarketResult<Vec<Bar>>> + Send;
     /// The order book (호가), at least 5 levels each side when the market has them.
     fn order_book(&self, code: &StockCode) -> impl Future<Output = MarketResult<OrderBook>> + Send;
+    /// Tells the source that about `requests` more requests will follow (a history crawl), so
+    /// that its deadline can make room for them at its polite rate.
+    fn allow_requests(&self, requests: u64) {
+        let _ = requests;
+    }
+    /// Whether the source's daily bars may carry an after-market close (from
+    /// [`crate::domain::rules::after_market_start`] on).
+    fn bars_include_after_market(&self) -> bool {
+        false
+    }
     /// Counters so far.
     fn stats(&self) -> FetchStats;
 }
 
-/// The one sanity check of a listing row, run on every page as it is parsed and again before
-/// the crawl writes: a valid code and name, a positive on-tick price inside the ±30% band of
-/// the previous close (price − change), no negative volume or market cap. A wrong price is
-/// worse than a stale one. Returns the quote to store.
-pub fn listing_quote(
-    market: Market,
-    row: &ListingRow,
+/// The sanity check of a crawled row before it is stored: a market fact is not tick-checked,
+/// but its price must be positive and inside the day's band around the previous close, widened
+/// by [`SANITY_SLACK`] of the base (for the band's rounding and for a leverage the name does not
+/// show); a first-day listing gets its 60%–400% band. When the source states the day's limits,
+/// the price must lie within them. Returns the quote to store, or one line naming the row.
+pub fn checked_quote(
+    row: &ListedRow,
+    day: chrono::NaiveDate,
 ) -> Result<crate::domain::StockQuote, String> {
-    /// 1 억원 in won: the listing gives market caps in 억원.
-    const EOK: i64 = 100_000_000;
-    let prev_close = row.price - row.change;
-    let mut q = crate::domain::StockQuote::parse(
-        &row.code,
-        &row.name,
-        market.as_str(),
-        row.price,
-        prev_close,
-    )
-    .map_err(|e| format!("{market} listing row {:?} ({}): {e}", row.code, row.name))?;
-    if row.volume < 0 || row.market_cap_eok.is_sign_negative() {
-        return Err(format!(
-            "{market} listing row {}: negative volume or market cap",
-            row.code
-        ));
+    use crate::domain::{instrument, rules};
+    let name = |what: String| {
+        format!(
+            "{} listing row {} ({}): {what}",
+            row.market, row.code, row.name
+        )
+    };
+    if row.price <= Decimal::ZERO || row.prev_close <= Decimal::ZERO {
+        return Err(name(format!(
+            "price {} and previous close {} must be positive",
+            row.price, row.prev_close
+        )));
     }
-    q.volume = Some(row.volume);
-    q.market_cap = Some(row.market_cap_eok * rust_decimal::Decimal::from(EOK));
+    let leverage = Decimal::from(instrument::leverage_of(row.kind, &row.name));
+    let inst = rules::Instrument {
+        kind: row.kind,
+        leverage,
+        listed_on: row.listed_on,
+    };
+    let band = rules::band_for(&inst, row.prev_close, day);
+    let slack = (row.prev_close * SANITY_SLACK).ceil();
+    if row.price < band.lower - slack || row.price > band.upper + slack {
+        return Err(name(format!(
+            "price {} is outside the day's band {} to {} ({} {})",
+            crate::domain::group_thousands(row.price),
+            crate::domain::group_thousands(band.lower),
+            crate::domain::group_thousands(band.upper),
+            band.rule,
+            crate::domain::group_thousands(row.prev_close)
+        )));
+    }
+    if let (Some(lo), Some(hi)) = (row.lower_limit, row.upper_limit) {
+        if row.price < lo || row.price > hi {
+            return Err(name(format!(
+                "price {} is outside the limits {lo} to {hi} the source states",
+                row.price
+            )));
+        }
+    }
+    let mut q = crate::domain::StockQuote::of(
+        row.code.as_str(),
+        &row.name,
+        row.market.as_str(),
+        row.price,
+        row.prev_close,
+    )
+    .map_err(|e| name(e.to_string()))?;
+    if row.volume.is_some_and(|v| v < 0) || row.market_cap.is_some_and(|c| c.is_sign_negative()) {
+        return Err(name("negative volume or market cap".into()));
+    }
+    q.volume = row.volume;
+    q.market_cap = row.market_cap;
+    q.kind = row.kind;
+    q.leverage = leverage;
+    q.listed_on = row.listed_on;
+    q.halted = row.halted;
+    q.session = row.session;
     Ok(q)
 }
+
+/// How far past the computed band a crawled price may lie before it is called insane, as a
+/// share of the previous close.
+pub const SANITY_SLACK: Decimal = rust_decimal_macros::dec!(0.01);
 
 /// A `--source` value: `naver`, `replay:DIR` or `sim[:SEED]`.
 #[derive(Debug, Clone, PartialEq, Eq)]

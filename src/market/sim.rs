@@ -22,12 +22,13 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
+use super::json;
 use super::{
-    Bar, FetchStats, IndexCode, IndexNow, Level, ListingRow, MarketData, MarketError, MarketResult,
-    OrderBook, PageCallback, Quote, Symbol,
+    Bar, FetchStats, IndexCode, IndexNow, Level, ListedRow, MarketData, MarketError, MarketResult,
+    OrderBook, PageCallback, QuoteNow, Symbol,
 };
 use crate::clock::Clock;
-use crate::domain::{calendar, rules, Market, StockCode};
+use crate::domain::{calendar, rules, InstrumentKind, Market, StockCode, TradingSession};
 
 /// The first day of the simulated history (the first KRX trading day of 2024). Before it every
 /// price stands still at its base level and there are no bars.
@@ -655,23 +656,47 @@ impl Sim {
         self.requests.fetch_add(n, Ordering::Relaxed);
     }
 
-    fn row(&self, i: usize, m: Moment) -> ListingRow {
-        let (code, name, _, _, shares_k) = STOCKS[i];
+    fn row(&self, i: usize, m: Moment) -> ListedRow {
+        let (code, name, market, _, shares_k) = STOCKS[i];
         let now = self.now_of(Series::Stock(i), m);
-        let (price, change, rate) = change_of(&now, 0);
-        ListingRow {
-            code: code.to_string(),
+        let (price, _, rate) = change_of(&now, 0);
+        let traded = now.bar.volume > 0;
+        let band = self.params(Series::Stock(i)).band(now.bar.prev);
+        ListedRow {
+            code: StockCode::parse(code).expect("built-in codes are valid"),
             name: name.to_string(),
+            market,
+            kind: InstrumentKind::of_share_name(name),
             price,
-            change,
-            change_rate: rate,
-            volume: now.bar.volume,
-            // price × shares / 100,000,000, with shares in thousands.
-            market_cap_eok: (price * Decimal::from(shares_k) / Decimal::from(100_000))
-                .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero),
-            listed_shares_thousand: shares_k,
+            prev_close: Decimal::from(now.bar.prev),
+            change_rate: Some(rate),
+            open: traded.then(|| Decimal::from(now.bar.open)),
+            high: traded.then(|| Decimal::from(now.bar.high)),
+            low: traded.then(|| Decimal::from(now.bar.low)),
+            volume: Some(now.bar.volume),
+            trading_value: None,
+            market_cap: Some(price * Decimal::from(shares_k) * Decimal::from(1_000)),
+            listed_shares: Some(shares_k * 1_000),
+            listed_on: None,
+            upper_limit: Some(Decimal::from(band.1)),
+            lower_limit: Some(Decimal::from(band.0)),
+            halted: false,
+            session: TradingSession::Regular,
         }
     }
+}
+
+/// Serves simulated values through the same JSON parsers as Naver's answers, so that the
+/// simulator and the real source cannot drift apart in shape.
+fn through_parser<T>(
+    what: &str,
+    rendered: String,
+    parse: impl FnOnce(&str) -> Result<T, super::ParseError>,
+) -> MarketResult<T> {
+    parse(&rendered).map_err(|source| MarketError::Parse {
+        url: format!("sim:{what}"),
+        source,
+    })
 }
 
 /// (price, signed change, change in percent to 2 dp) of a series now; `scale` 2 for indices.
@@ -694,48 +719,70 @@ impl MarketData for Sim {
         &self,
         market: Market,
         on_page: PageCallback<'_>,
-    ) -> MarketResult<Vec<ListingRow>> {
+    ) -> MarketResult<Vec<ListedRow>> {
         let m = self.moment();
-        let mut rows: Vec<ListingRow> = (0..STOCKS.len())
+        let mut rows: Vec<ListedRow> = (0..STOCKS.len())
             .filter(|&i| STOCKS[i].2 == market)
             .map(|i| self.row(i, m))
             .collect();
         // Naver lists by market cap, largest first.
         rows.sort_by(|a, b| {
-            b.market_cap_eok
-                .cmp(&a.market_cap_eok)
+            b.market_cap
+                .cmp(&a.market_cap)
                 .then_with(|| a.code.cmp(&b.code))
         });
+        let mut listed = Vec::with_capacity(rows.len());
         for (page, chunk) in rows.chunks(PAGE_SIZE).enumerate() {
             self.count(1);
-            on_page(market, page as u32 + 1, chunk.len());
+            let parsed = through_parser("listing", json::render_stock_default(chunk), |b| {
+                json::parse_stock_default(b, market)
+            })?;
+            on_page(market, page as u32 + 1, parsed.len());
+            listed.extend(parsed);
         }
-        Ok(rows)
+        Ok(listed)
     }
 
-    async fn quotes(&self, codes: &[StockCode]) -> MarketResult<Vec<Quote>> {
+    async fn quotes(&self, codes: &[StockCode]) -> MarketResult<Vec<QuoteNow>> {
         self.count(1);
         let at = self.clock.now();
         let m = Moment::at(at);
-        let open = rules::session_state(at) == rules::SessionState::Open;
-        Ok(codes
+        let status = match rules::session_state(at) {
+            rules::SessionState::Open => "OPEN",
+            rules::SessionState::PreOpen => "PREOPEN",
+            _ => "CLOSE",
+        };
+        let quotes: Vec<QuoteNow> = codes
             .iter()
             .filter_map(|code| stock_index(code.as_str()))
             .map(|i| {
                 let now = self.now_of(Series::Stock(i), m);
-                let (price, change, rate) = change_of(&now, 0);
-                Quote {
-                    code: STOCKS[i].0.to_string(),
+                let (price, _, rate) = change_of(&now, 0);
+                let traded = now.bar.volume > 0;
+                QuoteNow {
+                    code: StockCode::parse(STOCKS[i].0).expect("built-in codes are valid"),
                     name: STOCKS[i].1.to_string(),
                     price: Some(price),
-                    change: Some(change),
+                    prev_close: Some(Decimal::from(now.bar.prev)),
                     change_rate: Some(rate),
-                    volume: Some(now.bar.volume),
-                    market_open: open,
-                    time: Some(kst_now(at)),
+                    open: traded.then(|| Decimal::from(now.bar.open)),
+                    high: traded.then(|| Decimal::from(now.bar.high)),
+                    low: traded.then(|| Decimal::from(now.bar.low)),
+                    volume: traded.then_some(now.bar.volume),
+                    trading_value: None,
+                    market_cap: None,
+                    market_status: status.to_string(),
+                    session: TradingSession::Regular,
+                    traded_at: Some(kst_now(at)),
+                    halted: false,
                 }
             })
-            .collect())
+            .collect();
+        through_parser(
+            "quotes",
+            json::render_polling_stocks(&quotes),
+            json::parse_polling_stocks,
+        )
     }
 
     async fn index_now(&self, index: IndexCode) -> MarketResult<IndexNow> {
@@ -955,7 +1002,8 @@ mod tests {
         let clock = at(d(2025, 9, 1), 14, 0);
         let rows = |seed| run(Sim::new(seed, clock).listing(Market::Kospi, &no_pages)).unwrap();
         let (a, b) = (rows(1), rows(2));
-        let price = |rows: &[ListingRow], c: &str| rows.iter().find(|r| r.code == c).unwrap().price;
+        let price =
+            |rows: &[ListedRow], c: &str| rows.iter().find(|r| r.code.as_str() == c).unwrap().price;
         let differ = STOCKS
             .iter()
             .filter(|s| s.2 == Market::Kospi)
@@ -1084,14 +1132,14 @@ mod tests {
         let yesterday = Sim::new(5, at(d(2026, 11, 23), 16, 0));
         let quotes = run(early.quotes(&codes)).unwrap();
         for q in &quotes {
-            let bars = run(yesterday.daily_bars(&stock(&q.code), 2)).unwrap();
+            let bars = run(yesterday.daily_bars(&stock(q.code.as_str()), 2)).unwrap();
             assert_eq!(bars[1].date, d(2026, 11, 23));
             assert_eq!(q.price, Some(bars[1].close), "{}", q.code);
             // The change shown before the open is the previous session's.
-            assert_eq!(q.change, Some(bars[1].close - bars[0].close));
-            assert!(!q.market_open);
+            assert_eq!(q.prev_close, Some(bars[0].close));
+            assert_eq!(q.market_status, "PREOPEN");
             assert_eq!(
-                q.time,
+                q.traded_at,
                 Some(day.and_time(NaiveTime::from_hms_opt(8, 30, 0).unwrap()))
             );
         }
@@ -1099,9 +1147,9 @@ mod tests {
         let opening = Sim::new(5, at(day, 9, 0));
         let after = Sim::new(5, at(day, 16, 0));
         for q in run(opening.quotes(&codes)).unwrap() {
-            let today = run(after.daily_bars(&stock(&q.code), 1)).unwrap();
+            let today = run(after.daily_bars(&stock(q.code.as_str()), 1)).unwrap();
             assert_eq!(q.price, Some(today[0].open));
-            assert!(q.market_open);
+            assert_eq!(q.market_status, "OPEN");
         }
         // The first session of 2026 opens at 10:00: at 09:30 it is still the 2025 close.
         let first = d(2026, 1, 2);
@@ -1110,7 +1158,7 @@ mod tests {
         assert_eq!(bars[0].date, d(2025, 12, 30));
         let q = run(s.quotes(&codes[..1])).unwrap();
         assert_eq!(q[0].price, Some(bars[0].close));
-        assert!(!q[0].market_open);
+        assert_eq!(q[0].market_status, "PREOPEN");
         // A weekend shows Friday's close.
         let sat = Sim::new(5, at(d(2026, 11, 28), 12, 0));
         let fri = Sim::new(5, at(d(2026, 11, 27), 20, 0));
@@ -1233,30 +1281,31 @@ mod tests {
             *pages.lock().unwrap(),
             [(Market::Kospi, 1, 50), (Market::Kospi, 2, kospi - 50)]
         );
-        assert!(rows
-            .windows(2)
-            .all(|w| w[0].market_cap_eok >= w[1].market_cap_eok));
+        assert!(rows.windows(2).all(|w| w[0].market_cap >= w[1].market_cap));
         for r in &rows {
-            let bars = run(sim.daily_bars(&stock(&r.code), 2)).unwrap();
+            let bars = run(sim.daily_bars(&stock(r.code.as_str()), 2)).unwrap();
             assert_eq!(r.price, bars[1].close);
-            assert_eq!(r.change, bars[1].close - bars[0].close);
+            assert_eq!(r.prev_close, bars[0].close);
             assert_eq!(
                 r.change_rate,
-                (r.change / bars[0].close * Decimal::ONE_HUNDRED)
-                    .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+                Some(
+                    ((r.price - r.prev_close) / bars[0].close * Decimal::ONE_HUNDRED)
+                        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+                )
             );
-            assert_eq!(r.volume, bars[1].volume);
-            let cap =
-                r.price * Decimal::from(r.listed_shares_thousand) * dec(1_000) / dec(100_000_000);
-            assert!((r.market_cap_eok - cap).abs() <= Decimal::ONE, "{}", r.code);
+            assert_eq!(r.volume, Some(bars[1].volume));
+            let cap = r.price * Decimal::from(r.listed_shares.unwrap());
+            assert_eq!(r.market_cap, Some(cap), "{}", r.code);
         }
-        let samsung = rows.iter().find(|r| r.code == "005930").unwrap();
+        let samsung = rows.iter().find(|r| r.code.as_str() == "005930").unwrap();
         assert_eq!(samsung.name, "삼성전자");
-        assert_eq!(samsung.listed_shares_thousand, 5_969_783);
+        assert_eq!(samsung.listed_shares, Some(5_969_783_000));
+        let preferred = rows.iter().find(|r| r.code.as_str() == "005935").unwrap();
+        assert_eq!(preferred.kind, InstrumentKind::Preferred);
         let kosdaq = run(sim.listing(Market::Kosdaq, &no_pages)).unwrap();
         assert!(kosdaq
             .iter()
-            .any(|r| r.code == "196170" && r.name == "알테오젠"));
+            .any(|r| r.code.as_str() == "196170" && r.name == "알테오젠"));
         assert!(kosdaq.len() < PAGE_SIZE);
     }
 
@@ -1291,7 +1340,7 @@ mod tests {
             .is_empty());
         let q = run(sim.quotes(&[code("005930")])).unwrap().remove(0);
         assert_eq!(q.price, Some(dec(78_500)));
-        assert_eq!(q.change, Some(Decimal::ZERO));
+        assert_eq!(q.prev_close, q.price);
         // The first session opens at 10:00 on 2024-01-02 from the base.
         let first = Sim::new(4, at(HISTORY_START, 16, 0));
         let bars = run(first.daily_bars(&stock("005930"), 10)).unwrap();

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use super::naver::{Naver, NaverConfig};
 use super::sim::Sim;
 use super::{
-    Bar, FetchStats, IndexCode, IndexNow, ListingRow, MarketData, MarketResult, OrderBook,
-    PageCallback, Quote, SourceSpec, Symbol,
+    Bar, FetchStats, IndexCode, IndexNow, ListedRow, MarketData, MarketResult, OrderBook,
+    PageCallback, QuoteNow, SourceSpec, Symbol,
 };
 use crate::clock::Clock;
 use crate::domain::{Market, StockCode};
@@ -27,25 +27,22 @@ impl Source {
     ) -> MarketResult<Source> {
         config.record_dir = record;
         Ok(match spec {
-            SourceSpec::Naver => Source::Naver(Naver::http(config)?),
-            SourceSpec::Replay(dir) => Source::Naver(Naver::replay(dir.clone(), config)?),
+            SourceSpec::Naver => Source::Naver(Naver::http(config, clock)?),
+            SourceSpec::Replay(dir) => Source::Naver(Naver::replay(dir.clone(), config, clock)?),
             SourceSpec::Sim(seed) => Source::Sim(Sim::new(*seed, clock)),
         })
     }
 
-    /// Naver settings from the environment: `ASCEND_NAVER_FINANCE_URL`,
-    /// `ASCEND_NAVER_POLLING_URL`, `ASCEND_NAVER_FCHART_URL` move the hosts (a local server in
-    /// tests and benchmarks).
+    /// Naver settings from the environment: one base URL per host
+    /// ([`NaverConfig::HOST_SETTINGS`]: `ASCEND_NAVER_STOCK_URL`, `ASCEND_NAVER_MSTOCK_URL`,
+    /// `ASCEND_NAVER_POLLING_URL`, `ASCEND_NAVER_CHART_URL`) moves it, e.g. to a mirror or to
+    /// one local server standing in for all of them.
     pub fn config_from_env() -> NaverConfig {
         let mut c = NaverConfig::default();
-        if let Ok(v) = std::env::var("ASCEND_NAVER_FINANCE_URL") {
-            c.finance_url = v;
-        }
-        if let Ok(v) = std::env::var("ASCEND_NAVER_POLLING_URL") {
-            c.polling_url = v;
-        }
-        if let Ok(v) = std::env::var("ASCEND_NAVER_FCHART_URL") {
-            c.fchart_url = v;
+        for (setting, _) in NaverConfig::HOST_SETTINGS {
+            if let Ok(v) = std::env::var(setting) {
+                c.set_host(setting, v);
+            }
         }
         c
     }
@@ -56,13 +53,13 @@ impl MarketData for Source {
         &self,
         market: Market,
         on_page: PageCallback<'_>,
-    ) -> MarketResult<Vec<ListingRow>> {
+    ) -> MarketResult<Vec<ListedRow>> {
         match self {
             Source::Naver(n) => n.listing(market, on_page).await,
             Source::Sim(s) => s.listing(market, on_page).await,
         }
     }
-    async fn quotes(&self, codes: &[StockCode]) -> MarketResult<Vec<Quote>> {
+    async fn quotes(&self, codes: &[StockCode]) -> MarketResult<Vec<QuoteNow>> {
         match self {
             Source::Naver(n) => n.quotes(codes).await,
             Source::Sim(s) => s.quotes(codes).await,
@@ -84,6 +81,15 @@ impl MarketData for Source {
         match self {
             Source::Naver(n) => n.order_book(code).await,
             Source::Sim(s) => s.order_book(code).await,
+        }
+    }
+    fn bars_include_after_market(&self) -> bool {
+        matches!(self, Source::Naver(_))
+    }
+    fn allow_requests(&self, requests: u64) {
+        match self {
+            Source::Naver(n) => n.allow_requests(requests),
+            Source::Sim(s) => s.allow_requests(requests),
         }
     }
     fn stats(&self) -> FetchStats {

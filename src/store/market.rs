@@ -10,8 +10,14 @@ use crate::domain::Market;
 use crate::error::Result;
 use crate::market::{Bar, IndexCode, IndexNow};
 
-/// Upserts daily bars of many symbols in one statement.
-pub async fn upsert_bars(conn: &mut PgConnection, bars: &[(String, Bar)]) -> Result<u64> {
+/// Upserts daily bars of many symbols in one statement. Bars dated on or after
+/// `after_market_from` come from a source whose daily close includes the after-market: they
+/// are stored with `regular = false` and never replace a regular-close bar of the same day.
+pub async fn upsert_bars(
+    conn: &mut PgConnection,
+    bars: &[(String, Bar)],
+    after_market_from: Option<NaiveDate>,
+) -> Result<u64> {
     if bars.is_empty() {
         return Ok(0);
     }
@@ -20,10 +26,13 @@ pub async fn upsert_bars(conn: &mut PgConnection, bars: &[(String, Bar)]) -> Res
     let col = |f: fn(&Bar) -> Decimal| bars.iter().map(|(_, b)| f(b)).collect::<Vec<Decimal>>();
     let volumes: Vec<i64> = bars.iter().map(|(_, b)| b.volume).collect();
     let r = sqlx::query(
-        "INSERT INTO daily_bars (symbol, date, open, high, low, close, volume)
-         SELECT * FROM UNNEST($1::text[], $2::date[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[], $7::bigint[])
+        "INSERT INTO daily_bars AS d (symbol, date, open, high, low, close, volume, regular)
+         SELECT t.*, $8::date IS NULL OR t.date < $8::date
+         FROM UNNEST($1::text[], $2::date[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[], $7::bigint[])
+              AS t(symbol, date, open, high, low, close, volume)
          ON CONFLICT (symbol, date) DO UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low,
-             close = EXCLUDED.close, volume = EXCLUDED.volume",
+             close = EXCLUDED.close, volume = EXCLUDED.volume, regular = EXCLUDED.regular
+         WHERE EXCLUDED.regular OR NOT d.regular",
     )
     .bind(&symbols)
     .bind(&dates)
@@ -32,6 +41,7 @@ pub async fn upsert_bars(conn: &mut PgConnection, bars: &[(String, Bar)]) -> Res
     .bind(col(|b| b.low))
     .bind(col(|b| b.close))
     .bind(&volumes)
+    .bind(after_market_from)
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected())
@@ -56,6 +66,44 @@ pub async fn upsert_index(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// How many instruments of a market are listed now, and how many of them are not in `codes`
+/// (what [`mark_unlisted`] would unlist).
+pub async fn count_missing(
+    conn: &mut PgConnection,
+    market: Market,
+    codes: &[&str],
+) -> Result<(u64, u64)> {
+    let (listed, missing): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE code <> ALL($2)) FROM stocks WHERE market = $1 AND listed",
+    )
+    .bind(market.as_str())
+    .bind(codes)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((listed as u64, missing as u64))
+}
+
+/// The symbols among `symbols` that already hold `days` bars dated from `since`, the newest
+/// on or after `recent`: a history crawl that was interrupted skips them when rerun.
+pub async fn symbols_with_bars(
+    conn: &mut PgConnection,
+    symbols: &[String],
+    since: NaiveDate,
+    recent: NaiveDate,
+    days: i64,
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT symbol FROM daily_bars WHERE symbol = ANY($1) AND date >= $2
+         GROUP BY symbol HAVING count(*) >= $4 AND max(date) >= $3",
+    )
+    .bind(symbols)
+    .bind(since)
+    .bind(recent)
+    .bind(days)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 /// Marks every listed stock of a market that is not in `codes` as unlisted (never deleted:

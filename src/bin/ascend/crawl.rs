@@ -14,14 +14,17 @@ use ascend::market::source::Source;
 use ascend::market::SourceSpec;
 use ascend::{exit, Error};
 
-/// Crawl the KOSPI and KOSDAQ listings (every stock's price, previous close, change, volume,
-/// market cap), both indices and, with --history, daily bars; then write them in one
-/// transaction. A page that parses to nothing, too few rows, or values that fail the sanity
-/// checks fails the crawl, and the stored data stays as it was.
+/// Crawl the KOSPI and KOSDAQ listings (stocks, and the ETFs and ETNs listed on KOSPI: price,
+/// previous close, volume, market cap, halts), both indices and, with --history, daily bars.
+/// The listings and indices are written in one transaction, each symbol's bars in its own. A
+/// listing that its paging does not show complete, a page that does not parse, a price outside
+/// its sanity band, or more disappearances than 2% (or 20) fails the crawl, and the stored data
+/// stays as it was. SIGINT/SIGTERM roll back and record the interrupted run.
 ///
-/// Sources: naver (Naver Pay Securities; ASCEND_NAVER_*_URL move the hosts), replay:DIR
-/// (responses saved with --record DIR, served back through the same parsers), sim[:SEED]
-/// (a deterministic simulated market driven by the clock).
+/// Sources: naver (Naver Pay Securities' JSON endpoints; ASCEND_NAVER_STOCK_URL,
+/// ASCEND_NAVER_MSTOCK_URL, ASCEND_NAVER_POLLING_URL and ASCEND_NAVER_CHART_URL move the
+/// hosts), replay:DIR (responses saved with --record DIR, served back through the same
+/// parsers), sim[:SEED] (a deterministic simulated market driven by the clock).
 #[derive(Debug, Args)]
 pub struct CrawlStocks {
     /// kospi, kosdaq or all.
@@ -39,12 +42,16 @@ pub struct CrawlStocks {
     /// Fail when a market lists fewer rows than this (default: 500 for Naver, 1 for sim).
     #[arg(long)]
     min_rows: Option<usize>,
-    /// Requests in flight at once.
+    /// Daily-bar requests under way at once (each host still takes at most 4 at a time).
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
-    /// Give up on the whole crawl after this many seconds.
+    /// Give up on the listing after this many seconds; a history crawl adds the time its
+    /// requests need at the polite rate.
     #[arg(long, default_value_t = 60)]
     deadline: u64,
+    /// Unlist more than 2% (or 20) of the listed instruments in one crawl.
+    #[arg(long)]
+    allow_mass_unlist: bool,
     /// Crawl even on a day the market is closed (timers skip those days).
     #[arg(long)]
     any_day: bool,
@@ -73,7 +80,6 @@ impl CrawlStocks {
             return Ok(exit::OK);
         }
         let mut config = Source::config_from_env();
-        config.concurrency = std::num::NonZeroUsize::new(self.concurrency).expect("checked");
         config.deadline = Duration::from_secs(self.deadline.max(1));
         let source = Source::open(&spec, config, self.record.clone(), app.clock)?;
         let opts = CrawlOptions {
@@ -85,6 +91,7 @@ impl CrawlStocks {
             }),
             source: self.source.clone(),
             concurrency: self.concurrency,
+            allow_mass_unlist: self.allow_mass_unlist,
         };
         let tty = std::io::stderr().is_terminal();
         let bar = indicatif::ProgressBar::new_spinner();
@@ -107,19 +114,28 @@ impl CrawlStocks {
             }
             Progress::Bars { done, total } => {
                 if tty {
-                    bar.set_message(format!("daily bars {done}/{total}"));
+                    bar.set_message(format!("daily bars: {done}/{total} requests"));
                 } else if done % 200 == 0 || done == total {
                     tracing::info!(done, total, "daily bars");
                 }
             }
             Progress::Writing => bar.set_message("writing"),
         };
-        let result = crawl::crawl(&app, &source, &opts, &progress).await;
+        let started = app.clock.now();
+        let result = tokio::select! {
+            r = crawl::crawl(&app, &source, &opts, &progress) => r,
+            stop = crate::signals::stopped() => {
+                bar.finish_and_clear();
+                let what = "the listing was rolled back; bars already written stay";
+                crawl::record_interrupted(&app, started, &opts.source, stop.name()).await?;
+                return Err(Error::Interrupted { signal: stop.name(), code: stop.exit_code(), what: what.into() });
+            }
+        };
         bar.finish_and_clear();
         let s = result?;
         eprintln!(
-            "crawl-stocks: {} pages, {} rows ({} new, {} changed, {} unlisted), {} bars, {} requests, {} retries, {:.2} s",
-            s.pages, s.rows, s.new, s.changed, s.unlisted, s.bars, s.requests, s.retries, s.seconds
+            "crawl-stocks: {} pages, {} rows ({} new, {} changed, {} unlisted; {} ETFs, {} ETNs, {} halted, {} after-market), {} bars, {} requests, {} retries, {:.2} s",
+            s.pages, s.rows, s.new, s.changed, s.unlisted, s.etfs, s.etns, s.halted, s.after_market, s.bars, s.requests, s.retries, s.seconds
         );
         render_one(out, ctx.format, &s, |h| {
             vec![

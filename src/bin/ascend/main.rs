@@ -11,6 +11,7 @@ mod orders;
 mod output;
 mod session;
 mod settle;
+mod signals;
 mod stock;
 mod user;
 
@@ -35,6 +36,7 @@ Exit codes:
   4  authentication: not logged in, wrong password, expired or forged session
   5  infrastructure: the database or the network failed; nothing was decided
   130 interrupted (Ctrl-C); the transaction in progress was rolled back
+  143 terminated (SIGTERM, e.g. systemd stopping a unit); rolled back likewise
 
 Environment: DATABASE_URL, ASCEND_NOW, ASCEND_USER, ASCEND_COMMISSION_PCT,
 ASCEND_MAX_PRICE_AGE_MIN, ASCEND_CONFIG_DIR (where the login session file lives).";
@@ -78,6 +80,13 @@ struct Cli {
     max_price_age_min: u32,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    /// Commands that stop cleanly on SIGINT/SIGTERM themselves (and record that they did).
+    fn handles_signals(&self) -> bool {
+        matches!(self.command, Command::CrawlStocks(_))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,16 +236,29 @@ fn main() -> ExitCode {
     };
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    // Ctrl-C (or systemd's stop) drops the use case mid-way: its open transaction rolls back.
+    // Ctrl-C or SIGTERM (systemd's stop) drops the use case mid-way: its open transaction
+    // rolls back. A crawl handles the signal itself, to record the interrupted run; it gets a
+    // moment to do so.
+    let grace = std::time::Duration::from_secs(if cli.handles_signals() { 5 } else { 0 });
     let result = runtime.block_on(async {
         tokio::select! {
-            r = run(cli, &mut out) => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
+            r = run(cli, &mut out) => Ok(r),
+            stop = async {
+                let stop = signals::stopped().await;
+                tokio::time::sleep(grace).await;
+                stop
+            } => Err(stop),
         }
     });
-    let Some(result) = result else {
-        eprintln!("interrupted: the transaction in progress was rolled back");
-        return ExitCode::from(exit::INTERRUPTED);
+    let result = match result {
+        Ok(r) => r,
+        Err(stop) => {
+            eprintln!(
+                "interrupted by {}: the transaction in progress was rolled back",
+                stop.name()
+            );
+            return ExitCode::from(stop.exit_code());
+        }
     };
     let code = match result {
         Ok(code) => code,
