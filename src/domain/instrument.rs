@@ -143,8 +143,14 @@ mod tests {
         for k in InstrumentKind::ALL {
             assert_eq!(k.as_str().parse::<InstrumentKind>().unwrap(), k);
         }
-        assert_eq!("ETF".parse::<InstrumentKind>().unwrap(), InstrumentKind::Etf);
-        assert_eq!("warrant".parse::<InstrumentKind>().unwrap_err().field, "kind");
+        assert_eq!(
+            "ETF".parse::<InstrumentKind>().unwrap(),
+            InstrumentKind::Etf
+        );
+        assert_eq!(
+            "warrant".parse::<InstrumentKind>().unwrap_err().field,
+            "kind"
+        );
         assert!(InstrumentKind::Etn.is_exchange_traded_product());
         assert!(!InstrumentKind::Reit.is_exchange_traded_product());
     }
