@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ascend::app::crawl::{crawl, CrawlOptions, CrawlSummary};
 use ascend::app::App;
+use ascend::domain::calendar::DaySource;
 use ascend::domain::Market;
 use ascend::market::naver::{Naver, NaverConfig};
 use ascend::market::{MarketData, Sim};
@@ -386,13 +387,50 @@ async fn the_calendar_follows_crawled_kospi_bars_and_the_holiday_table(pool: PgP
     let d = |m, dd| chrono::NaiveDate::from_ymd_opt(2026, m, dd).unwrap();
     // Chuseok and the holidays around it: no bars, not trading days.
     for day in [d(9, 24), d(9, 25), d(10, 5), d(10, 9)] {
-        assert!(cal.is_from_bars(day), "{day}");
-        assert!(!cal.is_trading_day(day), "{day}");
+        let info = cal.day(day).unwrap();
+        assert_eq!(info.source, DaySource::Bars, "{day}");
+        assert!(!info.trading(), "{day}");
     }
-    assert!(cal.is_trading_day(d(10, 12)));
-    assert_eq!(cal.next_trading_day(d(9, 23)), d(9, 28));
-    assert_eq!(cal.previous_trading_day(d(10, 12)), d(10, 8));
+    assert_eq!(cal.is_trading_day(d(10, 12)), Ok(true));
+    assert_eq!(cal.next_trading_day(d(9, 23)), Ok(d(9, 28)));
+    assert_eq!(cal.previous_trading_day(d(10, 12)), Ok(d(10, 8)));
     // Beyond the bars the table decides: 2026-12-31 is the year-end closing day.
-    assert!(!cal.is_trading_day(d(12, 31)));
-    assert!(cal.is_trading_day(d(12, 30)));
+    let year_end = cal.day(d(12, 31)).unwrap();
+    assert_eq!(
+        (year_end.trading(), year_end.source),
+        (false, DaySource::Table)
+    );
+    assert_eq!(cal.is_trading_day(d(12, 30)), Ok(true));
+}
+
+#[sqlx::test]
+async fn past_the_holiday_table_only_crawled_bars_answer(pool: PgPool) {
+    let d = |m, dd| chrono::NaiveDate::from_ymd_opt(2028, m, dd).unwrap();
+    let calendar = || async {
+        ascend::store::market::calendar(&mut pool.acquire().await.unwrap())
+            .await
+            .unwrap()
+    };
+    // Nothing crawled: 2028 is beyond the table, and the calendar says so.
+    let e = calendar().await.day(d(3, 2)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "calendar: 2028 is past the KRX holiday table (2024–2027) and no crawled index bars \
+         cover 2028-03-02; crawl with --history or update the table"
+    );
+    // The simulator's KOSPI bars for the weeks before 2028-03-10 answer for those days.
+    let app = app_at(&pool, "2028-03-10 16:00");
+    run(&app, &Sim::new(3, app.clock), Some(40)).await.unwrap();
+    let cal = calendar().await;
+    let day = cal.day(d(3, 2)).unwrap();
+    assert_eq!(day.source, DaySource::Bars);
+    assert!(day.trading());
+    assert_eq!(day.opens_at(), chrono::NaiveTime::from_hms_opt(9, 0, 0));
+    assert_eq!(
+        cal.is_trading_day(d(3, 4)),
+        Ok(false),
+        "a Saturday inside the bars"
+    );
+    // After the last bar the calendar cannot answer again.
+    assert_eq!(cal.day(d(3, 13)).unwrap_err().date, d(3, 13));
 }
