@@ -1,5 +1,6 @@
 //! The program's error type and its exit codes. Exit codes are interface: see README.md.
 
+use crate::domain::calendar::CalendarError;
 use crate::domain::Invalid;
 
 /// Exit codes, documented in README.md and `ascend --help`.
@@ -31,6 +32,10 @@ pub enum Error {
     /// A well-formed request that the rules refuse (insufficient cash, market closed, …).
     #[error("{0}")]
     Rejected(String),
+    /// The trading calendar cannot answer for a date (past its table, no crawled bars): a rule
+    /// that cannot be applied, so nothing is done.
+    #[error(transparent)]
+    Calendar(#[from] CalendarError),
     /// The thing asked for does not exist (or is not the caller's).
     #[error("{0}")]
     NotFound(String),
@@ -60,7 +65,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Invalid(_) | Error::Rejected(_) | Error::NotFound(_) => exit::REJECTED,
+            Error::Invalid(_) | Error::Rejected(_) | Error::Calendar(_) | Error::NotFound(_) => {
+                exit::REJECTED
+            }
             Error::Auth(_) => exit::AUTH,
             Error::Unavailable(_) | Error::Market(_) | Error::Unexpected(_) => exit::INFRA,
             Error::Interrupted { code, .. } => *code,
@@ -128,6 +135,10 @@ mod tests {
         );
         assert_eq!(Error::rejected("no").exit_code(), exit::REJECTED);
         assert_eq!(Error::not_found("no").exit_code(), exit::REJECTED);
+        let beyond = chrono::NaiveDate::from_ymd_opt(2028, 3, 2).unwrap();
+        let e = Error::from(crate::domain::calendar::CalendarError { date: beyond });
+        assert_eq!(e.exit_code(), exit::REJECTED);
+        assert!(e.to_string().starts_with("calendar: 2028 is past"), "{e}");
         assert_eq!(Error::Auth("no".into()).exit_code(), exit::AUTH);
         assert_eq!(
             Error::from(sqlx::Error::PoolTimedOut).exit_code(),

@@ -381,3 +381,54 @@ async fn settle_and_stock_load_from_the_command_line(pool: PgPool) {
     let o = cli.run(&["settle", "--close"], None);
     assert_rejected(&o, "close: the regular session is still open");
 }
+
+/// The message for a date past the holiday table with no crawled bars covering it.
+const PAST_THE_TABLE: &str = "calendar: 2028 is past the KRX holiday table (2024–2027) and no \
+                              crawled index bars cover 2028-03-02; crawl with --history or \
+                              update the table";
+
+#[sqlx::test]
+async fn a_day_the_calendar_cannot_answer_is_refused_and_nothing_is_written(pool: PgPool) {
+    let cli = Cli::new(&pool).await;
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    let id = user(&app, "later@example.com", 10_000_000).await;
+    let count = |table: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let tables = ["orders", "fills", "journal_entries", "snapshots"];
+    let mut before = Vec::new();
+    for t in tables {
+        before.push(count(t).await);
+    }
+    let later = |args: &[&str]| {
+        let mut a = vec!["--user", "later@example.com", "--now", "2028-03-02 10:00"];
+        a.extend_from_slice(args);
+        cli.run(&a, None)
+    };
+    for args in [
+        vec!["place-order", "005930", "buy", "1", "--limit", "55900"],
+        vec!["place-order", "005930", "buy", "1", "--market"],
+        vec!["settle"],
+        vec!["settle", "--close"],
+        vec!["snapshot", "--date", "2028-03-02"],
+    ] {
+        let o = later(&args);
+        assert_eq!(code(&o), 3, "{args:?}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o).trim_end(),
+            format!("error: {PAST_THE_TABLE}"),
+            "{args:?}"
+        );
+    }
+    for (t, n) in tables.iter().zip(before) {
+        assert_eq!(count(t).await, n, "{t}");
+    }
+    assert_eq!(cash(&app, id).await, (dec(10_000_000), dec(0)));
+}

@@ -263,3 +263,86 @@ async fn crawl_trade_snapshot_and_read_back_through_the_binary(pool: PgPool) {
         0
     );
 }
+
+#[sqlx::test]
+async fn the_calendar_says_where_each_answer_came_from(pool: PgPool) {
+    let cli = Cli::new(&pool).await;
+    // 2027 from the table: New Year's Day closed, 01-04 the first trading day at 10:00.
+    let v = json(&cli.run(
+        &["calendar", "--month", "2027-01", "--format", "json"],
+        None,
+    ));
+    let day = |v: &serde_json::Value, date: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["date"] == date)
+            .unwrap_or_else(|| panic!("{date} in {v}"))
+            .clone()
+    };
+    let first = day(&v, "2027-01-04");
+    assert_eq!(
+        (&first["trading"], &first["opens"], &first["source"]),
+        (&true.into(), &"10:00".into(), &"table".into())
+    );
+    assert_eq!(day(&v, "2027-01-05")["opens"], "09:00");
+    let new_year = day(&v, "2027-01-01");
+    assert_eq!(
+        (&new_year["trading"], &new_year["opens"]),
+        (&false.into(), &serde_json::Value::Null)
+    );
+    let o = cli.run(&["calendar", "--month", "2027-01"], None);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let table = stdout(&o);
+    assert!(table.contains("  4* "), "{table}");
+    assert!(
+        table.contains("01-04 opens 10:00 and closes 15:30"),
+        "{table}"
+    );
+    assert!(table.contains("source: table"), "{table}");
+    assert!(table.contains("20 trading days"), "{table}");
+
+    // 2028 is past the table: without bars, an error naming the year (exit 3), nothing shown.
+    let o = cli.run(&["calendar", "--month", "2028-03"], None);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "error: calendar: 2028 is past the KRX holiday table (2024–2027) and no crawled index \
+         bars cover 2028-03-01; crawl with --history or update the table"
+    );
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+
+    // Crawling learns the days from the KOSPI bars; the calendar then answers from them.
+    let o = cli.run(
+        &[
+            "--now",
+            "2028-03-31 16:00",
+            "crawl-stocks",
+            "--source",
+            "sim:5",
+            "--history",
+            "60",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("calendar: 2028 is past"),
+        "{}",
+        stderr(&o)
+    );
+    let v = json(&cli.run(
+        &["calendar", "--month", "2028-03", "--format", "json"],
+        None,
+    ));
+    let d = day(&v, "2028-03-02");
+    assert_eq!(
+        (&d["trading"], &d["opens"], &d["source"]),
+        (&true.into(), &"09:00".into(), &"bars".into())
+    );
+    assert!(
+        v.as_array().unwrap().iter().all(|d| d["source"] == "bars"),
+        "{v}"
+    );
+    assert!(stdout(&cli.run(&["calendar", "--month", "2028-03"], None)).contains("source: bars"));
+}

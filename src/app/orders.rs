@@ -294,10 +294,18 @@ fn check_replay(req: &OrderRequest, key: &str, prev: &OrderRow) -> Result<()> {
 /// locked path, which decides again under the account lock.
 pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed> {
     let now = app.clock.now();
-    if let Some(placed) = place_short(app, user_id, req, now).await? {
+    let state = session_now(app, now).await?;
+    if let Some(placed) = place_short(app, user_id, req, now, state).await? {
         return Ok(placed);
     }
-    place_locked(app, user_id, req, now).await
+    place_locked(app, user_id, req, now, state).await
+}
+
+/// The session at `now` by the calendar the crawled KOSPI bars and the closure table give;
+/// an error (nothing placed) on a day the calendar cannot answer.
+async fn session_now(app: &App, now: DateTime<Utc>) -> Result<SessionState> {
+    let calendar = crate::store::market::calendar(&mut *app.pool.acquire().await?).await?;
+    Ok(rules::session_state_in(now, &calendar)?)
 }
 
 /// The short path of [`place`]: Some when the order was placed (resting, or filled at once),
@@ -308,6 +316,7 @@ async fn place_short(
     user_id: i64,
     req: &OrderRequest,
     now: DateTime<Utc>,
+    state: SessionState,
 ) -> Result<Option<Placed>> {
     let mut conn = app.pool.acquire().await?;
     let seen = trading::order_context(
@@ -324,7 +333,7 @@ async fn place_short(
     let decision = decide(
         req,
         &stock,
-        rules::session_state(now),
+        state,
         now,
         &app.rules,
         seen.account.available,
@@ -421,6 +430,7 @@ async fn place_locked(
     user_id: i64,
     req: &OrderRequest,
     now: DateTime<Utc>,
+    state: SessionState,
 ) -> Result<Placed> {
     let mut tx = app.pool.begin().await?;
     let (account, stock) = trading::lock_account_and_stock(&mut tx, user_id, &req.code).await?;
@@ -445,7 +455,7 @@ async fn place_locked(
     let decision = decide(
         req,
         &stock,
-        rules::session_state(now),
+        state,
         now,
         &app.rules,
         account.available,
@@ -628,7 +638,7 @@ async fn place_batch(
 ) -> Result<Vec<BulkOutcome>> {
     use std::collections::{BTreeSet, HashMap};
     let now = app.clock.now();
-    let state = rules::session_state(now);
+    let state = session_now(app, now).await?;
     let mut tx = app.pool.begin().await?;
     let users: Vec<i64> = rows
         .iter()

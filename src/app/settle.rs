@@ -16,7 +16,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 
 use super::App;
-use crate::domain::calendar::Calendar;
+use crate::domain::calendar::{Calendar, CalendarError};
 use crate::domain::rules::{self, SessionState};
 use crate::domain::Price;
 use crate::error::{Error, Result};
@@ -56,7 +56,7 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
     let started = Instant::now();
     let now = app.clock.now();
     let calendar = crate::store::market::calendar(&mut *app.pool.acquire().await?).await?;
-    let state = rules::session_state_in(now, &calendar);
+    let state = rules::session_state_in(now, &calendar)?;
     if close && state == SessionState::Open {
         return Err(Error::rejected("close: the regular session is still open until 15:30 KST; run `settle --close` after the close"));
     }
@@ -95,7 +95,7 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
     }
 
     if close {
-        let cutoff = last_close(now, &calendar);
+        let cutoff = last_close(now, &calendar)?;
         let users: Vec<i64> = sqlx::query_scalar(
             "SELECT DISTINCT user_id FROM orders WHERE status = 'open' AND tif = 'day' AND created_at < $1 ORDER BY 1",
         )
@@ -114,14 +114,18 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
     Ok(summary)
 }
 
-/// The close of the latest trading session that has ended by `now`.
-pub fn last_close(now: DateTime<Utc>, calendar: &Calendar) -> DateTime<Utc> {
-    let today = rules::trade_date(now);
-    let today_close = rules::kst_instant(today, rules::CLOSE);
-    if calendar.is_trading_day(today) && now >= today_close {
-        today_close
-    } else {
-        rules::kst_instant(calendar.previous_trading_day(today), rules::CLOSE)
+/// The close of the latest trading session that has ended by `now`; an error when the
+/// calendar cannot answer for the days it has to look at.
+pub fn last_close(now: DateTime<Utc>, calendar: &Calendar) -> Result<DateTime<Utc>, CalendarError> {
+    let mut day = rules::trade_date(now);
+    loop {
+        if let Some(closes) = calendar.day(day)?.closes_at() {
+            let close = rules::kst_instant(day, closes);
+            if close <= now {
+                return Ok(close);
+            }
+        }
+        day = calendar.previous_trading_day(day)?;
     }
 }
 

@@ -43,22 +43,42 @@ pub async fn snapshot(app: &App, from: NaiveDate, to: NaiveDate) -> Result<Snaps
     }
     let mut conn = app.pool.acquire().await?;
     let cal = market::calendar(&mut conn).await?;
-    if to == today && cal.is_trading_day(today) && now < rules::kst_instant(today, rules::CLOSE) {
-        return Err(Error::rejected(format!("date: the session of {today} has not closed yet (15:30 KST); snapshot it after the close")));
+    drop(conn);
+    // Every day of the range is answered (with the trading day before it) before anything is
+    // written: a day the calendar cannot answer refuses the whole range.
+    let mut plan = Vec::new();
+    for date in from.iter_days().take_while(|d| *d <= to) {
+        let day = cal.day(date)?;
+        let prev = if day.trading() {
+            Some(cal.previous_trading_day(date)?)
+        } else {
+            None
+        };
+        plan.push((day, prev));
+    }
+    if let Some((today_info, _)) = plan.last().filter(|(d, _)| d.date == today) {
+        if let Some(closes) = today_info.closes_at() {
+            if now < rules::kst_instant(today, closes) {
+                return Err(Error::rejected(format!(
+                    "date: the session of {today} has not closed yet ({} KST); snapshot it after the close",
+                    closes.format("%H:%M")
+                )));
+            }
+        }
     }
     let mut days = Vec::new();
-    for date in from.iter_days().take_while(|d| *d <= to) {
-        if !cal.is_trading_day(date) {
+    for (day, prev) in plan {
+        let date = day.date;
+        let Some(prev) = prev else {
             days.push(DayResult {
                 date,
                 users: None,
                 note: Some("not a trading day: skipped".into()),
             });
             continue;
-        }
+        };
         let day_start = rules::kst_instant(date, NaiveTime::MIN);
         let end = day_start + Duration::days(1);
-        let prev = cal.previous_trading_day(date);
         let mut tx = app.pool.begin().await?;
         // One statement aggregates every holding: give it room to hash in memory.
         sqlx::query("SET LOCAL work_mem = '64MB'")

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::Serialize;
 
-use super::calendar::Calendar;
+use super::calendar::{Calendar, CalendarError};
 use super::instrument::InstrumentKind;
 use super::types::{Price, Quantity, Side, Won};
 use super::Invalid;
@@ -252,35 +252,28 @@ pub fn trade_date(at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&kst()).date_naive()
 }
 
-/// The opening time of a trading day (10:00 on the first trading day of the year).
-pub fn opening_time(day: NaiveDate, cal: &Calendar) -> NaiveTime {
-    if cal.is_first_trading_day_of_year(day) {
-        OPEN_FIRST_DAY
-    } else {
-        OPEN
-    }
+/// The opening time of a day: `None` when the market is closed, 10:00 on the first trading
+/// day of the year, 09:00 otherwise (or as a KRX notice shifted it). An error when the calendar
+/// cannot answer for the day.
+pub fn opening_time(day: NaiveDate, cal: &Calendar) -> Result<Option<NaiveTime>, CalendarError> {
+    Ok(cal.day(day)?.opens_at())
 }
 
-/// Where a moment falls, by the dated closure table.
-pub fn session_state(at: DateTime<Utc>) -> SessionState {
-    session_state_in(at, &Calendar::default())
-}
-
-/// Where a moment falls, by a calendar that knows the crawled trading days.
-pub fn session_state_in(at: DateTime<Utc>, cal: &Calendar) -> SessionState {
+/// Where a moment falls, by a calendar that knows the crawled trading days. An error when the
+/// calendar cannot answer for the moment's KST date.
+pub fn session_state_in(at: DateTime<Utc>, cal: &Calendar) -> Result<SessionState, CalendarError> {
     let local = at.with_timezone(&kst());
-    let day = local.date_naive();
-    if !cal.is_trading_day(day) {
-        return SessionState::ClosedDay;
-    }
+    let Some(session) = cal.day(local.date_naive())?.session else {
+        return Ok(SessionState::ClosedDay);
+    };
     let t = local.time();
-    if t < opening_time(day, cal) {
+    Ok(if t < session.opens_at {
         SessionState::PreOpen
-    } else if t < CLOSE {
+    } else if t < session.closes_at {
         SessionState::Open
     } else {
         SessionState::AfterClose
-    }
+    })
 }
 
 /// The UTC instant of a KST wall-clock time on a date.
@@ -693,6 +686,8 @@ mod tests {
 
     #[test]
     fn session_boundaries_in_kst() {
+        let table = Calendar::default();
+        let session_state = |at| session_state_in(at, &table).unwrap();
         let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(); // a Tuesday
         let at = |h, m, s| kst_instant(day, NaiveTime::from_hms_opt(h, m, s).unwrap());
         assert_eq!(session_state(at(8, 59, 59)), SessionState::PreOpen);
@@ -726,5 +721,29 @@ mod tests {
             trade_date(kst_instant(day, NaiveTime::from_hms_opt(0, 30, 0).unwrap())),
             day
         );
+    }
+
+    #[test]
+    fn session_times_by_the_calendar() {
+        let table = Calendar::default();
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+        let t = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
+        assert_eq!(
+            opening_time(d(2027, 1, 4), &table),
+            Ok(Some(OPEN_FIRST_DAY))
+        );
+        assert_eq!(opening_time(d(2027, 1, 5), &table), Ok(Some(OPEN)));
+        assert_eq!(opening_time(d(2027, 1, 1), &table), Ok(None));
+        // The exam day of 2026-11-19 trades from 10:00 to 16:30.
+        let exam = d(2026, 11, 19);
+        let state = |h, m| session_state_in(kst_instant(exam, t(h, m)), &table).unwrap();
+        assert_eq!(state(9, 30), SessionState::PreOpen);
+        assert_eq!(state(10, 0), SessionState::Open);
+        assert_eq!(state(16, 0), SessionState::Open);
+        assert_eq!(state(16, 30), SessionState::AfterClose);
+        // Past the table, without bars: an error naming the year, never a guess.
+        let e = session_state_in(kst_instant(d(2028, 3, 2), t(10, 0)), &table).unwrap_err();
+        assert!(e.to_string().starts_with("calendar: 2028 is past"), "{e}");
+        assert!(opening_time(d(2028, 3, 2), &table).is_err());
     }
 }

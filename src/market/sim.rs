@@ -28,7 +28,8 @@ use super::{
     OrderBook, PageCallback, QuoteNow, Symbol,
 };
 use crate::clock::Clock;
-use crate::domain::{calendar, rules, InstrumentKind, Market, StockCode, TradingSession};
+use crate::domain::calendar::synthetic as calendar;
+use crate::domain::{rules, InstrumentKind, Market, StockCode, TradingSession};
 
 /// The first day of the simulated history (the first KRX trading day of 2024). Before it every
 /// price stands still at its base level and there are no bars.
@@ -357,7 +358,7 @@ impl Moment {
         let local = at.with_timezone(&rules::kst());
         let today = local.date_naive();
         if calendar::is_trading_day(today) {
-            let open = rules::opening_time(today, &calendar::Calendar::default());
+            let open = calendar::opening_time(today);
             let t = local.time();
             if t >= open {
                 let progress = (t < rules::CLOSE).then(|| {
@@ -747,10 +748,15 @@ impl MarketData for Sim {
         self.count(1);
         let at = self.clock.now();
         let m = Moment::at(at);
-        let status = match rules::session_state(at) {
-            rules::SessionState::Open => "OPEN",
-            rules::SessionState::PreOpen => "PREOPEN",
-            _ => "CLOSE",
+        let local = at.with_timezone(&rules::kst());
+        let status = if calendar::in_session(at) {
+            "OPEN"
+        } else if calendar::is_trading_day(local.date_naive())
+            && local.time() < calendar::opening_time(local.date_naive())
+        {
+            "PREOPEN"
+        } else {
+            "CLOSE"
         };
         let quotes: Vec<QuoteNow> = codes
             .iter()
@@ -1060,7 +1066,7 @@ mod tests {
             let days = sim.days(series, last, 250);
             assert_eq!(days.len(), 250);
             for (date, day) in days {
-                let open = rules::opening_time(date, &calendar::Calendar::default());
+                let open = calendar::opening_time(date);
                 let mut volume = 0;
                 let mut t = open;
                 while t < rules::CLOSE {
@@ -1212,7 +1218,7 @@ mod tests {
             at(d(2026, 3, 14), 9, 0),
         ] {
             let sim = Sim::new(11, clock);
-            let in_session = rules::session_state(clock.now()) == rules::SessionState::Open;
+            let in_session = calendar::in_session(clock.now());
             for (c, _, _) in listings() {
                 let book = run(sim.order_book(&code(c))).unwrap();
                 let bars = run(sim.daily_bars(&stock(c), 2)).unwrap();
@@ -1355,10 +1361,10 @@ mod tests {
         let sim = Sim::new(99, at(d(2026, 10, 30), 16, 0));
         let started = std::time::Instant::now();
         for i in 0..STOCKS.len() {
-            assert_eq!(sim.days(Series::Stock(i), d(2026, 10, 30), 1000).len(), 689);
+            assert_eq!(sim.days(Series::Stock(i), d(2026, 10, 30), 1000).len(), 688);
         }
         eprintln!(
-            "{} stocks × 689 days: {:?}",
+            "{} stocks × 688 days: {:?}",
             STOCKS.len(),
             started.elapsed()
         );

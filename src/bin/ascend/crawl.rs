@@ -75,9 +75,15 @@ impl CrawlStocks {
         let now = ctx.now();
         let app = ctx.app().await?;
         let cal = ascend::store::market::calendar(&mut *app.pool.acquire().await?).await?;
-        if !self.any_day && !cal.is_trading_day(rules::trade_date(now)) {
-            eprintln!("crawl-stocks: {} is not a trading day; nothing to crawl (use --any-day to crawl anyway)", rules::trade_date(now));
-            return Ok(exit::OK);
+        let today = rules::trade_date(now);
+        match cal.is_trading_day(today) {
+            Ok(false) if !self.any_day => {
+                eprintln!("crawl-stocks: {today} is not a trading day; nothing to crawl (use --any-day to crawl anyway)");
+                return Ok(exit::OK);
+            }
+            // Crawling is how the calendar learns a day past its table: go on.
+            Err(e) => eprintln!("crawl-stocks: {e}; crawling to learn it from the KOSPI bars"),
+            Ok(_) => {}
         }
         let mut config = Source::config_from_env();
         config.deadline = Duration::from_secs(self.deadline.max(1));

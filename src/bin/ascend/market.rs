@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::output::{money, render, time, Format, Tabular};
 use crate::{io_err, Ctx};
 use ascend::chart::sparkline;
+use ascend::domain::calendar::DayInfo;
 use ascend::domain::{rules, Invalid};
 use ascend::store::market as store;
 use ascend::{exit, Error};
@@ -86,8 +87,10 @@ impl Index {
     }
 }
 
-/// Show the KRX trading calendar of a month: trading days, weekends and closures. Days with a
-/// crawled KOSPI bar are taken from the bars; the rest from the dated closure table.
+/// Show the KRX trading calendar of a month: trading days, weekends and closures, with the
+/// opening time and where each answer came from. Days inside the range of the crawled KOSPI
+/// bars are taken from the bars (`bars`); the rest from the dated closure table (`table`). A
+/// month that neither covers is an error (exit 3).
 #[derive(Debug, Args)]
 pub struct Calendar {
     /// The month, YYYY-MM (default: this month in KST).
@@ -100,20 +103,35 @@ struct Day {
     date: NaiveDate,
     trading: bool,
     opens: Option<String>,
+    closes: Option<String>,
     source: &'static str,
 }
 
 impl Tabular for Day {
     fn headers() -> &'static [&'static str] {
-        &["date", "trading", "opens", "source"]
+        &["date", "trading", "opens", "closes", "source"]
     }
     fn cells(&self, _h: bool) -> Vec<String> {
         vec![
             self.date.to_string(),
             self.trading.to_string(),
             self.opens.clone().unwrap_or_default(),
+            self.closes.clone().unwrap_or_default(),
             self.source.into(),
         ]
+    }
+}
+
+impl From<DayInfo> for Day {
+    fn from(d: DayInfo) -> Self {
+        let hm = |t: chrono::NaiveTime| t.format("%H:%M").to_string();
+        Day {
+            date: d.date,
+            trading: d.trading(),
+            opens: d.opens_at().map(hm),
+            closes: d.closes_at().map(hm),
+            source: d.source.as_str(),
+        }
     }
 }
 
@@ -129,31 +147,28 @@ impl Calendar {
         };
         let app = ctx.app().await?;
         let cal = store::calendar(&mut *app.pool.acquire().await?).await?;
-        let days: Vec<Day> = first
+        let days = first
             .iter_days()
             .take_while(|d| d.month() == first.month())
-            .map(|d| {
-                let trading = cal.is_trading_day(d);
-                Day {
-                    date: d,
-                    trading,
-                    opens: trading
-                        .then(|| rules::opening_time(d, &cal).format("%H:%M").to_string()),
-                    source: if cal.is_from_bars(d) { "bars" } else { "table" },
-                }
-            })
-            .collect();
+            .map(|d| Ok(Day::from(cal.day(d)?)))
+            .collect::<Result<Vec<Day>, Error>>()?;
         if ctx.format != Format::Table {
             render(out, ctx.format, &days).map_err(io_err)?;
             return Ok(exit::OK);
         }
-        writeln!(out, "{}  (· closed, * opens 10:00)", first.format("%Y-%m")).map_err(io_err)?;
+        writeln!(
+            out,
+            "{}  (· closed, * opens 10:00, + session shifted)",
+            first.format("%Y-%m")
+        )
+        .map_err(io_err)?;
         writeln!(out, " Mon  Tue  Wed  Thu  Fri  Sat  Sun").map_err(io_err)?;
         let mut line = "     ".repeat(first.weekday().num_days_from_monday() as usize);
         for d in &days {
-            let mark = match (d.trading, d.opens.as_deref()) {
-                (false, _) => "·",
-                (true, Some("10:00")) => "*",
+            let mark = match (d.opens.as_deref(), d.closes.as_deref()) {
+                (None, _) => "·",
+                (Some(_), Some(c)) if c != "15:30" => "+",
+                (Some("10:00"), _) => "*",
                 _ => " ",
             };
             line.push_str(&format!("{:>3}{} ", d.date.day(), mark));
@@ -167,6 +182,40 @@ impl Calendar {
         }
         let n = days.iter().filter(|d| d.trading).count();
         writeln!(out, "{n} trading days").map_err(io_err)?;
+        for d in days
+            .iter()
+            .filter(|d| d.opens.as_deref().is_some_and(|o| o != "09:00"))
+        {
+            let (o, c) = (d.opens.as_deref(), d.closes.as_deref());
+            writeln!(
+                out,
+                "{} opens {} and closes {}",
+                d.date.format("%m-%d"),
+                o.unwrap_or_default(),
+                c.unwrap_or_default()
+            )
+            .map_err(io_err)?;
+        }
+        writeln!(out, "source: {}", sources(&days)).map_err(io_err)?;
         Ok(exit::OK)
+    }
+}
+
+/// Where the answers came from, as runs of days: `table` or `bars 11-01–11-20, table 11-21–11-30`.
+fn sources(days: &[Day]) -> String {
+    let mut runs: Vec<(&str, NaiveDate, NaiveDate)> = Vec::new();
+    for d in days {
+        match runs.last_mut() {
+            Some((source, _, last)) if *source == d.source => *last = d.date,
+            _ => runs.push((d.source, d.date, d.date)),
+        }
+    }
+    match runs.as_slice() {
+        [(source, _, _)] => source.to_string(),
+        _ => runs
+            .iter()
+            .map(|(s, a, b)| format!("{s} {}–{}", a.format("%m-%d"), b.format("%m-%d")))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }

@@ -1,0 +1,143 @@
+//! crawl-stocks end to end into PostgreSQL with the simulated market: determinism, unlisted
+//! stocks that are kept, and the calendar the crawled KOSPI bars give.
+
+mod common;
+
+use ascend::app::crawl::{crawl, CrawlOptions, CrawlSummary};
+use ascend::app::App;
+use ascend::domain::calendar::DaySource;
+use ascend::domain::Market;
+use ascend::market::{MarketData, Sim};
+use common::*;
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+
+fn opts(history: Option<u32>) -> CrawlOptions {
+    CrawlOptions {
+        markets: vec![Market::Kospi, Market::Kosdaq],
+        history_days: history,
+        min_rows: 1,
+        source: "test".into(),
+        concurrency: 4,
+        allow_mass_unlist: false,
+    }
+}
+
+async fn run<M: MarketData>(
+    app: &App,
+    source: &M,
+    history: Option<u32>,
+) -> ascend::Result<CrawlSummary> {
+    crawl(app, source, &opts(history), &|_| {}).await
+}
+
+type StockRowT = (
+    String,
+    String,
+    String,
+    Decimal,
+    Decimal,
+    Option<i64>,
+    Option<Decimal>,
+    bool,
+);
+
+async fn stock_rows(pool: &PgPool) -> Vec<StockRowT> {
+    sqlx::query_as("SELECT code, name, market, price, prev_close, volume, market_cap, listed FROM stocks ORDER BY code")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn the_simulator_crawls_deterministically_and_unlisted_stocks_are_kept(pool: PgPool) {
+    let app = app_at(&pool, SESSION);
+    let sim = Sim::new(7, app.clock);
+    run(&app, &sim, Some(3)).await.unwrap();
+    let first = stock_rows(&pool).await;
+    assert_eq!(first.len(), ascend::market::sim::listings().len());
+    // A stock no longer in the listing, with an order pointing at it, is marked unlisted.
+    seed_stocks(&app).await;
+    let u = user(&app, "keep@example.com", 10_000_000).await;
+    ascend::app::orders::place(&app, u, &req("900001", "buy", "1", None))
+        .await
+        .unwrap();
+    let s = run(&app, &Sim::new(7, app.clock), None).await.unwrap();
+    assert_eq!(s.unlisted, 1);
+    let listed: bool = sqlx::query_scalar("SELECT listed FROM stocks WHERE code = '900001'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!listed);
+    // The same seed and clock give the same rows.
+    sqlx::query("DELETE FROM stocks WHERE code NOT IN (SELECT code FROM orders)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    run(&app, &Sim::new(7, app.clock), None).await.unwrap();
+    let again: Vec<_> = stock_rows(&pool)
+        .await
+        .into_iter()
+        .filter(|r| r.0 != "900001")
+        .collect();
+    assert_eq!(again, first);
+    assert_audit_clean(&app).await;
+}
+
+#[sqlx::test]
+async fn the_calendar_follows_crawled_kospi_bars_and_the_holiday_table(pool: PgPool) {
+    let app = app_at(&pool, "2026-10-12 16:00");
+    run(&app, &Sim::new(3, app.clock), Some(15)).await.unwrap();
+    let cal = ascend::store::market::calendar(&mut pool.acquire().await.unwrap())
+        .await
+        .unwrap();
+    let d = |m, dd| chrono::NaiveDate::from_ymd_opt(2026, m, dd).unwrap();
+    // Chuseok and the holidays around it: no bars, not trading days.
+    for day in [d(9, 24), d(9, 25), d(10, 5), d(10, 9)] {
+        let info = cal.day(day).unwrap();
+        assert_eq!(info.source, DaySource::Bars, "{day}");
+        assert!(!info.trading(), "{day}");
+    }
+    assert_eq!(cal.is_trading_day(d(10, 12)), Ok(true));
+    assert_eq!(cal.next_trading_day(d(9, 23)), Ok(d(9, 28)));
+    assert_eq!(cal.previous_trading_day(d(10, 12)), Ok(d(10, 8)));
+    // Beyond the bars the table decides: 2026-12-31 is the year-end closing day.
+    let year_end = cal.day(d(12, 31)).unwrap();
+    assert_eq!(
+        (year_end.trading(), year_end.source),
+        (false, DaySource::Table)
+    );
+    assert_eq!(cal.is_trading_day(d(12, 30)), Ok(true));
+}
+
+#[sqlx::test]
+async fn past_the_holiday_table_only_crawled_bars_answer(pool: PgPool) {
+    let d = |m, dd| chrono::NaiveDate::from_ymd_opt(2028, m, dd).unwrap();
+    let calendar = || async {
+        ascend::store::market::calendar(&mut pool.acquire().await.unwrap())
+            .await
+            .unwrap()
+    };
+    // Nothing crawled: 2028 is beyond the table, and the calendar says so.
+    let e = calendar().await.day(d(3, 2)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "calendar: 2028 is past the KRX holiday table (2024–2027) and no crawled index bars \
+         cover 2028-03-02; crawl with --history or update the table"
+    );
+    // The simulator's KOSPI bars for the weeks before 2028-03-10 answer for those days.
+    let app = app_at(&pool, "2028-03-10 16:00");
+    run(&app, &Sim::new(3, app.clock), Some(40)).await.unwrap();
+    let cal = calendar().await;
+    let day = cal.day(d(3, 2)).unwrap();
+    assert_eq!(day.source, DaySource::Bars);
+    assert!(day.trading());
+    assert_eq!(day.opens_at(), chrono::NaiveTime::from_hms_opt(9, 0, 0));
+    assert_eq!(
+        cal.is_trading_day(d(3, 4)),
+        Ok(false),
+        "a Saturday inside the bars"
+    );
+    // After the last bar the calendar cannot answer again.
+    assert_eq!(cal.day(d(3, 13)).unwrap_err().date, d(3, 13));
+}
