@@ -141,3 +141,64 @@ async fn past_the_holiday_table_only_crawled_bars_answer(pool: PgPool) {
     // After the last bar the calendar cannot answer again.
     assert_eq!(cal.day(d(3, 13)).unwrap_err().date, d(3, 13));
 }
+
+#[sqlx::test]
+async fn a_crawl_after_the_close_writes_the_regular_close_as_the_days_bar(pool: PgPool) {
+    // During the session: no bar for today.
+    let app = app_at(&pool, "2026-11-24 14:00");
+    let s = run(&app, &Sim::new(7, app.clock), None).await.unwrap();
+    assert_eq!(s.bars, 0);
+    // After 15:30 every traded instrument gets today's bar, its close the stored price.
+    let app = app_at(&pool, "2026-11-24 15:40");
+    let s = run(&app, &Sim::new(7, app.clock), None).await.unwrap();
+    let listed = ascend::market::sim::listings().len() as u64;
+    assert_eq!(s.bars, listed);
+    let off: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM daily_bars b JOIN stocks s ON s.code = b.symbol
+         WHERE b.date = '2026-11-24' AND (NOT b.regular OR b.close <> s.price)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(off, 0);
+}
+
+#[sqlx::test]
+async fn a_bar_whose_close_includes_the_after_market_never_replaces_a_regular_one(pool: PgPool) {
+    use ascend::market::Bar;
+    use ascend::store::market::upsert_bars;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    let bar = |close: i64| Bar {
+        date: day,
+        open: Decimal::from(273_500),
+        high: Decimal::from(276_000),
+        low: Decimal::from(272_000),
+        close: Decimal::from(close),
+        volume: 10,
+    };
+    let from = Some(ascend::domain::rules::after_market_start());
+    let mut conn = pool.acquire().await.unwrap();
+    let read = || async {
+        sqlx::query_as::<_, (Decimal, bool)>(
+            "SELECT close, regular FROM daily_bars WHERE symbol = '005930'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    // A chart bar (its close is the 19:xx after-market print) is stored as not regular ...
+    upsert_bars(&mut conn, &[("005930".into(), bar(275_500))], from)
+        .await
+        .unwrap();
+    assert_eq!(read().await, (Decimal::from(275_500), false));
+    // ... the regular close replaces it ...
+    upsert_bars(&mut conn, &[("005930".into(), bar(274_500))], None)
+        .await
+        .unwrap();
+    assert_eq!(read().await, (Decimal::from(274_500), true));
+    // ... and a later chart bar does not replace the regular close.
+    upsert_bars(&mut conn, &[("005930".into(), bar(275_500))], from)
+        .await
+        .unwrap();
+    assert_eq!(read().await, (Decimal::from(274_500), true));
+}

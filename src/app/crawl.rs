@@ -245,6 +245,8 @@ async fn fetch_and_write<M: MarketData>(
         store::upsert_index(&mut tx, *code, v, at).await?;
         summary.indices += 1;
     }
+    let closing = closing_bars(&mut tx, &listings, at).await?;
+    summary.bars += store::upsert_bars(&mut tx, &closing, None).await?;
     tx.commit().await?;
     summary.pages = pages.load(std::sync::atomic::Ordering::Relaxed);
 
@@ -253,6 +255,50 @@ async fn fetch_and_write<M: MarketData>(
         history(app, source, opts, days, &listings, progress, &mut summary).await?;
     }
     Ok(summary)
+}
+
+/// Today's bar of every instrument whose price is its regular-session close: after 15:30 KST
+/// on a trading day, from rows printed in the regular session. These bars are regular (their
+/// close is the 15:30 close) and replace a bar of the same day whose close included the
+/// after-market.
+async fn closing_bars(
+    conn: &mut sqlx::PgConnection,
+    listings: &[(Market, Vec<StockQuote>)],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<(String, crate::market::Bar)>> {
+    use crate::domain::TradingSession;
+    let day = rules::trade_date(at);
+    let local = at.with_timezone(&rules::kst()).time();
+    let closed = match store::calendar(conn).await?.day(day) {
+        Ok(info) => info.closes_at().is_some_and(|close| local >= close),
+        Err(_) => false,
+    };
+    if !closed {
+        return Ok(Vec::new());
+    }
+    let mut bars = Vec::new();
+    for q in listings.iter().flat_map(|(_, quotes)| quotes) {
+        let (Some(open), Some(high), Some(low), Some(volume)) = (q.open, q.high, q.low, q.volume)
+        else {
+            continue;
+        };
+        if q.session != TradingSession::Regular || q.halted || volume == 0 {
+            continue;
+        }
+        let close = q.price.get();
+        bars.push((
+            q.code.to_string(),
+            crate::market::Bar {
+                date: day,
+                open,
+                high: high.max(close).max(open),
+                low: low.min(close).min(open),
+                close,
+                volume,
+            },
+        ));
+    }
+    Ok(bars)
 }
 
 /// Fetches `days` daily bars of both indices and every listed symbol that does not have them

@@ -17,6 +17,10 @@ pub struct StockQuote {
     pub prev_close: Price,
     pub volume: Option<i64>,
     pub market_cap: Option<Decimal>,
+    /// The day's open, high and low, when the source gives them (for the closing bar).
+    pub open: Option<Decimal>,
+    pub high: Option<Decimal>,
+    pub low: Option<Decimal>,
     pub kind: InstrumentKind,
     /// 1, or the multiple of a leveraged ETF/ETN.
     pub leverage: Decimal,
@@ -74,6 +78,9 @@ impl StockQuote {
             prev_close: prev,
             volume: None,
             market_cap: None,
+            open: None,
+            high: None,
+            low: None,
             kind: InstrumentKind::Common,
             leverage: Decimal::ONE,
             listed_on: None,

@@ -244,6 +244,9 @@ pub fn checked_quote(
     }
     q.volume = row.volume;
     q.market_cap = row.market_cap;
+    q.open = row.open;
+    q.high = row.high;
+    q.low = row.low;
     q.kind = row.kind;
     q.leverage = leverage;
     q.listed_on = row.listed_on;

@@ -9,8 +9,9 @@ use crate::error::Result;
 
 /// Writes (or rewrites) the snapshot of every user active at `end` for `date`: cash and shares
 /// as of `end` (the current balances less every ledger movement at or after `end`), shares
-/// valued at the day's close (the day's bar, else a price stored that day, else the latest bar
-/// before it, else the latest price). `prev` is the previous trading day, for the daily return.
+/// valued at the day's regular-session close (the day's regular bar, else a price stored that
+/// day — stored prices are regular-session prices — else the day's bar whose close may include
+/// the after-market, else the latest bar before it, else the latest price). `prev` is the previous trading day, for the daily return.
 /// Returns the number of users written.
 pub async fn take(
     conn: &mut PgConnection,
@@ -46,8 +47,9 @@ pub async fn take(
              FULL JOIN later_shares ls ON ls.user_id = h.user_id AND ls.code = h.code),
          px AS MATERIALIZED (
              SELECT s.code, coalesce(
-                 (SELECT b.close FROM daily_bars b WHERE b.symbol = s.code AND b.date = $1),
+                 (SELECT b.close FROM daily_bars b WHERE b.symbol = s.code AND b.date = $1 AND b.regular),
                  CASE WHEN s.price_at >= $2 AND s.price_at < $3 THEN s.price END,
+                 (SELECT b.close FROM daily_bars b WHERE b.symbol = s.code AND b.date = $1),
                  (SELECT b.close FROM daily_bars b WHERE b.symbol = s.code AND b.date < $1 ORDER BY b.date DESC LIMIT 1),
                  s.price, 0) AS close
              FROM stocks s WHERE s.code IN (SELECT DISTINCT code FROM pos WHERE q <> 0)),
