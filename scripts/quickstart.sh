@@ -67,9 +67,11 @@ for day in 2026-11-16 2026-11-17 2026-11-18 2026-11-19 2026-11-20 2026-11-23 202
         job crawl-stocks --source "$market"
         job settle
     done
-    export ASCEND_NOW="$day 15:40"
+    # 16:40, as the second settle --close timer: after the close of every day, the CSAT day's
+    # late session (10:00-16:30 on 2026-11-19) included.
+    export ASCEND_NOW="$day 16:40"
     job settle --close
-    export ASCEND_NOW="$day 16:10"
+    export ASCEND_NOW="$day 16:50"
     job crawl-stocks --source "$market" --history 1
     job snapshot
     echo "$day: crawled, settled, closed, snapshot taken"
