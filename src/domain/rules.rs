@@ -70,7 +70,12 @@ pub fn floor_to_tick_of(kind: InstrumentKind, price: Decimal) -> Decimal {
 }
 
 /// Ticks are an order rule: a limit price must sit on its instrument's tick. A crawled price
-/// is a market fact and is never checked against this table.
+/// is a market fact and is never checked against this table: quotes recorded on 2026-09-23 and
+/// 2026-10-01 show closes such as 274,250 and 204,250, halfway between two 500-won ticks, while
+/// every open, high and low of the same records sits on the grid. They are trades of KRX
+/// midpoint orders (중간가호가, allowed since 2025-03 in the regular session for stocks, DRs,
+/// ETFs and ETNs; filled at the mean of the best bid and ask, fractions of a won dropped), not
+/// a new tick table: no change to the 2023-01-25 table is on record through 2026-08.
 pub fn check_tick(kind: InstrumentKind, price: Price) -> Result<(), Invalid> {
     let d = price.get();
     let tick = tick_size_of(kind, d);
