@@ -216,7 +216,23 @@ impl Show {
                 ("code", s.code.clone()),
                 ("name", s.name.clone()),
                 ("market", s.market.clone()),
+                (
+                    "kind",
+                    if s.leverage > rust_decimal::Decimal::ONE {
+                        format!("{} ({}× leveraged)", s.kind, s.leverage.normalize())
+                    } else {
+                        s.kind.clone()
+                    },
+                ),
                 ("listed", s.listed.to_string()),
+                (
+                    "trading",
+                    if s.halted {
+                        "halted (거래정지): no orders".to_string()
+                    } else {
+                        "yes".to_string()
+                    },
+                ),
                 ("price", opt_money(s.price, h)),
                 (
                     "change",
@@ -230,7 +246,14 @@ impl Show {
                 (
                     "band",
                     d.band
-                        .map(|b| format!("{} to {}", money(b.lower, h), money(b.upper, h)))
+                        .map(|b| {
+                            format!(
+                                "{} to {} ({})",
+                                money(b.lower, h),
+                                money(b.upper, h),
+                                b.rule
+                            )
+                        })
                         .unwrap_or_default(),
                 ),
                 ("tick", opt_money(d.tick, h)),
@@ -244,6 +267,17 @@ impl Show {
                     s.price_at.map(|t| time(t, h)).unwrap_or_default(),
                 ),
             ];
+            if let (Some(p), Some(at)) = (s.after_price, s.after_price_at) {
+                if s.price_at.map_or(true, |r| at > r) {
+                    f.push((
+                        "after-market",
+                        format!("{} at {}", money(p, h), time(at, h)),
+                    ));
+                }
+            }
+            if let Some(day) = s.listed_on {
+                f.push(("listed on", day.to_string()));
+            }
             if !closes.is_empty() {
                 f.push((
                     "bars",
