@@ -54,8 +54,10 @@ say "orders: market buys fill at once, limit orders rest"
 ascend place-order 005930 buy 30 --market --key qs-1 --format json >/dev/null
 ascend place-order 000660 buy 5 --market --key qs-2 --format json >/dev/null
 ascend place-order 035420 buy 10 --market --key qs-3 --format json >/dev/null
+# A 2x leveraged ETF: a 5-won tick, a band of twice +-30%, and no transaction tax on its sale.
+ascend place-order 122630 buy 50 --market --key qs-etf-buy --format json >/dev/null
 # Rest below / above the market: settle fills them when the price crosses.
-p005930=$(ascend stock show 005930 --format json | sed -n 's/.*"price": "\([0-9]*\)".*/\1/p' | head -n1)
+p005930=$(ascend stock show 005930 --offline --format json | sed -n 's/.*"price": "\([0-9]*\)".*/\1/p' | head -n1)
 ascend place-order 005930 buy 20 --limit "$(( (p005930 * 97 / 100) / 100 * 100 ))" --tif gtc --key qs-4 --format json >/dev/null
 ascend place-order 005930 sell 10 --limit "$(( (p005930 * 103 / 100) / 100 * 100 ))" --tif gtc --key qs-5 --format json >/dev/null
 ascend orders
@@ -66,6 +68,9 @@ for day in 2026-11-16 2026-11-17 2026-11-18 2026-11-19 2026-11-20 2026-11-23 202
         export ASCEND_NOW="$day $t"
         job crawl-stocks --source "$market"
         job settle
+        if [[ $day == 2026-11-20 && $t == 10:30 ]]; then
+            ascend place-order 122630 sell 50 --market --key qs-etf-sell --format json >/dev/null
+        fi
     done
     # 16:40, as the second settle --close timer: after the close of every day, the CSAT day's
     # late session (10:00-16:30 on 2026-11-19) included.

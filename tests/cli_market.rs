@@ -30,11 +30,12 @@ async fn crawl_trade_snapshot_and_read_back_through_the_binary(pool: PgPool) {
         ],
         None,
     ));
-    assert_eq!(v["rows"], 104);
+    assert_eq!(v["rows"], 107);
+    assert_eq!(v["etfs"], 3);
     assert!(v["bars"].as_u64().unwrap() > 1000);
     assert!(
         stderr(&cli.run(&["crawl-stocks", "--source", "sim:5"], None))
-            .contains("crawl-stocks: 3 pages, 104 rows")
+            .contains("crawl-stocks: 3 pages, 107 rows")
     );
     // Weekends are skipped unless --any-day.
     let o = at("2026-11-28 10:00", &["crawl-stocks", "--source", "sim:5"]);

@@ -148,11 +148,12 @@ async fn a_crawl_after_the_close_writes_the_regular_close_as_the_days_bar(pool: 
     let app = app_at(&pool, "2026-11-24 14:00");
     let s = run(&app, &Sim::new(7, app.clock), None).await.unwrap();
     assert_eq!(s.bars, 0);
-    // After 15:30 every traded instrument gets today's bar, its close the stored price.
+    // After 15:30 every traded stock gets today's bar, its close the stored price. ETFs come
+    // from marketValue, which gives no open, high or low: their bars come from the chart.
     let app = app_at(&pool, "2026-11-24 15:40");
     let s = run(&app, &Sim::new(7, app.clock), None).await.unwrap();
     let listed = ascend::market::sim::listings().len() as u64;
-    assert_eq!(s.bars, listed);
+    assert_eq!(s.bars, listed - s.etfs);
     let off: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM daily_bars b JOIN stocks s ON s.code = b.symbol
          WHERE b.date = '2026-11-24' AND (NOT b.regular OR b.close <> s.price)",

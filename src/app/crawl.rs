@@ -335,6 +335,13 @@ async fn history<M: MarketData>(
     let after_market_from = source
         .bars_include_after_market()
         .then(rules::after_market_start);
+    // ETFs and ETNs have no after-market: their chart close is the regular close.
+    let products: HashSet<&str> = listings
+        .iter()
+        .flat_map(|(_, quotes)| quotes)
+        .filter(|q| q.kind.is_exchange_traded_product())
+        .map(|q| q.code.as_str())
+        .collect();
     let finished = std::sync::atomic::AtomicUsize::new(0);
     let written = std::sync::atomic::AtomicU64::new(0);
     stream::iter(symbols.iter())
@@ -346,13 +353,15 @@ async fn history<M: MarketData>(
         .try_for_each(|(symbol, bars)| {
             let finished = &finished;
             let written = &written;
+            let products = &products;
             async move {
                 let rows: Vec<(String, crate::market::Bar)> = bars
                     .into_iter()
                     .map(|b| (symbol.as_str().to_string(), b))
                     .collect();
                 let mut tx = app.pool.begin().await?;
-                let n = store::upsert_bars(&mut tx, &rows, after_market_from).await?;
+                let from = after_market_from.filter(|_| !products.contains(symbol.as_str()));
+                let n = store::upsert_bars(&mut tx, &rows, from).await?;
                 tx.commit().await?;
                 written.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                 let d = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;

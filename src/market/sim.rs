@@ -135,6 +135,17 @@ const STOCKS: &[(&str, &str, Market, i64, i64)] = &[
     ("003490", "대한항공", Market::Kospi, 21_500, 368_000),
     ("021240", "코웨이", Market::Kospi, 57_300, 73_800),
     ("042700", "한미반도체", Market::Kospi, 63_000, 96_000),
+    // KOSPI ETFs (a 1× index fund, a 2× leveraged one and a 2× inverse one): their own tick,
+    // and the leveraged ones a band of twice ±30%.
+    ("069500", "KODEX 200", Market::Kospi, 35_550, 150_000),
+    ("122630", "KODEX 레버리지", Market::Kospi, 18_505, 300_000),
+    (
+        "252670",
+        "KODEX 200선물인버스2X",
+        Market::Kospi,
+        2_105,
+        1_500_000,
+    ),
     // KOSDAQ
     ("247540", "에코프로비엠", Market::Kosdaq, 285_000, 97_800),
     ("086520", "에코프로", Market::Kosdaq, 128_000, 133_000),
@@ -191,6 +202,24 @@ const STOCKS: &[(&str, &str, Market, i64, i64)] = &[
     ("053800", "안랩", Market::Kosdaq, 70_000, 10_000),
     ("046890", "서울반도체", Market::Kosdaq, 10_070, 58_300),
 ];
+
+/// The codes among [`STOCKS`] that are ETFs.
+const ETFS: &[&str] = &["069500", "122630", "252670"];
+
+/// What the rulebook needs of a built-in listing: its kind (an ETF, or what its name says) and
+/// the leverage its name shows.
+pub fn instrument_of(code: &str, name: &str) -> rules::Instrument {
+    let kind = if ETFS.contains(&code) {
+        InstrumentKind::Etf
+    } else {
+        InstrumentKind::of_share_name(name)
+    };
+    rules::Instrument {
+        kind,
+        leverage: Decimal::from(crate::domain::instrument::leverage_of(kind, name)),
+        listed_on: None,
+    }
+}
 
 /// The built-in listings as (code, name, market), for callers that seed stocks.
 pub fn listings() -> &'static [(&'static str, &'static str, Market)] {
@@ -287,25 +316,27 @@ struct Params {
     kappa: i64,
     /// A typical day's volume (stocks: shares; indices: thousands of shares).
     volume: i64,
+    /// Stocks (and ETFs): what sets the tick and the band; None for indices.
+    instrument: Option<rules::Instrument>,
     stock: bool,
 }
 
 impl Params {
     /// Cuts a value to what the series can print: a stock price to its tick.
     fn snap(&self, v: i64) -> i64 {
-        if self.stock {
-            to_i64(rules::floor_to_tick(Decimal::from(v)))
-        } else {
-            v
+        match self.instrument {
+            Some(i) => to_i64(rules::floor_to_tick_of(i.kind, Decimal::from(v))),
+            None => v,
         }
     }
     /// The day's limits for a previous close: the KRX band for stocks, none for indices.
     fn band(&self, prev: i64) -> (i64, i64) {
-        if self.stock {
-            let b = rules::price_band(Decimal::from(prev));
-            (to_i64(b.lower), to_i64(b.upper))
-        } else {
-            (1, i64::MAX)
+        match self.instrument {
+            Some(i) => {
+                let b = rules::band_for(&i, Decimal::from(prev), HISTORY_START);
+                (to_i64(b.lower), to_i64(b.upper))
+            }
+            None => (1, i64::MAX),
         }
     }
     fn decimal(&self, v: i64) -> Decimal {
@@ -444,7 +475,8 @@ impl Sim {
     fn params(&self, series: Series) -> Params {
         match series {
             Series::Stock(i) => {
-                let (code, _, market, base, shares_k) = STOCKS[i];
+                let (code, name, market, base, shares_k) = STOCKS[i];
+                let instrument = instrument_of(code, name);
                 let key = name_hash(code);
                 let mut r = Draws::new(mix(&[self.seed, key, SALT_PARAMS]));
                 let floor = match market {
@@ -455,11 +487,15 @@ impl Sim {
                 let turnover = 1_000 + r.below(3_000);
                 Params {
                     key,
-                    base: to_i64(rules::floor_to_tick(Decimal::from(base))),
+                    base: to_i64(rules::floor_to_tick_of(
+                        instrument.kind,
+                        Decimal::from(base),
+                    )),
                     sigma: floor + r.below(15_000),
                     kappa: 5_000,
                     volume: (i128::from(shares_k) * 1_000 * i128::from(turnover) / i128::from(PPM))
                         as i64,
+                    instrument: Some(instrument),
                     stock: true,
                 }
             }
@@ -475,6 +511,7 @@ impl Sim {
                     sigma,
                     kappa: 20_000,
                     volume,
+                    instrument: None,
                     stock: false,
                 }
             }
@@ -667,7 +704,7 @@ impl Sim {
             code: StockCode::parse(code).expect("built-in codes are valid"),
             name: name.to_string(),
             market,
-            kind: InstrumentKind::of_share_name(name),
+            kind: instrument_of(code, name).kind,
             price,
             prev_close: Decimal::from(now.bar.prev),
             change_rate: Some(rate),
@@ -732,14 +769,27 @@ impl MarketData for Sim {
                 .cmp(&a.market_cap)
                 .then_with(|| a.code.cmp(&b.code))
         });
-        let mut listed = Vec::with_capacity(rows.len());
-        for (page, chunk) in rows.chunks(PAGE_SIZE).enumerate() {
+        // Stocks come from stock/default pages, ETFs from marketValue, as from Naver.
+        let (products, shares): (Vec<ListedRow>, Vec<ListedRow>) = rows
+            .into_iter()
+            .partition(|r| r.kind.is_exchange_traded_product());
+        let mut listed = Vec::with_capacity(shares.len() + products.len());
+        for (page, chunk) in shares.chunks(PAGE_SIZE).enumerate() {
             self.count(1);
             let parsed = through_parser("listing", json::render_stock_default(chunk), |b| {
                 json::parse_stock_default(b, market)
             })?;
             on_page(market, page as u32 + 1, parsed.len());
             listed.extend(parsed);
+        }
+        if !products.is_empty() {
+            self.count(1);
+            let page = through_parser(
+                "listing",
+                json::render_market_value(&products, products.len()),
+                |b| json::parse_market_value(b, market),
+            )?;
+            listed.extend(page.rows);
         }
         Ok(listed)
     }
@@ -847,7 +897,10 @@ impl MarketData for Sim {
         let mut asks = Vec::with_capacity(BOOK_DEPTH);
         let mut ask = price;
         while asks.len() < BOOK_DEPTH {
-            ask += to_i64(rules::tick_size(Decimal::from(ask)));
+            ask += to_i64(rules::tick_size_of(
+                p.instrument.map_or(InstrumentKind::Common, |i| i.kind),
+                Decimal::from(ask),
+            ));
             if ask > upper {
                 break;
             }
@@ -918,12 +971,22 @@ mod tests {
         Decimal::from(v)
     }
 
-    fn on_tick(v: Decimal) -> bool {
-        rules::floor_to_tick(v) == v
+    fn kind(c: &str) -> InstrumentKind {
+        let name = STOCKS.iter().find(|s| s.0 == c).map_or("", |s| s.1);
+        instrument_of(c, name).kind
     }
 
-    fn in_band(v: Decimal, prev: Decimal) -> bool {
-        let b = rules::price_band(prev);
+    fn on_tick(c: &str, v: Decimal) -> bool {
+        rules::floor_to_tick_of(kind(c), v) == v
+    }
+
+    fn band(c: &str, base: Decimal) -> rules::Band {
+        let name = STOCKS.iter().find(|s| s.0 == c).map_or("", |s| s.1);
+        rules::band_for(&instrument_of(c, name), base, HISTORY_START)
+    }
+
+    fn in_band(c: &str, v: Decimal, prev: Decimal) -> bool {
+        let b = band(c, prev);
         b.lower <= v && v <= b.upper
     }
 
@@ -953,8 +1016,8 @@ mod tests {
         ] {
             assert!(list.contains(&(c, name, market)), "{c} {name}");
         }
-        for (_, _, _, base, shares) in STOCKS {
-            assert!(on_tick(dec(*base)) && *shares > 0, "{base}");
+        for (c, _, _, base, shares) in STOCKS {
+            assert!(on_tick(c, dec(*base)) && *shares > 0, "{base}");
         }
     }
 
@@ -1043,9 +1106,9 @@ mod tests {
                 };
                 for v in [bar.open, bar.high, bar.low, bar.close] {
                     assert!(v > Decimal::ZERO, "{c} {}", bar.date);
-                    assert!(on_tick(v), "{c} {}: {v} off tick", bar.date);
+                    assert!(on_tick(c, v), "{c} {}: {v} off tick", bar.date);
                     assert!(
-                        in_band(v, prev),
+                        in_band(c, v, prev),
                         "{c} {}: {v} outside band of {prev}",
                         bar.date
                     );
@@ -1074,8 +1137,8 @@ mod tests {
                     assert_eq!(m.day, date);
                     let now = sim.now_of(series, m);
                     let (price, bar) = (dec(now.price()), now.bar);
-                    assert!(on_tick(price), "{c} {date} {t}: {price}");
-                    assert!(in_band(price, dec(day.prev)), "{c} {date} {t}: {price}");
+                    assert!(on_tick(c, price), "{c} {date} {t}: {price}");
+                    assert!(in_band(c, price, dec(day.prev)), "{c} {date} {t}: {price}");
                     assert!(
                         bar.low <= bar.open.min(bar.close) && bar.high >= bar.open.max(bar.close)
                     );
@@ -1224,25 +1287,25 @@ mod tests {
                 let bars = run(sim.daily_bars(&stock(c), 2)).unwrap();
                 let price = bars[1].close;
                 let base = if in_session { bars[0].close } else { price };
-                let band = rules::price_band(base);
+                let band = band(c, base);
                 assert!(!book.bids.is_empty() && book.bids.len() <= BOOK_DEPTH);
                 assert!(book.asks.len() <= BOOK_DEPTH);
-                if price + dec(10) * rules::tick_size(price) <= band.upper {
+                if price + dec(10) * rules::tick_size_of(kind(c), price) <= band.upper {
                     assert_eq!(book.asks.len(), BOOK_DEPTH, "{c}");
                 }
                 assert_eq!(book.bids[0].price, price, "{c}");
                 let mut expect = price;
                 for l in &book.asks {
-                    expect += rules::tick_size(expect);
+                    expect += rules::tick_size_of(kind(c), expect);
                     assert_eq!(l.price, expect, "{c}");
                 }
                 let mut expect = price;
                 for l in &book.bids[1..] {
-                    expect = rules::floor_to_tick(expect - Decimal::ONE);
+                    expect = rules::floor_to_tick_of(kind(c), expect - Decimal::ONE);
                     assert_eq!(l.price, expect, "{c}");
                 }
                 for l in book.asks.iter().chain(&book.bids) {
-                    assert!(on_tick(l.price), "{c} {}", l.price);
+                    assert!(on_tick(c, l.price), "{c} {}", l.price);
                     assert!(
                         band.lower <= l.price && l.price <= band.upper,
                         "{c} {}",
@@ -1283,11 +1346,18 @@ mod tests {
         let rows = run(sim.listing(Market::Kospi, &record)).unwrap();
         let kospi = listings().iter().filter(|s| s.2 == Market::Kospi).count();
         assert_eq!(rows.len(), kospi);
+        // Stocks on stock/default pages, then the ETFs from marketValue.
+        let stocks = kospi - ETFS.len();
         assert_eq!(
             *pages.lock().unwrap(),
-            [(Market::Kospi, 1, 50), (Market::Kospi, 2, kospi - 50)]
+            [(Market::Kospi, 1, 50), (Market::Kospi, 2, stocks - 50)]
         );
-        assert!(rows.windows(2).all(|w| w[0].market_cap >= w[1].market_cap));
+        let (shares, etfs) = rows.split_at(stocks);
+        assert!(etfs.iter().all(|r| r.kind == InstrumentKind::Etf));
+        assert!(shares.iter().all(|r| !r.kind.is_exchange_traded_product()));
+        assert!(shares
+            .windows(2)
+            .all(|w| w[0].market_cap >= w[1].market_cap));
         for r in &rows {
             let bars = run(sim.daily_bars(&stock(r.code.as_str()), 2)).unwrap();
             assert_eq!(r.price, bars[1].close);
@@ -1300,8 +1370,17 @@ mod tests {
                 )
             );
             assert_eq!(r.volume, Some(bars[1].volume));
-            let cap = r.price * Decimal::from(r.listed_shares.unwrap());
-            assert_eq!(r.market_cap, Some(cap), "{}", r.code);
+            // marketValue gives no share count; stock/default does.
+            let shares = STOCKS.iter().find(|s| s.0 == r.code.as_str()).unwrap().4 * 1_000;
+            assert_eq!(
+                r.market_cap,
+                Some(r.price * Decimal::from(shares)),
+                "{}",
+                r.code
+            );
+            if !r.kind.is_exchange_traded_product() {
+                assert_eq!(r.listed_shares, Some(shares), "{}", r.code);
+            }
         }
         let samsung = rows.iter().find(|r| r.code.as_str() == "005930").unwrap();
         assert_eq!(samsung.name, "삼성전자");
@@ -1351,7 +1430,7 @@ mod tests {
         let first = Sim::new(4, at(HISTORY_START, 16, 0));
         let bars = run(first.daily_bars(&stock("005930"), 10)).unwrap();
         assert_eq!(bars.len(), 1);
-        assert!(in_band(bars[0].close, dec(78_500)));
+        assert!(in_band("005930", bars[0].close, dec(78_500)));
     }
 
     #[test]
@@ -1385,6 +1464,7 @@ mod tests {
             let m = Moment::at(clock.now());
             let now = sim.now_of(Series::Stock(i), m);
             let bar = now.bar;
+            let c = STOCKS[i].0;
             if m.day >= HISTORY_START {
                 prop_assert_eq!(now.day, Some(m.day));
             } else {
@@ -1392,14 +1472,14 @@ mod tests {
             }
             for v in [bar.open, bar.high, bar.low, bar.close] {
                 prop_assert!(v > 0);
-                prop_assert!(on_tick(dec(v)), "{} off tick", v);
-                prop_assert!(in_band(dec(v), dec(bar.prev)), "{} outside band of {}", v, bar.prev);
+                prop_assert!(on_tick(c, dec(v)), "{} off tick", v);
+                prop_assert!(in_band(c, dec(v), dec(bar.prev)), "{} outside band of {}", v, bar.prev);
             }
             prop_assert!(bar.low <= bar.open.min(bar.close) && bar.open.max(bar.close) <= bar.high);
             let book = run(sim.order_book(&code(STOCKS[i].0))).unwrap();
             prop_assert!(!book.bids.is_empty());
             for l in book.asks.iter().chain(&book.bids) {
-                prop_assert!(on_tick(l.price));
+                prop_assert!(on_tick(c, l.price));
             }
         }
     }
