@@ -26,6 +26,7 @@ use ascend::{exit, Error};
 /// hosts), replay:DIR (responses saved with --record DIR, served back through the same
 /// parsers), sim[:SEED] (a deterministic simulated market driven by the clock).
 #[derive(Debug, Args)]
+#[command(after_help = HOSTS)]
 pub struct CrawlStocks {
     /// kospi, kosdaq or all.
     #[arg(long, default_value = "all")]
@@ -56,6 +57,17 @@ pub struct CrawlStocks {
     #[arg(long)]
     any_day: bool,
 }
+
+/// The Naver hosts and the settings that move them, for `--help`.
+const HOSTS: &str = "\
+Naver hosts (environment; point them at a mirror or at one local server):
+  ASCEND_NAVER_STOCK_URL    https://stock.naver.com             stock listings
+  ASCEND_NAVER_MSTOCK_URL   https://m.stock.naver.com           ETF/ETN listing, order books
+  ASCEND_NAVER_POLLING_URL  https://polling.finance.naver.com   quotes, indices
+  ASCEND_NAVER_CHART_URL    https://api.stock.naver.com         daily bars
+
+Exit 5 when a listing is incomplete, a response does not parse or a price is insane (nothing
+is written); 143 on SIGTERM and 130 on Ctrl-C (rolled back, recorded in crawl_runs).";
 
 impl CrawlStocks {
     pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
@@ -160,5 +172,19 @@ impl CrawlStocks {
         })
         .map_err(io_err)?;
         Ok(exit::OK)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn help_names_every_host_setting_with_its_default() {
+        for (setting, default) in ascend::market::naver::NaverConfig::HOST_SETTINGS {
+            let line = super::HOSTS
+                .lines()
+                .find(|l| l.trim_start().starts_with(setting))
+                .unwrap_or_else(|| panic!("{setting} is missing from --help"));
+            assert!(line.contains(default), "{line}");
+        }
     }
 }
