@@ -331,11 +331,15 @@ async fn close_expires_day_orders_only_after_the_close(pool: PgPool) {
     )
     .unwrap();
     let gtc = orders::place(&app, u, &gtc_req).await.unwrap().order;
-    let e = settle::settle(&app, true, 100).await.unwrap_err();
+    // During the session a --close run expires nothing of today's and says why.
+    let s = settle::settle(&app, true, 100).await.unwrap();
+    assert_eq!((s.expired, s.filled), (0, 0));
     assert!(
-        e.to_string()
-            .starts_with("close: the regular session is still open"),
-        "{e}"
+        s.note
+            .as_deref()
+            .unwrap()
+            .starts_with("the session is still open"),
+        "{s:?}"
     );
     // An order placed in the evening is for the next session and must survive tonight's close run.
     let evening = app_at(&pool, "2026-11-24 18:00");
@@ -367,6 +371,53 @@ async fn close_expires_day_orders_only_after_the_close(pool: PgPool) {
         cash(&app, u).await.1,
         gtc.reserved_cash + next.reserved_cash
     );
+    assert_audit_clean(&app).await;
+}
+
+#[sqlx::test]
+async fn a_missed_close_never_lets_a_day_order_fill_in_the_next_session(pool: PgPool) {
+    // Tuesday: a DAY buy rests below the market; the 15:40 close run never happens.
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    let u = user(&app, "missed@example.com", 10_000_000).await;
+    let day = orders::place(&app, u, &req("005930", "buy", "1", Some("55000")))
+        .await
+        .unwrap()
+        .order;
+    let gtc_req = OrderRequest::parse(
+        "005930",
+        "buy",
+        "1",
+        Some("55000"),
+        false,
+        Some("gtc"),
+        None,
+    )
+    .unwrap();
+    let gtc = orders::place(&app, u, &gtc_req).await.unwrap().order;
+    // Wednesday 10:00: the price crosses both limits. Settle expires Tuesday's DAY order first
+    // (its reservation released) and fills only the GTC one.
+    let wednesday = app_at(&pool, "2026-11-25 10:00");
+    set_price(&wednesday, "005930", 54_900).await;
+    let s = settle::settle(&wednesday, false, 100).await.unwrap();
+    assert_eq!((s.expired, s.filled), (1, 1));
+    let status: Vec<(i64, String)> = sqlx::query_as("SELECT id, status FROM orders ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        status,
+        [
+            (day.id, "expired".to_string()),
+            (gtc.id, "filled".to_string())
+        ]
+    );
+    assert_eq!(cash(&app, u).await.1, dec(0));
+    // The catch-up close run at 10:30 (Persistent=true) finds nothing left and exits cleanly.
+    let late = settle::settle(&app_at(&pool, "2026-11-25 10:30"), true, 100)
+        .await
+        .unwrap();
+    assert_eq!(late.expired, 0);
     assert_audit_clean(&app).await;
 }
 

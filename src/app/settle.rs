@@ -41,6 +41,9 @@ pub struct SettleSummary {
     pub retried_busy: u64,
     pub batches: u64,
     pub seconds: f64,
+    /// What a `--close` run during a session did instead of refusing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 macro_rules! crossed {
@@ -51,15 +54,19 @@ macro_rules! crossed {
     };
 }
 
-/// Runs settle at the clock's time. `close` also expires DAY orders (only after the close).
+/// Runs settle at the clock's time.
+///
+/// First, always, every DAY order placed before the close of the latest session that has
+/// ended is expired (its reservation released): a missed `settle --close` (the machine was off
+/// at 15:40) never lets yesterday's DAY order fill today. Then, inside the session, crossed
+/// orders fill. `close` skips the fills: after the close it expires the day's DAY orders, and
+/// run late during a later session (a timer catching up) it expires those of the sessions
+/// before and says so in `summary.note`.
 pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummary> {
     let started = Instant::now();
     let now = app.clock.now();
     let calendar = crate::store::market::calendar(&mut *app.pool.acquire().await?).await?;
     let state = rules::session_state_in(now, &calendar)?;
-    if close && state == SessionState::Open {
-        return Err(Error::rejected("close: the regular session is still open until 15:30 KST; run `settle --close` after the close"));
-    }
     let chunk = chunk.max(1);
     let mut summary = SettleSummary {
         session: format!("{state:?}"),
@@ -67,7 +74,28 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
     };
     let fresh_since = now - app.rules.max_price_age;
 
-    if state == SessionState::Open {
+    let cutoff = last_close(now, &calendar)?;
+    let users: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT user_id FROM orders WHERE status = 'open' AND tif = 'day' AND created_at < $1 ORDER BY 1",
+    )
+    .bind(cutoff)
+    .fetch_all(&app.pool)
+    .await?;
+    let (expired, batches, busy) = by_chunks(app, &users, chunk, |conn, users| {
+        Box::pin(expire_chunk(conn, users, cutoff, now))
+    })
+    .await?;
+    summary.expired = expired;
+    summary.batches += batches;
+    summary.retried_busy += busy;
+    if close && state == SessionState::Open {
+        summary.note = Some(format!(
+            "the session is still open: expired the DAY orders placed before the close of {} and filled nothing",
+            rules::trade_date(cutoff)
+        ));
+    }
+
+    if state == SessionState::Open && !close {
         let mut conn = app.pool.acquire().await?;
         let users: Vec<i64> = sqlx::query_scalar(concat!(
             "SELECT DISTINCT o.user_id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
@@ -90,23 +118,6 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
         })
         .await?;
         summary.filled = filled;
-        summary.batches += batches;
-        summary.retried_busy += busy;
-    }
-
-    if close {
-        let cutoff = last_close(now, &calendar)?;
-        let users: Vec<i64> = sqlx::query_scalar(
-            "SELECT DISTINCT user_id FROM orders WHERE status = 'open' AND tif = 'day' AND created_at < $1 ORDER BY 1",
-        )
-        .bind(cutoff)
-        .fetch_all(&app.pool)
-        .await?;
-        let (expired, batches, busy) = by_chunks(app, &users, chunk, |conn, users| {
-            Box::pin(expire_chunk(conn, users, cutoff, now))
-        })
-        .await?;
-        summary.expired = expired;
         summary.batches += batches;
         summary.retried_busy += busy;
     }

@@ -26,6 +26,9 @@ impl Settle {
     pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
         let app = ctx.app().await?;
         let s = settle::settle(&app, self.close, self.chunk).await?;
+        if let Some(note) = &s.note {
+            eprintln!("settle --close: {note}");
+        }
         tracing::info!(
             filled = s.filled,
             expired = s.expired,
