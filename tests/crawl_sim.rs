@@ -203,3 +203,28 @@ async fn a_bar_whose_close_includes_the_after_market_never_replaces_a_regular_on
         .unwrap();
     assert_eq!(read().await, (Decimal::from(274_500), true));
 }
+
+#[sqlx::test]
+async fn a_daily_history_crawl_adds_each_days_index_bar(pool: PgPool) {
+    // As the snapshot unit runs it: `--history 1` after each day's close.
+    for day in ["2026-11-24", "2026-11-25", "2026-11-26"] {
+        let app = app_at(&pool, &format!("{day} 16:50"));
+        run(&app, &Sim::new(7, app.clock), Some(1)).await.unwrap();
+    }
+    let dates: Vec<chrono::NaiveDate> = sqlx::query_scalar(
+        "SELECT date FROM daily_bars WHERE symbol = 'KOSPI' AND date >= '2026-11-24' ORDER BY date",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let d = |dd| chrono::NaiveDate::from_ymd_opt(2026, 11, dd).unwrap();
+    assert_eq!(dates, [d(24), d(25), d(26)]);
+    // ETFs (no closing bar from the listing) get theirs from the chart every day too.
+    let etf: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM daily_bars WHERE symbol = '069500' AND date >= '2026-11-24'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(etf, 3);
+}

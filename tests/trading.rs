@@ -933,3 +933,69 @@ async fn concurrent_marketable_sells_never_sell_a_share_twice(pool: PgPool) {
     assert_eq!(fills, 3);
     assert_audit_clean(&app).await;
 }
+
+#[sqlx::test]
+async fn a_first_day_band_holds_for_the_first_session_only(pool: PgPool) {
+    // 900001 lists today: its base is the offering price, 1,000 won.
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    sqlx::query("UPDATE stocks SET listed_on = '2026-11-24' WHERE code = '900001'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let u = user(&app, "ipo@example.com", 10_000_000).await;
+    // In its first session a limit at 350% of the offering price is inside 60%–400% (and
+    // marketable: it fills at the market price).
+    let p = orders::place(&app, u, &req("900001", "buy", "1", Some("3500")))
+        .await
+        .unwrap();
+    assert_eq!(p.order.status, "filled");
+    assert_eq!(p.fill.unwrap().price, dec(1_000));
+    let e = orders::place(&app, u, &req("900001", "buy", "1", Some("4005")))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("60%–400% of the offering price on its first day"),
+        "{e}"
+    );
+    // After the close the order rests for tomorrow's session, whose band is ±30% again.
+    let evening = app_at(&pool, "2026-11-24 18:00");
+    let e = orders::place(&evening, u, &req("900001", "buy", "1", Some("3500")))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("±30% of the base price"), "{e}");
+    assert_audit_clean(&app).await;
+}
+
+#[sqlx::test]
+async fn a_halted_instrument_takes_no_orders_and_fills_nothing(pool: PgPool) {
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    let u = user(&app, "halt@example.com", 10_000_000).await;
+    let resting = orders::place(&app, u, &req("005930", "buy", "1", Some("55000")))
+        .await
+        .unwrap()
+        .order;
+    // A price that crosses the resting order arrives with the halt.
+    let later = app_at(&pool, "2026-11-24 10:05");
+    set_price(&later, "005930", 54_900).await;
+    sqlx::query("UPDATE stocks SET halted = true WHERE code = '005930'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let e = orders::place(&later, u, &req("005930", "buy", "1", None))
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 3);
+    assert!(e.to_string().contains("is halted"), "{e}");
+    // The crossing price does not fill the resting order while the halt lasts.
+    assert_eq!(settle::settle(&later, false, 100).await.unwrap().filled, 0);
+    let status: String = sqlx::query_scalar("SELECT status FROM orders WHERE id = $1")
+        .bind(resting.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "open");
+    assert_audit_clean(&app).await;
+}

@@ -166,10 +166,18 @@ async fn fetch_and_write<M: MarketData>(
     let day = rules::trade_date(app.clock.now());
 
     // 1. Fetch and check the listings and indices before writing anything.
+    // The markets and the indices are fetched side by side; the source keeps each host polite.
+    let fetched = futures::future::try_join_all(opts.markets.iter().map(|&market| async move {
+        Ok::<_, MarketError>((market, source.listing(market, &on_page).await?))
+    }));
+    let indices =
+        futures::future::try_join_all(IndexCode::ALL.iter().map(|&code| async move {
+            Ok::<_, MarketError>((code, source.index_now(code).await?))
+        }));
+    let (fetched, index_values) = futures::try_join!(fetched, indices)?;
     let mut listings: Vec<(Market, Vec<StockQuote>)> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
-    for &market in &opts.markets {
-        let rows = source.listing(market, &on_page).await?;
+    for (market, rows) in fetched {
         if rows.len() < opts.min_rows {
             return Err(MarketError::Insane {
                 url: format!("{market} listing"),
@@ -198,9 +206,7 @@ async fn fetch_and_write<M: MarketData>(
         }
         listings.push((market, quotes));
     }
-    let mut index_values = Vec::new();
-    for code in IndexCode::ALL {
-        let v = source.index_now(code).await?;
+    for (code, v) in &index_values {
         if v.value <= Decimal::ZERO {
             return Err(MarketError::Insane {
                 url: format!("{code} index"),
@@ -208,7 +214,10 @@ async fn fetch_and_write<M: MarketData>(
             }
             .into());
         }
-        index_values.push((code, v));
+    }
+
+    if source.bars_include_after_market() {
+        after_market_rows(app, &mut listings).await?;
     }
 
     // 2. Write the listings and indices in one transaction.
@@ -255,6 +264,42 @@ async fn fetch_and_write<M: MarketData>(
         history(app, source, opts, days, &listings, progress, &mut summary).await?;
     }
     Ok(summary)
+}
+
+/// From 16:00 on a trading day (since KRX opened its after-market on 2026-09-14) a stock's
+/// listed price may be an after-market print whether or not the row says so. Such a row is
+/// taken as after-market, so it never replaces the regular-session price, unless its price is
+/// the day's regular close already stored (by a crawl between the close and 16:00). ETFs and
+/// ETNs have no after-market.
+async fn after_market_rows(app: &App, listings: &mut [(Market, Vec<StockQuote>)]) -> Result<()> {
+    use crate::domain::TradingSession;
+    let at = app.clock.now();
+    let day = rules::trade_date(at);
+    let local = at.with_timezone(&rules::kst()).time();
+    if day < rules::after_market_start() || local < rules::AFTER_MARKET_OPEN {
+        return Ok(());
+    }
+    let mut conn = app.pool.acquire().await?;
+    if store::calendar(&mut conn).await?.is_trading_day(day) != Ok(true) {
+        return Ok(());
+    }
+    let closes: std::collections::HashMap<String, Decimal> =
+        sqlx::query_as("SELECT symbol, close FROM daily_bars WHERE date = $1 AND regular")
+            .bind(day)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    for q in listings
+        .iter_mut()
+        .flat_map(|(_, quotes)| quotes.iter_mut())
+    {
+        let regular_close = closes.get(q.code.as_str()) == Some(&q.price.get());
+        if !q.kind.is_exchange_traded_product() && !regular_close {
+            q.session = TradingSession::After;
+        }
+    }
+    Ok(())
 }
 
 /// Today's bar of every instrument whose price is its regular-session close: after 15:30 KST
@@ -316,18 +361,29 @@ async fn history<M: MarketData>(
     for (_, quotes) in listings {
         symbols.extend(quotes.iter().map(|q| Symbol::Stock(q.code.clone())));
     }
-    let today = rules::trade_date(app.clock.now());
-    let names: Vec<String> = symbols.iter().map(|s| s.as_str().to_string()).collect();
-    let done: HashSet<String> = store::symbols_with_bars(
-        &mut *app.pool.acquire().await?,
-        &names,
-        today - chrono::Duration::days(i64::from(days) * 7 / 5 + 10),
-        today - chrono::Duration::days(4),
-        i64::from(days),
-    )
-    .await?
-    .into_iter()
-    .collect();
+    // A symbol is complete when it holds `days` bars, the newest on the latest trading day
+    // whose session has closed. Where the calendar cannot say which day that is, nothing is
+    // taken as complete.
+    let mut conn = app.pool.acquire().await?;
+    let calendar = store::calendar(&mut conn).await?;
+    let done: HashSet<String> =
+        match super::settle::last_close(app.clock.now(), &calendar).map(rules::trade_date) {
+            Ok(latest) => {
+                let names: Vec<String> = symbols.iter().map(|s| s.as_str().to_string()).collect();
+                store::symbols_with_bars(
+                    &mut conn,
+                    &names,
+                    latest - chrono::Duration::days(i64::from(days) * 7 / 5 + 15),
+                    latest,
+                    i64::from(days),
+                )
+                .await?
+                .into_iter()
+                .collect()
+            }
+            Err(_) => HashSet::new(),
+        };
+    drop(conn);
     symbols.retain(|s| !done.contains(s.as_str()));
     summary.bars_skipped = done.len() as u64;
     let total = symbols.len();
@@ -335,7 +391,6 @@ async fn history<M: MarketData>(
     let after_market_from = source
         .bars_include_after_market()
         .then(rules::after_market_start);
-    // ETFs and ETNs have no after-market: their chart close is the regular close.
     let products: HashSet<&str> = listings
         .iter()
         .flat_map(|(_, quotes)| quotes)
@@ -360,7 +415,12 @@ async fn history<M: MarketData>(
                     .map(|b| (symbol.as_str().to_string(), b))
                     .collect();
                 let mut tx = app.pool.begin().await?;
-                let from = after_market_from.filter(|_| !products.contains(symbol.as_str()));
+                // Only a stock's close can include the after-market: indices, ETFs and ETNs
+                // have none.
+                let from = match symbol {
+                    Symbol::Stock(c) if !products.contains(c.as_str()) => after_market_from,
+                    _ => None,
+                };
                 let n = store::upsert_bars(&mut tx, &rows, from).await?;
                 tx.commit().await?;
                 written.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
@@ -370,7 +430,7 @@ async fn history<M: MarketData>(
             }
         })
         .await?;
-    summary.bars = written.load(std::sync::atomic::Ordering::Relaxed);
+    summary.bars += written.load(std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 

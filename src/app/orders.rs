@@ -201,8 +201,14 @@ pub fn decide(
         (None, base)
     };
     // Outside the session the band is the next session's, around the latest price; a new
-    // listing's first-day band applies only on that day.
-    let band = rules::band_for(&instrument, base, rules::trade_date(now));
+    // listing's first-day band applies only to its first session: before the open of that day,
+    // not after its close.
+    let today = rules::trade_date(now);
+    let session_day = match state {
+        SessionState::Open | SessionState::PreOpen => today,
+        SessionState::AfterClose | SessionState::ClosedDay => today.succ_opt().unwrap_or(today),
+    };
+    let band = rules::band_for(&instrument, base, session_day);
     if let Some(limit) = req.limit {
         band.check(limit)?;
     }

@@ -245,6 +245,12 @@ pub const CLOSE: NaiveTime = match NaiveTime::from_hms_opt(15, 30, 0) {
     None => unreachable!(),
 };
 
+/// The KRX after-market opens at 16:00 KST (continuous trading to 20:00).
+pub const AFTER_MARKET_OPEN: NaiveTime = match NaiveTime::from_hms_opt(16, 0, 0) {
+    Some(t) => t,
+    None => unreachable!(),
+};
+
 /// The first day of the KRX after-market session (16:00–20:00, continuous trading). From this
 /// day on, sources whose daily close is the last trade of the day (Naver's chart API) may
 /// report an after-market price as the close; the value of a day is its 15:30 regular close.

@@ -174,8 +174,8 @@ pub trait MarketData: Send + Sync {
     fn allow_requests(&self, requests: u64) {
         let _ = requests;
     }
-    /// Whether the source's daily bars may carry an after-market close (from
-    /// [`crate::domain::rules::after_market_start`] on).
+    /// Whether the source's daily bars, and its listing after 16:00, may carry after-market
+    /// prices (from [`crate::domain::rules::after_market_start`] on). The simulator's do not.
     fn bars_include_after_market(&self) -> bool {
         false
     }

@@ -20,8 +20,9 @@
 //! A listing is complete only when its paging says so: stock/default pages are full up to a
 //! short page and the page after it is `[]`; marketValue pages add up to the stated
 //! `totalCount`. Anything else (a page short before the end, a code on two pages, a page that
-//! fails to parse) fails the whole listing. ETF and ETN rows are taken from the KOSPI
-//! marketValue listing: KRX lists every ETF and ETN on its securities market (KOSPI).
+//! fails to parse) fails the whole listing. ETF and ETN rows are taken from the marketValue
+//! listing, and every stock it lists must be in stock/default too: that catches a stock/default
+//! page that went missing or was cut at a row boundary, which its paging alone cannot show.
 //!
 //! # Politeness
 //!
@@ -169,11 +170,13 @@ impl NaverConfig {
         true
     }
 
-    /// The time a crawl of `requests` requests needs at the polite rate, with one timeout's
-    /// worth of slack per slot: what [`Naver::allow_requests`] adds to the deadline.
+    /// The time a crawl of `requests` requests needs at the polite rate, allowing 250 ms per
+    /// response, a tenth more for retries, and a `Retry-After` wait and a timeout on top: what
+    /// [`Naver::allow_requests`] adds to the deadline.
     pub fn time_for(&self, requests: u64) -> Duration {
         let per_slot = requests.div_ceil(self.per_host.get() as u64);
-        (self.pause + Duration::from_millis(250)).saturating_mul(per_slot as u32) + self.timeout
+        let polite = (self.pause + Duration::from_millis(250)).saturating_mul(per_slot as u32);
+        polite + polite / 10 + MAX_RETRY_AFTER + self.timeout
     }
 }
 
@@ -242,8 +245,10 @@ struct Inner {
     permits: [Semaphore; 4],
     /// Set by the first request; moved later by `allow_requests`.
     deadline: Mutex<Option<Instant>>,
-    /// Time added by `allow_requests` before the first request.
-    extra: Mutex<Duration>,
+    /// The whole time allowed: the configured deadline plus what `allow_requests` added.
+    allowance: Mutex<Duration>,
+    /// Per [`Host`]: no request before this instant (set by a `Retry-After`).
+    not_before: [Mutex<Option<Instant>>; 4],
     requests: AtomicU64,
     retries: AtomicU64,
     bytes: AtomicU64,
@@ -296,6 +301,7 @@ impl Naver {
 
     fn with(config: NaverConfig, fetcher: Fetcher, clock: Clock) -> Naver {
         let n = config.per_host.get();
+        let deadline = config.deadline;
         Naver {
             inner: Arc::new(Inner {
                 permits: Host::ALL.map(|_| Semaphore::new(n)),
@@ -303,7 +309,8 @@ impl Naver {
                 fetcher,
                 clock,
                 deadline: Mutex::new(None),
-                extra: Mutex::new(Duration::ZERO),
+                allowance: Mutex::new(deadline),
+                not_before: Host::ALL.map(|_| Mutex::new(None)),
                 requests: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
@@ -317,26 +324,58 @@ impl Naver {
 }
 
 impl MarketData for Naver {
+    /// stock/default and marketValue of the market, fetched side by side: the stocks come from
+    /// the first (it has their type, halt flag and listing day), the ETFs and ETNs from the
+    /// second. Every stock marketValue lists must also be in stock/default: paging alone cannot
+    /// tell a last page that arrived empty or cut at a row boundary from a real end, and
+    /// marketValue's stated `totalCount` can.
     async fn listing(
         &self,
         market: Market,
         on_page: PageCallback<'_>,
     ) -> MarketResult<Vec<ListedRow>> {
-        let mut rows = self.inner.stock_listing(market, on_page).await?;
-        if market == Market::Kospi {
-            let products = self.inner.exchange_traded_products(market, on_page).await?;
-            let stocks: HashSet<&StockCode> = rows.iter().map(|r| &r.code).collect();
-            if let Some(dup) = products.iter().find(|p| stocks.contains(&p.code)) {
-                return Err(MarketError::Insane {
-                    url: format!("{} marketValue/{market}", self.inner.config.mstock_url),
-                    what: format!(
-                        "{} ({}) is listed as an {} and as a stock",
-                        dup.code, dup.name, dup.kind
-                    ),
-                });
-            }
-            rows.extend(products);
+        let (mut rows, counted) = tokio::try_join!(
+            self.inner.stock_listing(market, on_page),
+            self.inner.market_value(market, on_page)
+        )?;
+        let url = || format!("{} marketValue/{market}", self.inner.config.mstock_url);
+        let stocks: HashSet<&StockCode> = rows.iter().map(|r| &r.code).collect();
+        let (products, shares): (Vec<ListedRow>, Vec<ListedRow>) = counted
+            .into_iter()
+            .partition(|r| r.kind.is_exchange_traded_product());
+        if let Some(dup) = products.iter().find(|p| stocks.contains(&p.code)) {
+            return Err(MarketError::Insane {
+                url: url(),
+                what: format!(
+                    "{} ({}) is listed as an {} and as a stock",
+                    dup.code, dup.name, dup.kind
+                ),
+            });
         }
+        let missing: Vec<&ListedRow> = shares
+            .iter()
+            .filter(|r| !stocks.contains(&r.code))
+            .collect();
+        if !missing.is_empty() {
+            let some: Vec<String> = missing
+                .iter()
+                .take(3)
+                .map(|r| format!("{} {}", r.code, r.name))
+                .collect();
+            return Err(MarketError::Insane {
+                url: format!(
+                    "{} stock/default {market}",
+                    self.inner.config.stock_url
+                ),
+                what: format!(
+                    "{} stocks of the {} that marketValue lists are missing (e.g. {}): a truncated page?",
+                    missing.len(),
+                    shares.len(),
+                    some.join(", ")
+                ),
+            });
+        }
+        rows.extend(products);
         Ok(rows)
     }
 
@@ -405,10 +444,9 @@ impl MarketData for Naver {
 
     fn allow_requests(&self, requests: u64) {
         let more = self.inner.config.time_for(requests);
-        let mut deadline = self.inner.deadline.lock().expect("not poisoned");
-        match deadline.as_mut() {
-            Some(d) => *d += more,
-            None => *self.inner.extra.lock().expect("not poisoned") += more,
+        *self.inner.allowance.lock().expect("not poisoned") += more;
+        if let Some(d) = self.inner.deadline.lock().expect("not poisoned").as_mut() {
+            *d += more;
         }
     }
 
@@ -484,9 +522,9 @@ impl Inner {
         Ok(rows)
     }
 
-    /// The ETF and ETN rows of a market from marketValue: page 1 states `totalCount`, the
-    /// other pages are then fetched at once; see [`check_counted_pages`].
-    async fn exchange_traded_products(
+    /// Every row of a market from marketValue (stocks, ETFs and ETNs): page 1 states
+    /// `totalCount`, the other pages are then fetched at once; see [`check_counted_pages`].
+    async fn market_value(
         self: &Arc<Self>,
         market: Market,
         on_page: PageCallback<'_>,
@@ -544,10 +582,7 @@ impl Inner {
         }
         let rows = check_counted_pages(pages, total, MARKET_VALUE_PAGE_SIZE)?;
         on_page(market, last as u32, rows.len());
-        Ok(rows
-            .into_iter()
-            .filter(|r| r.kind.is_exchange_traded_product())
-            .collect())
+        Ok(rows)
     }
 
     /// Chunks of at most [`POLLING_BATCH`], requested concurrently.
@@ -590,15 +625,12 @@ impl Inner {
 
     fn deadline(&self) -> Instant {
         let mut d = self.deadline.lock().expect("not poisoned");
-        *d.get_or_insert_with(|| {
-            Instant::now() + self.config.deadline + *self.extra.lock().expect("not poisoned")
-        })
+        *d.get_or_insert_with(|| Instant::now() + *self.allowance.lock().expect("not poisoned"))
     }
 
-    fn past_deadline(&self, deadline: Instant) -> MarketError {
-        let started = deadline - self.config.deadline - *self.extra.lock().expect("not poisoned");
+    fn past_deadline(&self) -> MarketError {
         MarketError::Deadline {
-            seconds: (deadline - started).as_secs_f64(),
+            seconds: self.allowance.lock().expect("not poisoned").as_secs_f64(),
         }
     }
 
@@ -615,11 +647,11 @@ impl Inner {
         let url = format!("{}{target}", base.trim_end_matches('/'));
         let deadline = self.deadline();
         if Instant::now() >= deadline {
-            return Err(self.past_deadline(deadline));
+            return Err(self.past_deadline());
         }
         let raw = tokio::time::timeout_at(deadline, self.fetch_raw(host, &url, target))
             .await
-            .map_err(|_| self.past_deadline(self.deadline()))??;
+            .map_err(|_| self.past_deadline())??;
         // Every renewed endpoint answers JSON in UTF-8; decode it as such whatever the
         // headers say (charset guessing has produced mojibake names elsewhere).
         let text = String::from_utf8(raw.body).map_err(|_| MarketError::Parse {
@@ -644,6 +676,11 @@ impl Inner {
                     .acquire()
                     .await
                     .expect("the semaphore is never closed");
+                // A host that asked to wait (Retry-After) gets no request before then.
+                let wait_until = *self.not_before[host.index()].lock().expect("not poisoned");
+                if let Some(t) = wait_until {
+                    tokio::time::sleep_until(t).await;
+                }
                 self.requests.fetch_add(1, Ordering::Relaxed);
                 let attempt = self.attempt(client, host, url, retried).await;
                 // The slot rests before its next request.
@@ -663,7 +700,13 @@ impl Inner {
             };
             let wait = match wait {
                 Some(w) if w > MAX_RETRY_AFTER => return Err(error),
-                Some(w) => w,
+                Some(w) => {
+                    // The whole host waits, not only this request.
+                    let until = Instant::now() + w;
+                    let mut slot = self.not_before[host.index()].lock().expect("not poisoned");
+                    *slot = Some(slot.map_or(until, |t| t.max(until)));
+                    w
+                }
                 None => backoff(self.config.backoff, retried + 1),
             };
             retried += 1;
@@ -1187,12 +1230,10 @@ mod tests {
         }
         assert_eq!(config.chart_url, "http://local/ASCEND_NAVER_CHART_URL");
         assert!(!config.set_host("ASCEND_NAVER_FINANCE_URL", "x".into()));
-        // 4,300 history requests at 4 per host and a 100 ms pause: about 5 minutes allowed.
+        // 4,300 history requests at 4 per host and a 100 ms pause: 1,075 per slot × 350 ms =
+        // 376.25 s, a tenth more, a 30 s Retry-After and a 5 s timeout.
         let t = config.time_for(4_300);
-        assert!(
-            t > Duration::from_secs(300) && t < Duration::from_secs(400),
-            "{t:?}"
-        );
+        assert_eq!(t, Duration::from_millis(376_250 + 37_625 + 30_000 + 5_000));
         assert_eq!(Host::Polling.referer(), "https://finance.naver.com/");
     }
 }

@@ -85,8 +85,9 @@ pub async fn count_missing(
     Ok((listed as u64, missing as u64))
 }
 
-/// The symbols among `symbols` that already hold `days` bars dated from `since`, the newest
-/// on or after `recent`: a history crawl that was interrupted skips them when rerun.
+/// The symbols among `symbols` that already hold `days` bars dated from `since`, one of them
+/// on `recent` (the latest closed trading day): a history crawl that was interrupted skips
+/// them when rerun, and a daily one fetches every symbol again.
 pub async fn symbols_with_bars(
     conn: &mut PgConnection,
     symbols: &[String],
@@ -96,7 +97,7 @@ pub async fn symbols_with_bars(
 ) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(
         "SELECT symbol FROM daily_bars WHERE symbol = ANY($1) AND date >= $2
-         GROUP BY symbol HAVING count(*) >= $4 AND max(date) >= $3",
+         GROUP BY symbol HAVING count(*) >= $4 AND bool_or(date = $3)",
     )
     .bind(symbols)
     .bind(since)
