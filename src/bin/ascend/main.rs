@@ -241,6 +241,7 @@ fn main() -> ExitCode {
     // moment to do so.
     let grace = std::time::Duration::from_secs(if cli.handles_signals() { 5 } else { 0 });
     let result = runtime.block_on(async {
+        signals::install();
         tokio::select! {
             r = run(cli, &mut out) => Ok(r),
             stop = async {

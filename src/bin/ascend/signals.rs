@@ -26,25 +26,52 @@ impl Stop {
     }
 }
 
-/// Waits for SIGINT or SIGTERM. Every waiter sees the signal.
-pub async fn stopped() -> Stop {
+/// The signal seen, for every waiter: set once by the listener [`install`] starts.
+static STOPPED: std::sync::OnceLock<tokio::sync::watch::Receiver<Option<Stop>>> =
+    std::sync::OnceLock::new();
+
+/// Starts listening for SIGINT and SIGTERM, before the command runs: a signal that arrives
+/// while it is still connecting is seen by every later waiter too.
+pub fn install() {
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    if STOPPED.set(rx).is_err() {
+        return;
+    }
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let stop = match term {
+            Some(mut term) => tokio::select! {
                 _ = tokio::signal::ctrl_c() => Stop::Interrupt,
                 _ = term.recv() => Stop::Terminate,
             },
-            Err(_) => {
+            None => {
                 let _ = tokio::signal::ctrl_c().await;
                 Stop::Interrupt
             }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        Stop::Interrupt
+        };
+        #[cfg(not(unix))]
+        let stop = {
+            let _ = tokio::signal::ctrl_c().await;
+            Stop::Interrupt
+        };
+        let _ = tx.send(Some(stop));
+    });
+}
+
+/// Waits for SIGINT or SIGTERM (see [`install`]); every waiter sees the signal.
+pub async fn stopped() -> Stop {
+    let Some(rx) = STOPPED.get() else {
+        return std::future::pending().await;
+    };
+    let mut rx = rx.clone();
+    let seen = match rx.wait_for(Option::is_some).await {
+        Ok(stop) => *stop,
+        Err(_) => None,
+    };
+    match seen {
+        Some(stop) => stop,
+        None => std::future::pending().await,
     }
 }
