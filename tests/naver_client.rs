@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use ascend::clock::Clock;
-use ascend::domain::{InstrumentKind, Market, StockCode};
+use ascend::domain::{InstrumentKind, Market, StockCode, TradingSession};
 use ascend::market::json::ListedRow;
 use ascend::market::naver::{Naver, NaverConfig, BROWSER_USER_AGENT};
 use ascend::market::{IndexCode, MarketData, MarketError, ParseError, Symbol};
@@ -592,4 +592,27 @@ async fn a_recorded_crawl_replays_to_the_same_listing_and_nothing_else() {
         ),
         other => panic!("expected a replay error, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn after_market_rows_carry_their_session_and_etfs_stay_regular() {
+    let site = NaverSite::start(SiteSpec::small()).await;
+    site.set_after_market(true);
+    let n = naver(site.config());
+    let kospi = listing(&n, Market::Kospi).await.unwrap();
+    assert_eq!(
+        by_code(kospi.clone()),
+        by_code(site.expected_listing(Market::Kospi))
+    );
+    let samsung = find(&kospi, SAMSUNG);
+    assert_eq!(
+        (samsung.price, samsung.prev_close, samsung.session),
+        (98_800.into(), 97_900.into(), TradingSession::After)
+    );
+    assert_eq!(find(&kospi, ETF).session, TradingSession::Regular);
+    let quotes = n.quotes(&[code(SAMSUNG), code(ETF)]).await.unwrap();
+    assert_eq!(
+        quotes.iter().map(|q| q.session).collect::<Vec<_>>(),
+        vec![TradingSession::After, TradingSession::Regular]
+    );
 }
