@@ -616,3 +616,25 @@ async fn after_market_rows_carry_their_session_and_etfs_stay_regular() {
         vec![TradingSession::After, TradingSession::Regular]
     );
 }
+
+#[tokio::test]
+async fn a_deadline_error_states_the_deadline_as_extended_for_a_history_crawl() {
+    let site = NaverSite::start(SiteSpec::small()).await;
+    let config = NaverConfig {
+        deadline: Duration::from_secs(1),
+        timeout: Duration::from_millis(300),
+        ..site.config()
+    };
+    let n = naver(config.clone());
+    // The first request starts the clock; a history crawl then announces its requests.
+    n.index_now(IndexCode::Kospi).await.unwrap();
+    n.allow_requests(4);
+    let allowed = config.deadline + config.time_for(4);
+    tokio::time::sleep(allowed + Duration::from_secs(1)).await;
+    match n.index_now(IndexCode::Kospi).await {
+        Err(MarketError::Deadline { seconds }) => {
+            assert_eq!(seconds, allowed.as_secs_f64(), "{allowed:?}")
+        }
+        other => panic!("expected the deadline to have passed, got {other:?}"),
+    }
+}

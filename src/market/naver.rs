@@ -242,7 +242,8 @@ struct Inner {
     permits: [Semaphore; 4],
     /// Set by the first request; moved later by `allow_requests`.
     deadline: Mutex<Option<Instant>>,
-    /// Time added by `allow_requests` before the first request.
+    /// Time added by `allow_requests`, before or after the first request: the deadline is
+    /// the first request's time + `config.deadline` + this.
     extra: Mutex<Duration>,
     requests: AtomicU64,
     retries: AtomicU64,
@@ -406,10 +407,10 @@ impl MarketData for Naver {
     fn allow_requests(&self, requests: u64) {
         let more = self.inner.config.time_for(requests);
         let mut deadline = self.inner.deadline.lock().expect("not poisoned");
-        match deadline.as_mut() {
-            Some(d) => *d += more,
-            None => *self.inner.extra.lock().expect("not poisoned") += more,
+        if let Some(d) = deadline.as_mut() {
+            *d += more;
         }
+        *self.inner.extra.lock().expect("not poisoned") += more;
     }
 
     /// `requests` counts attempts sent (retries included) or recordings served; `bytes` counts
