@@ -129,7 +129,7 @@ async fn a_full_crawl_stores_stocks_etfs_etns_halts_first_days_and_indices(pool:
     assert_eq!(row(ETF_LEVERAGED).await.3, d(2));
     assert_eq!(row(ETF_INVERSE_2X).await.1, d(1_100));
     assert_eq!(row(ETN).await.0, "etn");
-    assert_eq!(row(HALTED).await.4, true);
+    assert!(row(HALTED).await.4);
     assert_eq!(row(REIT).await.0, "reit");
     assert_eq!(row(SAMSUNG_PREF).await.0, "preferred");
     let first = row(FIRST_DAY).await;
@@ -434,7 +434,7 @@ async fn an_interrupted_history_keeps_its_bars_and_a_rerun_fetches_only_the_rest
         kept.len()
     );
     let complete = kept.iter().filter(|(_, n)| *n == 5).count();
-    assert_eq!(runs(&pool).await.last().unwrap().0, false);
+    assert!(!runs(&pool).await.last().unwrap().0);
 
     site.clear_faults();
     site.clear_log();
