@@ -112,20 +112,26 @@ enum Cmd {
         #[arg(long, default_value_t = settle::DEFAULT_CHUNK)]
         chunk: usize,
     },
-    /// `crawl::crawl` of the full listing from a local server in Naver's page structure
-    /// (EUC-KR, every response delayed), the database write alone, and the peak memory of
-    /// `ascend crawl-stocks` doing the same crawl.
+    /// `crawl::crawl` of the full listing from a local stand-in of Naver's renewed JSON
+    /// endpoints (every response delayed), the database write alone, the peak memory of
+    /// `ascend crawl-stocks` doing the same crawl, and `crawl-stocks --history` of every symbol.
     Crawl {
-        /// KOSPI rows (50 a page).
-        #[arg(long, default_value_t = 948)]
-        kospi_rows: usize,
-        /// KOSDAQ rows (50 a page).
-        #[arg(long, default_value_t = 1_745)]
-        kosdaq_rows: usize,
+        /// KOSPI stocks (stock/default, 200 a page).
+        #[arg(long, default_value_t = 950)]
+        kospi_stocks: usize,
+        /// KOSDAQ stocks.
+        #[arg(long, default_value_t = 1_820)]
+        kosdaq_stocks: usize,
+        /// ETFs and ETNs, listed on KOSPI (marketValue, 100 a page with the KOSPI stocks).
+        #[arg(long, default_value_t = 1_000)]
+        etps: usize,
         /// Delay of every response of the local server, in ms.
         #[arg(long, default_value_t = 50)]
         delay_ms: u64,
-        /// The `ascend` binary run for the peak-memory figure.
+        /// Daily bars per symbol of the history crawl by the binary (0: no history crawl).
+        #[arg(long, default_value_t = 5)]
+        history: u32,
+        /// The `ascend` binary run for the peak-memory and history figures.
         #[arg(long)]
         ascend_bin: Option<PathBuf>,
     },
@@ -284,13 +290,26 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 .await
             }
             Cmd::Crawl {
-                kospi_rows,
-                kosdaq_rows,
+                kospi_stocks,
+                kosdaq_stocks,
+                etps,
                 delay_ms,
+                history,
                 ascend_bin,
             } => {
-                let _ = (kospi_rows, kosdaq_rows, delay_ms, ascend_bin);
-                anyhow::bail!("the crawl benchmark is being moved to the renewed Naver endpoints")
+                crawl_bench(
+                    &pool,
+                    &db_url,
+                    CrawlArgs {
+                        kospi_stocks,
+                        kosdaq_stocks,
+                        etps,
+                        delay: Duration::from_millis(delay_ms),
+                        history,
+                    },
+                    &ascend_bin_or_default(ascend_bin)?,
+                )
+                .await
             }
             Cmd::Portfolio {
                 holdings,
@@ -976,6 +995,296 @@ async fn settle_bench(
 }
 
 // --- crawl ------------------------------------------------------------------------------------
+
+// The stand-in of Naver's renewed site that the integration tests use.
+#[allow(dead_code)]
+#[path = "../tests/common/naver_site.rs"]
+mod naver_site;
+
+struct CrawlArgs {
+    kospi_stocks: usize,
+    kosdaq_stocks: usize,
+    etps: usize,
+    delay: Duration,
+    history: u32,
+}
+
+/// The value of `key` in `/usr/bin/time -v` output (`\tMaximum resident set size (kbytes): 1234`).
+fn time_v_field<'a>(stderr: &'a str, key: &str) -> Option<&'a str> {
+    stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(key)?.trim().strip_prefix(':'))
+        .map(str::trim)
+}
+
+/// Runs `ascend ARGS` with `env` under GNU time (`/usr/bin/time -v`: the child's maximum
+/// resident set size, from wait4). Returns the wall seconds, the peak RSS in MB and the output;
+/// `None` for the RSS when the run failed.
+async fn ascend_timed(
+    ascend_bin: &Path,
+    args: &[&str],
+    env: &[(&'static str, String)],
+) -> anyhow::Result<(f64, Option<f64>, std::process::Output)> {
+    let t = Instant::now();
+    let out = tokio::process::Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(ascend_bin)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_remove("ASCEND_NOW")
+        .env_remove("ASCEND_LOG")
+        .output()
+        .await
+        .with_context(|| {
+            format!(
+                "running /usr/bin/time -v {} (is GNU time installed?)",
+                ascend_bin.display()
+            )
+        })?;
+    let secs = t.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        eprintln!(
+            "bench: crawl: ascend {} failed ({}):\n{stderr}",
+            args.join(" "),
+            out.status
+        );
+        return Ok((secs, None, out));
+    }
+    let rss_kb: u64 = time_v_field(&stderr, "Maximum resident set size (kbytes)")
+        .and_then(|v| v.parse().ok())
+        .with_context(|| {
+            format!("no maximum resident set size in the output of time -v:\n{stderr}")
+        })?;
+    Ok((secs, Some(rss_kb as f64 / 1024.0), out))
+}
+
+async fn crawl_bench(
+    pool: &PgPool,
+    db_url: &str,
+    a: CrawlArgs,
+    ascend_bin: &Path,
+) -> anyhow::Result<bool> {
+    use ascend::app::crawl::{crawl, CrawlOptions};
+    use ascend::domain::{rules, Market};
+    use ascend::market::checked_quote;
+    use ascend::market::naver::{Naver, NaverConfig};
+    use naver_site::{Host, NaverSite, SiteSpec};
+
+    let app = App::new(pool.clone(), clock(T_PLACE)?, Rulebook::default());
+    let site = NaverSite::start(SiteSpec {
+        kospi: a.kospi_stocks,
+        kosdaq: a.kosdaq_stocks,
+        etps: a.etps,
+        delay: a.delay,
+        ..SiteSpec::full()
+    })
+    .await;
+    let total = site.codes().len() as u64;
+    // What the crawl must store: the listing rows as the parsers read them, checked as the
+    // crawl checks them. These quotes are also what the separate upsert timing writes.
+    let day = rules::trade_date(app.clock.now());
+    let mut quotes = Vec::new();
+    for market in [Market::Kospi, Market::Kosdaq] {
+        for row in site.expected_listing(market) {
+            quotes.push(checked_quote(&row, day).map_err(anyhow::Error::msg)?);
+        }
+    }
+    anyhow::ensure!(
+        quotes.len() as u64 == total,
+        "the site lists {total} codes but {} rows",
+        quotes.len()
+    );
+    eprintln!(
+        "bench: crawl: {} + {} stocks and {} ETFs/ETNs, responses delayed {} ms",
+        site.count_stocks(Market::Kospi),
+        site.count_stocks(Market::Kosdaq),
+        site.count_etps(),
+        a.delay.as_millis()
+    );
+
+    // The client as the binary configures it (politeness defaults), every host on the site.
+    let config = || {
+        let mut c = NaverConfig::default();
+        for (setting, uri) in site.env() {
+            c.set_host(setting, uri);
+        }
+        c
+    };
+    let defaults = config();
+    let opts = CrawlOptions {
+        markets: vec![Market::Kospi, Market::Kosdaq],
+        history_days: None,
+        min_rows: 500,
+        source: "naver".into(),
+        concurrency: 8,
+        allow_mass_unlist: false,
+    };
+    let t = Instant::now();
+    let result = crawl(&app, &Naver::http(config(), app.clock)?, &opts, &|_| {}).await;
+    let wall = t.elapsed().as_secs_f64();
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bench: crawl: library error: {e}");
+            println!("crawl_error=1");
+            return Ok(false);
+        }
+    };
+    let host_name = |h: Host| match h {
+        Host::Stock => "stock",
+        Host::MStock => "mstock",
+        Host::Polling => "polling",
+        Host::Chart => "chart",
+    };
+    let per_host = defaults.per_host.get();
+    let slot_time = a.delay + defaults.pause;
+    // Each host's requests in rounds of `per_host`, one response delay and one pause each,
+    // plus a second for everything else.
+    let rounds: usize = Host::ALL
+        .iter()
+        .map(|&h| site.count(h).div_ceil(per_host))
+        .sum();
+    let bound = rounds as f64 * slot_time.as_secs_f64() + 1.0;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM stocks WHERE listed")
+        .fetch_one(pool)
+        .await?;
+    println!("crawl_delay_ms={}", a.delay.as_millis());
+    println!("crawl_pause_ms={}", defaults.pause.as_millis());
+    println!("crawl_per_host={per_host}");
+    for h in Host::ALL {
+        println!("crawl_requests_{}={}", host_name(h), site.count(h));
+    }
+    println!(
+        "crawl_max_in_flight={}",
+        Host::ALL
+            .iter()
+            .map(|&h| site.max_in_flight(h))
+            .max()
+            .unwrap_or(0)
+    );
+    println!("crawl_requests={}", site.request_count());
+    println!("crawl_rows={}", summary.rows);
+    println!("crawl_etfs={}", summary.etfs);
+    println!("crawl_etns={}", summary.etns);
+    println!("crawl_wall_seconds={wall:.3}");
+    println!("crawl_wall_bound_seconds={bound:.3}");
+    eprintln!(
+        "bench: crawl: bound = {rounds} rounds of {per_host} requests per host × ({} ms + {} ms) + 1 s",
+        a.delay.as_millis(),
+        defaults.pause.as_millis()
+    );
+    let mut ok = summary.rows == total && stored as u64 == total && summary.indices == 2;
+    if !ok {
+        eprintln!(
+            "bench: crawl: expected {total} rows and 2 indices, got {} rows ({stored} stored) and {} indices",
+            summary.rows, summary.indices
+        );
+    }
+
+    // The same crawl again over the stored listing, as every crawl after the first one.
+    let t = Instant::now();
+    let rerun = crawl(&app, &Naver::http(config(), app.clock)?, &opts, &|_| {}).await;
+    let rerun_wall = t.elapsed().as_secs_f64();
+    match rerun {
+        Ok(s) if s.rows == total && s.new == 0 => {}
+        Ok(s) => {
+            eprintln!(
+                "bench: crawl: the second crawl wrote {} rows, {} new (expected {total}, 0)",
+                s.rows, s.new
+            );
+            ok = false;
+        }
+        Err(e) => {
+            eprintln!("bench: crawl: second crawl: library error: {e}");
+            ok = false;
+        }
+    }
+    println!("crawl_rerun_wall_seconds={rerun_wall:.3}");
+
+    // The database write alone: the full listing into an empty stocks table (as the first
+    // crawl of a fresh database), then again over the stored rows (as every later crawl).
+    sqlx::query("TRUNCATE stocks, indices, crawl_runs CASCADE")
+        .execute(pool)
+        .await?;
+    let at = app.clock.now();
+    let t = Instant::now();
+    let first = stocks::upsert(&app, &quotes, at).await?;
+    let upsert_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let t = Instant::now();
+    let again = stocks::upsert(&app, &quotes, at).await?;
+    let rerun_ms = t.elapsed().as_secs_f64() * 1000.0;
+    println!("crawl_upsert_rows={}", quotes.len());
+    println!("crawl_upsert_ms={upsert_ms:.1}");
+    println!("crawl_upsert_rerun_ms={rerun_ms:.1}");
+    if first.new != total || again.new != 0 {
+        eprintln!(
+            "bench: crawl: upsert wrote {} new rows, then {} (expected {total}, then 0)",
+            first.new, again.new
+        );
+        ok = false;
+    }
+
+    // The same crawl by the binary, into the emptied tables, for its peak memory.
+    sqlx::query("TRUNCATE stocks, indices, crawl_runs CASCADE")
+        .execute(pool)
+        .await?;
+    let env = site.env();
+    let listing_args = [
+        "--database-url",
+        db_url,
+        "--now",
+        T_PLACE,
+        "crawl-stocks",
+        "--any-day",
+    ];
+    let (child_secs, rss, _) = ascend_timed(ascend_bin, &listing_args, &env).await?;
+    let Some(rss) = rss else { return Ok(false) };
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM stocks WHERE listed")
+        .fetch_one(pool)
+        .await?;
+    println!("crawl_child_seconds={child_secs:.3}");
+    println!("crawl_child_rows={stored}");
+    println!("crawl_peak_rss_mb={rss:.1}");
+    if stored as u64 != total {
+        eprintln!("bench: crawl: the binary stored {stored} rows, expected {total}");
+        ok = false;
+    }
+
+    // Daily bars of every symbol through the binary: one chart request each, at the polite
+    // rate.
+    if a.history > 0 {
+        site.clear_log();
+        let days = a.history.to_string();
+        let mut args = listing_args.to_vec();
+        args.extend(["--history", &days]);
+        let (secs, rss, _) = ascend_timed(ascend_bin, &args, &env).await?;
+        let Some(rss) = rss else { return Ok(false) };
+        let (symbols, bars): (i64, i64) =
+            sqlx::query_as("SELECT count(DISTINCT symbol), count(*) FROM daily_bars")
+                .fetch_one(pool)
+                .await?;
+        let charts = site.count(Host::Chart);
+        println!("crawl_history_days={}", a.history);
+        println!("crawl_history_chart_requests={charts}");
+        println!("crawl_history_symbols={symbols}");
+        println!("crawl_history_bars={bars}");
+        println!("crawl_history_wall_seconds={secs:.3}");
+        println!(
+            "crawl_history_wall_bound_seconds={:.3}",
+            charts.div_ceil(per_host) as f64 * slot_time.as_secs_f64() + bound
+        );
+        println!("crawl_history_peak_rss_mb={rss:.1}");
+        if symbols as u64 != total + 2 {
+            eprintln!(
+                "bench: crawl: the history crawl stored bars of {symbols} symbols, expected {}",
+                total + 2
+            );
+            ok = false;
+        }
+    }
+    Ok(ok)
+}
 
 // --- portfolio --------------------------------------------------------------------------------
 

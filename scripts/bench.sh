@@ -17,6 +17,7 @@
 #   ASCEND_SETTLE_ORDERS    resting orders created for settle (default 100000)
 #   ASCEND_SNAPSHOT_USERS   users (10 holdings each) of snapshot (default 100000)
 #   ASCEND_IMPORT_ORDERS    orders in the CSV file of import (default 100000)
+#   ASCEND_CRAWL_HISTORY    daily bars per symbol of crawl's history run (default 5; 0 skips it)
 #
 # crawl and import also run the `ascend` binary; it is built with the example and both are
 # copied to .bench/bin/ first, so a concurrent build into a shared CARGO_TARGET_DIR cannot swap
@@ -110,10 +111,10 @@ readonly BENCH_CLIENTS="${ASCEND_BENCH_CLIENTS:-8}"
 readonly SETTLE_ORDERS="${ASCEND_SETTLE_ORDERS:-100000}"
 readonly SNAPSHOT_USERS="${ASCEND_SNAPSHOT_USERS:-100000}"
 readonly IMPORT_ORDERS="${ASCEND_IMPORT_ORDERS:-100000}"
+readonly CRAWL_HISTORY="${ASCEND_CRAWL_HISTORY:-5}"
 # Targets, relative to the server's yardstick where possible.
 readonly TARGET_PLACE_RATIO=0.7     # place_order_tps / pgbench_tpcb_tps
 readonly TARGET_SETTLE_FPS=50000    # settle fills per second
-readonly TARGET_CRAWL_SECONDS=1.5   # full listing crawl, 50 ms per response
 readonly TARGET_CRAWL_UPSERT_MS=100 # database write of the full listing
 readonly TARGET_CRAWL_RSS_MB=50     # peak RSS of `ascend crawl-stocks`
 readonly TARGET_PORTFOLIO_MS=300    # portfolio of 50 holdings, quotes answered after 200 ms
@@ -198,13 +199,18 @@ bench_settle() {
 }
 
 # --- section: crawl (the full listing from a local server, 50 ms per response) ---------------
+# The wall time of the listing crawl is held to the bound the example prints beside it: each
+# host's requests in rounds of 4 (its polite concurrency), each round one response delay and
+# one pause, plus a second. The history crawl's figure has the same bound beside it, for
+# reading only.
 bench_crawl() {
-    section "ascend: crawl of the full listing (about 2,700 stocks on 54 pages, 50 ms per response)"
+    section "ascend: crawl of the full listing (950 + 1,820 stocks, 1,000 ETFs/ETNs; 50 ms per response), then --history ${CRAWL_HISTORY}"
     build_bench
-    run_bench crawl crawl --ascend-bin "$ASCEND_BIN"
-    target_at_most crawl crawl_wall_seconds "$TARGET_CRAWL_SECONDS"
+    run_bench crawl crawl --history "$CRAWL_HISTORY" --ascend-bin "$ASCEND_BIN"
+    local bound rerun
+    bound="$(figure "$OUT_DIR/crawl.txt" crawl_wall_bound_seconds)"
+    [[ -z $bound ]] || target_at_most crawl crawl_wall_seconds "$bound"
     target_at_most crawl crawl_upsert_ms "$TARGET_CRAWL_UPSERT_MS"
-    local rerun
     rerun="$(figure "$OUT_DIR/crawl.txt" crawl_upsert_rerun_ms)"
     [[ -z $rerun ]] || log "crawl_upsert_rerun_ms $rerun (the write of every crawl after the first); target <= $TARGET_CRAWL_UPSERT_MS: $(at_most "$rerun" "$TARGET_CRAWL_UPSERT_MS")"
     target_at_most crawl crawl_peak_rss_mb "$TARGET_CRAWL_RSS_MB"

@@ -270,7 +270,7 @@ async fn fetch_and_write<M: MarketData>(
 /// listed price may be an after-market print whether or not the row says so. Such a row is
 /// taken as after-market, so it never replaces the regular-session price, unless its price is
 /// the day's regular close already stored (by a crawl between the close and 16:00). ETFs and
-/// ETNs have no after-market.
+/// ETNs have no after-market, and a halted stock trades in no session.
 async fn after_market_rows(app: &App, listings: &mut [(Market, Vec<StockQuote>)]) -> Result<()> {
     use crate::domain::TradingSession;
     let at = app.clock.now();
@@ -295,7 +295,8 @@ async fn after_market_rows(app: &App, listings: &mut [(Market, Vec<StockQuote>)]
         .flat_map(|(_, quotes)| quotes.iter_mut())
     {
         let regular_close = closes.get(q.code.as_str()) == Some(&q.price.get());
-        if !q.kind.is_exchange_traded_product() && !regular_close {
+        // A halted stock trades in no session: its price is its last close.
+        if !q.kind.is_exchange_traded_product() && !q.halted && !regular_close {
             q.session = TradingSession::After;
         }
     }

@@ -2,6 +2,8 @@
 //! clock, a few stocks, and users.
 #![allow(dead_code)]
 
+pub mod naver_site;
+
 use ascend::app::stocks::{self, StockQuote};
 use ascend::app::users::{self, Registration};
 use ascend::app::App;
