@@ -873,23 +873,7 @@ fn check_stock_pages(pages: BTreeMap<u32, Page>, size: usize) -> MarketResult<Ve
             ),
         ));
     }
-    let mut seen: HashMap<StockCode, u32> = HashMap::new();
-    let mut rows = Vec::new();
-    for (index, page) in pages.into_iter().take_while(|(i, _)| *i <= short) {
-        for row in page.rows {
-            if let Some(other) = seen.insert(row.code.clone(), index) {
-                return Err(insane(
-                    &page.url,
-                    format!(
-                        "{} is on page {other} and page {index}: the pages overlap",
-                        row.code
-                    ),
-                ));
-            }
-            rows.push(row);
-        }
-    }
-    Ok(rows)
+    distinct_rows(pages.into_iter().take_while(|(i, _)| *i <= short))
 }
 
 /// A listing with a stated total is complete when its pages (1-based) are full up to the last
@@ -920,18 +904,26 @@ fn check_counted_pages(
             ));
         }
     }
-    let mut seen: HashMap<StockCode, usize> = HashMap::new();
-    let mut rows = Vec::with_capacity(total);
+    distinct_rows(pages)
+}
+
+/// The rows of the pages in order; a code on two pages fails: the order shifted under the
+/// crawl.
+fn distinct_rows<K: Copy + std::fmt::Display>(
+    pages: impl IntoIterator<Item = (K, Page)>,
+) -> MarketResult<Vec<ListedRow>> {
+    let mut seen: HashMap<StockCode, K> = HashMap::new();
+    let mut rows = Vec::new();
     for (index, page) in pages {
         for row in page.rows {
             if let Some(other) = seen.insert(row.code.clone(), index) {
-                return Err(insane(
-                    &page.url,
-                    format!(
+                return Err(MarketError::Insane {
+                    url: page.url,
+                    what: format!(
                         "{} is on page {other} and page {index}: the pages overlap",
                         row.code
                     ),
-                ));
+                });
             }
             rows.push(row);
         }

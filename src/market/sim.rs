@@ -239,7 +239,7 @@ fn not_found(code: &str) -> MarketError {
 // Draws
 
 /// One round of splitmix64: a stable, well-mixed 64-bit hash.
-fn splitmix64(x: u64) -> u64 {
+pub fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
