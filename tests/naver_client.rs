@@ -381,6 +381,19 @@ async fn a_429_is_retried_after_the_wait_its_retry_after_names() {
     let waited = tries[1].at - tries[0].at;
     assert!(waited >= Duration::from_secs(1), "retried after {waited:?}");
     assert_eq!(n.stats().retries, 1);
+    // The whole host waits, not only the request that was told to: once the requests already
+    // under way have arrived, nothing reaches m.stock until the second has passed.
+    let t0 = tries[0].at;
+    let during: Vec<String> = site
+        .requests()
+        .into_iter()
+        .filter(|l| l.endpoint == Endpoint::MarketValue)
+        .filter(|l| {
+            l.at > t0 + Duration::from_millis(200) && l.at < t0 + Duration::from_millis(900)
+        })
+        .map(|l| l.target)
+        .collect();
+    assert!(during.is_empty(), "sent while the host waited: {during:?}");
 }
 
 #[tokio::test]
