@@ -660,3 +660,28 @@ async fn orders_follow_the_rules_of_the_crawled_instrument(pool: PgPool) {
     assert!(e.to_string().starts_with("price:"), "{e}");
     assert_audit_clean(&app).await;
 }
+
+#[sqlx::test]
+async fn after_16_00_only_the_stored_regular_close_counts_as_regular(pool: PgPool) {
+    let site = NaverSite::start(SiteSpec::full()).await;
+    // 10:00: an intraday crawl. 16:30: the same rows, not marked after-market. No crawl since
+    // the close stored the day's regular close, so they cannot prove they are it: every stock
+    // (but the halted one) is kept aside as after-market and the 10:00 prices stay.
+    run(&app_at(&pool, SESSION), site.config(), &opts())
+        .await
+        .unwrap();
+    let s = run(&app_at(&pool, "2026-11-24 16:30"), site.config(), &opts())
+        .await
+        .unwrap();
+    assert_eq!(s.after_market, 950 + 1_820 - 1);
+    // Had a crawl run at 15:40, it would have stored each stock's regular close as the day's
+    // bar; then the rows at those prices are the regular close and stay regular.
+    let closed = run(&app_at(&pool, "2026-11-24 15:40"), site.config(), &opts())
+        .await
+        .unwrap();
+    assert!(closed.bars > 2_000, "{closed:?}");
+    let s = run(&app_at(&pool, "2026-11-24 16:45"), site.config(), &opts())
+        .await
+        .unwrap();
+    assert_eq!(s.after_market, 0);
+}
