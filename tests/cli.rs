@@ -371,6 +371,17 @@ async fn settle_and_stock_load_from_the_command_line(pool: PgPool) {
         &o,
         &format!("{}: row 2: price: stock 005930", csv.display()),
     );
+    // The same code twice is bad input, not a database error.
+    std::fs::write(
+        &csv,
+        "code,name,market,price,prev_close\n005930,삼성전자,KOSPI,56000,56600\n005930,삼성전자,KOSPI,56100,56600\n",
+    )
+    .unwrap();
+    let o = cli.run(&["stock", "load", csv.to_str().unwrap()], None);
+    assert_rejected(
+        &o,
+        &format!("{}: row 3: code: 005930 is already on row 2", csv.display()),
+    );
     let o = cli.run(&["stock", "list", "--format", "json"], None);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["price"], "55900");

@@ -125,6 +125,7 @@ impl StockCommand {
                     &[],
                 )?;
                 let mut quotes = Vec::with_capacity(input.rows.len());
+                let mut first_row = std::collections::HashMap::new();
                 for (row, f) in &input.rows {
                     let parsed = parse_decimal(&f["price"], "price")
                         .and_then(|p| Ok((p, parse_decimal(&f["prev_close"], "prev_close")?)))
@@ -134,6 +135,13 @@ impl StockCommand {
                     let q = parsed.map_err(|e| {
                         Error::rejected(format!("{}: row {row}: {e}", file.display()))
                     })?;
+                    if let Some(first) = first_row.insert(q.code.clone(), *row) {
+                        return Err(Error::rejected(format!(
+                            "{}: row {row}: code: {} is already on row {first}; a file lists each stock once",
+                            file.display(),
+                            q.code
+                        )));
+                    }
                     quotes.push(q);
                 }
                 let app = ctx.app().await?;
