@@ -21,6 +21,7 @@ use serde::Serialize;
 use super::stocks::{self, StockQuote};
 
 use super::App;
+use crate::domain::calendar::Calendar;
 use crate::domain::{rules, Market};
 use crate::error::Result;
 use crate::market::{IndexCode, MarketData, MarketError, Symbol};
@@ -165,6 +166,9 @@ async fn fetch_and_write<M: MarketData>(
     };
     let day = rules::trade_date(app.clock.now());
 
+    // The trading calendar as the stored KOSPI bars give it, read once for the whole crawl.
+    let calendar = store::calendar(&mut *app.pool.acquire().await?).await?;
+
     // 1. Fetch and check the listings and indices before writing anything.
     // The markets and the indices are fetched side by side; the source keeps each host polite.
     let fetched = futures::future::try_join_all(opts.markets.iter().map(|&market| async move {
@@ -217,7 +221,7 @@ async fn fetch_and_write<M: MarketData>(
     }
 
     if source.bars_include_after_market() {
-        after_market_rows(app, &mut listings).await?;
+        after_market_rows(app, &calendar, &mut listings).await?;
     }
 
     // 2. Write the listings and indices in one transaction.
@@ -254,15 +258,22 @@ async fn fetch_and_write<M: MarketData>(
         store::upsert_index(&mut tx, *code, v, at).await?;
         summary.indices += 1;
     }
-    let closing = closing_bars(&mut tx, &listings, at).await?;
+    let closing = closing_bars(&calendar, &listings, at);
     summary.bars += store::upsert_bars(&mut tx, &closing, None).await?;
     tx.commit().await?;
     summary.pages = pages.load(std::sync::atomic::Ordering::Relaxed);
 
     // 3. Daily bars, each symbol in its own transaction.
-    if let Some(days) = opts.history_days {
-        history(app, source, opts, days, &listings, progress, &mut summary).await?;
-    }
+    history(
+        app,
+        source,
+        opts,
+        &calendar,
+        &listings,
+        progress,
+        &mut summary,
+    )
+    .await?;
     Ok(summary)
 }
 
@@ -271,7 +282,11 @@ async fn fetch_and_write<M: MarketData>(
 /// taken as after-market, so it never replaces the regular-session price, unless its price is
 /// the day's regular close already stored (by a crawl between the close and 16:00). ETFs and
 /// ETNs have no after-market, and a halted stock trades in no session.
-async fn after_market_rows(app: &App, listings: &mut [(Market, Vec<StockQuote>)]) -> Result<()> {
+async fn after_market_rows(
+    app: &App,
+    calendar: &Calendar,
+    listings: &mut [(Market, Vec<StockQuote>)],
+) -> Result<()> {
     use crate::domain::TradingSession;
     let at = app.clock.now();
     let day = rules::trade_date(at);
@@ -279,14 +294,13 @@ async fn after_market_rows(app: &App, listings: &mut [(Market, Vec<StockQuote>)]
     if day < rules::after_market_start() || local < rules::AFTER_MARKET_OPEN {
         return Ok(());
     }
-    let mut conn = app.pool.acquire().await?;
-    if store::calendar(&mut conn).await?.is_trading_day(day) != Ok(true) {
+    if calendar.is_trading_day(day) != Ok(true) {
         return Ok(());
     }
     let closes: std::collections::HashMap<String, Decimal> =
         sqlx::query_as("SELECT symbol, close FROM daily_bars WHERE date = $1 AND regular")
             .bind(day)
-            .fetch_all(&mut *conn)
+            .fetch_all(&app.pool)
             .await?
             .into_iter()
             .collect();
@@ -307,20 +321,20 @@ async fn after_market_rows(app: &App, listings: &mut [(Market, Vec<StockQuote>)]
 /// on a trading day, from rows printed in the regular session. These bars are regular (their
 /// close is the 15:30 close) and replace a bar of the same day whose close included the
 /// after-market.
-async fn closing_bars(
-    conn: &mut sqlx::PgConnection,
+fn closing_bars(
+    calendar: &Calendar,
     listings: &[(Market, Vec<StockQuote>)],
     at: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<(String, crate::market::Bar)>> {
+) -> Vec<(String, crate::market::Bar)> {
     use crate::domain::TradingSession;
     let day = rules::trade_date(at);
     let local = at.with_timezone(&rules::kst()).time();
-    let closed = match store::calendar(conn).await?.day(day) {
+    let closed = match calendar.day(day) {
         Ok(info) => info.closes_at().is_some_and(|close| local >= close),
         Err(_) => false,
     };
     if !closed {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let mut bars = Vec::new();
     for q in listings.iter().flat_map(|(_, quotes)| quotes) {
@@ -344,20 +358,23 @@ async fn closing_bars(
             },
         ));
     }
-    Ok(bars)
+    bars
 }
 
-/// Fetches `days` daily bars of both indices and every listed symbol that does not have them
-/// yet, writing each symbol's bars as they arrive.
+/// With `--history DAYS`, fetches that many daily bars of both indices and every listed
+/// symbol that does not have them yet, writing each symbol's bars as they arrive.
 async fn history<M: MarketData>(
     app: &App,
     source: &M,
     opts: &CrawlOptions,
-    days: u32,
+    calendar: &Calendar,
     listings: &[(Market, Vec<StockQuote>)],
     progress: &(dyn Fn(Progress) + Send + Sync),
     summary: &mut CrawlSummary,
 ) -> Result<()> {
+    let Some(days) = opts.history_days else {
+        return Ok(());
+    };
     let mut symbols: Vec<Symbol> = IndexCode::ALL.iter().map(|i| Symbol::Index(*i)).collect();
     for (_, quotes) in listings {
         symbols.extend(quotes.iter().map(|q| Symbol::Stock(q.code.clone())));
@@ -366,9 +383,8 @@ async fn history<M: MarketData>(
     // whose session has closed. Where the calendar cannot say which day that is, nothing is
     // taken as complete.
     let mut conn = app.pool.acquire().await?;
-    let calendar = store::calendar(&mut conn).await?;
     let done: HashSet<String> =
-        match super::settle::last_close(app.clock.now(), &calendar).map(rules::trade_date) {
+        match super::settle::last_close(app.clock.now(), calendar).map(rules::trade_date) {
             Ok(latest) => {
                 let names: Vec<String> = symbols.iter().map(|s| s.as_str().to_string()).collect();
                 store::symbols_with_bars(
