@@ -134,11 +134,7 @@ pub struct StockView {
 
 impl StockView {
     fn instrument(&self) -> rules::Instrument {
-        rules::Instrument {
-            kind: self.kind.parse().expect("kind checked by the schema"),
-            leverage: self.leverage,
-            listed_on: self.listed_on,
-        }
+        rules::Instrument::stored(&self.kind, self.leverage, self.listed_on)
     }
 }
 

@@ -119,6 +119,25 @@ impl Instrument {
             listed_on: None,
         }
     }
+
+    /// A listed instrument of `kind` named `name`: its leverage is what the name shows
+    /// ([`super::instrument::leverage_of`]).
+    pub fn named(kind: InstrumentKind, name: &str, listed_on: Option<NaiveDate>) -> Self {
+        Instrument {
+            kind,
+            leverage: Decimal::from(super::instrument::leverage_of(kind, name)),
+            listed_on,
+        }
+    }
+
+    /// An instrument as the `stocks` table stores it (`kind` is checked by the schema).
+    pub fn stored(kind: &str, leverage: Decimal, listed_on: Option<NaiveDate>) -> Self {
+        Instrument {
+            kind: kind.parse().expect("kind checked by the schema"),
+            leverage,
+            listed_on,
+        }
+    }
 }
 
 /// The first day's band of a new listing, since 2023-06-26: 60% to 400% of the offering price

@@ -192,7 +192,7 @@ pub fn checked_quote(
     row: &ListedRow,
     day: chrono::NaiveDate,
 ) -> Result<crate::domain::StockQuote, String> {
-    use crate::domain::{instrument, rules};
+    use crate::domain::rules;
     let name = |what: String| {
         format!(
             "{} listing row {} ({}): {what}",
@@ -205,12 +205,7 @@ pub fn checked_quote(
             row.price, row.prev_close
         )));
     }
-    let leverage = Decimal::from(instrument::leverage_of(row.kind, &row.name));
-    let inst = rules::Instrument {
-        kind: row.kind,
-        leverage,
-        listed_on: row.listed_on,
-    };
+    let inst = rules::Instrument::named(row.kind, &row.name, row.listed_on);
     let band = rules::band_for(&inst, row.prev_close, day);
     let slack = (row.prev_close * SANITY_SLACK).ceil();
     if row.price < band.lower - slack || row.price > band.upper + slack {
@@ -248,7 +243,7 @@ pub fn checked_quote(
     q.high = row.high;
     q.low = row.low;
     q.kind = row.kind;
-    q.leverage = leverage;
+    q.leverage = inst.leverage;
     q.listed_on = row.listed_on;
     q.halted = row.halted;
     q.session = row.session;

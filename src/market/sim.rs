@@ -214,11 +214,7 @@ pub fn instrument_of(code: &str, name: &str) -> rules::Instrument {
     } else {
         InstrumentKind::of_share_name(name)
     };
-    rules::Instrument {
-        kind,
-        leverage: Decimal::from(crate::domain::instrument::leverage_of(kind, name)),
-        listed_on: None,
-    }
+    rules::Instrument::named(kind, name, None)
 }
 
 /// The built-in listings as (code, name, market), for callers that seed stocks.
@@ -318,7 +314,6 @@ struct Params {
     volume: i64,
     /// Stocks (and ETFs): what sets the tick and the band; None for indices.
     instrument: Option<rules::Instrument>,
-    stock: bool,
 }
 
 impl Params {
@@ -340,10 +335,9 @@ impl Params {
         }
     }
     fn decimal(&self, v: i64) -> Decimal {
-        if self.stock {
-            Decimal::from(v)
-        } else {
-            Decimal::new(v, 2)
+        match self.instrument {
+            Some(_) => Decimal::from(v),
+            None => Decimal::new(v, 2),
         }
     }
 }
@@ -496,7 +490,6 @@ impl Sim {
                     volume: (i128::from(shares_k) * 1_000 * i128::from(turnover) / i128::from(PPM))
                         as i64,
                     instrument: Some(instrument),
-                    stock: true,
                 }
             }
             Series::Index(index) => {
@@ -512,7 +505,6 @@ impl Sim {
                     kappa: 20_000,
                     volume,
                     instrument: None,
-                    stock: false,
                 }
             }
         }

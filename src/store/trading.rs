@@ -180,11 +180,7 @@ pub struct StockRow {
 impl StockRow {
     /// What the rulebook needs of the instrument: kind, leverage and first trading day.
     pub fn instrument(&self) -> rules::Instrument {
-        rules::Instrument {
-            kind: self.kind.parse().expect("kind checked by the schema"),
-            leverage: self.leverage,
-            listed_on: self.listed_on,
-        }
+        rules::Instrument::stored(&self.kind, self.leverage, self.listed_on)
     }
 }
 
