@@ -220,7 +220,7 @@ async fn fetch_and_write<M: MarketData>(
         }
     }
 
-    if source.bars_include_after_market() {
+    if source.has_after_market() {
         after_market_rows(app, &calendar, &mut listings).await?;
     }
 
@@ -405,9 +405,7 @@ async fn history<M: MarketData>(
     summary.bars_skipped = done.len() as u64;
     let total = symbols.len();
     source.allow_requests(total as u64);
-    let after_market_from = source
-        .bars_include_after_market()
-        .then(rules::after_market_start);
+    let after_market_from = source.has_after_market().then(rules::after_market_start);
     let products: HashSet<&str> = listings
         .iter()
         .flat_map(|(_, quotes)| quotes)

@@ -176,7 +176,7 @@ pub trait MarketData: Send + Sync {
     }
     /// Whether the source's daily bars, and its listing after 16:00, may carry after-market
     /// prices (from [`crate::domain::rules::after_market_start`] on). The simulator's do not.
-    fn bars_include_after_market(&self) -> bool {
+    fn has_after_market(&self) -> bool {
         false
     }
     /// Counters so far.

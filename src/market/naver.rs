@@ -438,7 +438,7 @@ impl MarketData for Naver {
         json::parse_asking_price(&text).map_err(|source| MarketError::Parse { url, source })
     }
 
-    fn bars_include_after_market(&self) -> bool {
+    fn has_after_market(&self) -> bool {
         true
     }
 

@@ -83,7 +83,7 @@ impl MarketData for Source {
             Source::Sim(s) => s.order_book(code).await,
         }
     }
-    fn bars_include_after_market(&self) -> bool {
+    fn has_after_market(&self) -> bool {
         matches!(self, Source::Naver(_))
     }
     fn allow_requests(&self, requests: u64) {
