@@ -594,7 +594,7 @@ async fn orders_follow_the_rules_of_the_crawled_instrument(pool: PgPool) {
     );
     assert!(
         e.to_string().contains(
-            "20,212 is not on the 5-won etf tick for its level (nearest: 20,210 or 20,215)"
+            "20,212 is not on the 5-won ETF tick for its level (nearest: 20,210 or 20,215)"
         ),
         "{e}"
     );

@@ -84,7 +84,7 @@ pub fn check_tick(kind: InstrumentKind, price: Price) -> Result<(), Invalid> {
     }
     let below = floor_to_tick_of(kind, d);
     let what = if kind.is_exchange_traded_product() {
-        format!("{kind} ")
+        format!("{} ", kind.as_str().to_uppercase())
     } else {
         String::new()
     };
@@ -571,7 +571,11 @@ mod tests {
             assert!(check_tick(kind, p(20_210)).is_ok());
             assert!(check_tick(kind, p(1_999)).is_ok());
             let e = check_tick(kind, p(20_212)).unwrap_err();
-            assert!(e.rule.contains("5-won"), "{e}");
+            assert!(
+                e.rule
+                    .contains(&format!("5-won {} tick", kind.as_str().to_uppercase())),
+                "{e}"
+            );
             assert!(e.rule.contains("20,210 or 20,215"), "{e}");
         }
         // The same price is off the stock tick (50 won at 20,000–49,999).
