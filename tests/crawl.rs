@@ -180,7 +180,9 @@ async fn every_fault_leaves_the_stocks_as_they_were_and_names_where_it_happened(
             ],
         ),
         (
-            Fault::Status(403).on(Endpoint::MarketValue).matching("page=7&"),
+            Fault::Status(403)
+                .on(Endpoint::MarketValue)
+                .matching("KOSPI?page=7&"),
             vec![
                 format!("{uri}/api/stocks/marketValue/KOSPI?page=7&pageSize=100: HTTP 403"),
             ],
@@ -192,7 +194,9 @@ async fn every_fault_leaves_the_stocks_as_they_were_and_names_where_it_happened(
             )],
         ),
         (
-            Fault::Malformed.on(Endpoint::MarketValue).matching("page=20&"),
+            Fault::Malformed
+                .on(Endpoint::MarketValue)
+                .matching("KOSPI?page=20&"),
             vec![
                 "/api/stocks/marketValue/KOSPI?page=20&pageSize=100: invalid json".into(),
             ],
@@ -208,7 +212,9 @@ async fn every_fault_leaves_the_stocks_as_they_were_and_names_where_it_happened(
             vec!["itemname: expected a non-empty string, got 5".into()],
         ),
         (
-            Fault::MissingField("stockEndType").on(Endpoint::MarketValue),
+            Fault::MissingField("stockEndType")
+                .on(Endpoint::MarketValue)
+                .matching("KOSPI?"),
             vec!["/api/stocks/marketValue/KOSPI?page=".into(), "missing field stockEndType".into()],
         ),
         (
