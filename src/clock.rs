@@ -1,23 +1,46 @@
-//! A clock that can be set (`--now` / `ASCEND_NOW`) so tests and simulations control time.
+//! The program's clock: the database server's (every command asks the server for the time once
+//! and follows it from there), or a time set with `--now` / `ASCEND_NOW` where the database is
+//! simulated.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 
 use crate::domain::{rules::kst, Invalid};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Clock {
     fixed: Option<DateTime<Utc>>,
+    /// How far the database server's clock is ahead of this machine's.
+    offset: Duration,
 }
 
 impl Clock {
+    /// This machine's clock.
     pub fn system() -> Self {
-        Clock { fixed: None }
+        Clock {
+            fixed: None,
+            offset: Duration::zero(),
+        }
     }
+    /// A clock that runs like the database server's, which said `server_now` just now.
+    pub fn server(server_now: DateTime<Utc>) -> Self {
+        Clock {
+            fixed: None,
+            offset: server_now - Utc::now(),
+        }
+    }
+    /// A clock that stands at `at`.
     pub fn fixed(at: DateTime<Utc>) -> Self {
-        Clock { fixed: Some(at) }
+        Clock {
+            fixed: Some(at),
+            offset: Duration::zero(),
+        }
     }
     pub fn now(&self) -> DateTime<Utc> {
-        self.fixed.unwrap_or_else(Utc::now)
+        self.fixed.unwrap_or_else(|| Utc::now() + self.offset)
+    }
+    /// Whether the clock was set (`--now`) rather than running.
+    pub fn is_fixed(&self) -> bool {
+        self.fixed.is_some()
     }
 
     /// Parses `--now`: RFC 3339 (`2026-11-24T10:15:00+09:00`), or a KST wall-clock time
@@ -63,6 +86,11 @@ mod tests {
         let set = Clock::parse("2026-11-24T10:15:00+09:00").unwrap();
         assert_eq!(set.now(), set.now());
         assert!(Clock::system().now() > a);
+        // A server clock an hour ahead stays an hour ahead.
+        let ahead = Clock::server(Utc::now() + Duration::hours(1));
+        let d = ahead.now() - Utc::now();
+        assert!(d > Duration::minutes(59) && d <= Duration::hours(1), "{d}");
+        assert!(!ahead.is_fixed() && set.is_fixed());
         assert_eq!(Clock::parse("yesterday").unwrap_err().field, "now");
     }
 }

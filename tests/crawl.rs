@@ -472,6 +472,11 @@ async fn an_interrupted_history_keeps_its_bars_and_a_rerun_fetches_only_the_rest
 
 // --- the binary -------------------------------------------------------------------------------
 
+/// The URL of the test's database, made simulated so the binary honours `ASCEND_NOW`.
+async fn ascend_cli(pool: &PgPool) -> String {
+    common::Cli::new(pool).await.url
+}
+
 /// `ascend crawl-stocks --any-day --min-rows 10` on the test's database against the site.
 fn crawl_command(url: &str, site: &NaverSite, config: &tempfile::TempDir) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ascend"));
@@ -491,7 +496,7 @@ fn crawl_command(url: &str, site: &NaverSite, config: &tempfile::TempDir) -> Com
 
 #[sqlx::test]
 async fn the_binary_exits_5_with_one_line_naming_the_url(pool: PgPool) {
-    let url = url_of(&pool).await;
+    let url = ascend_cli(&pool).await;
     let config = tempfile::tempdir().unwrap();
     let site = NaverSite::start(SiteSpec::small()).await;
     site.inject(Fault::Html.on(Endpoint::StockDefault).matching("KOSDAQ"));
@@ -519,7 +524,7 @@ async fn the_binary_exits_5_with_one_line_naming_the_url(pool: PgPool) {
 /// Starts a crawl against a slow site, sends `signal` once the site has its first request, and
 /// returns what the binary did.
 async fn crawl_stopped_by(pool: &PgPool, signal: &str) -> Output {
-    let url = url_of(pool).await;
+    let url = ascend_cli(pool).await;
     let config = tempfile::tempdir().unwrap();
     let site = NaverSite::start(SiteSpec {
         delay: Duration::from_secs(1),

@@ -92,6 +92,7 @@ pub async fn crawl<M: MarketData>(
     opts: &CrawlOptions,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<CrawlSummary> {
+    app.caller.require_operator("crawl-stocks")?;
     let started = app.clock.now();
     let timer = Instant::now();
     let result = fetch_and_write(app, source, opts, progress).await;

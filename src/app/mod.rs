@@ -1,6 +1,7 @@
 //! Use cases, one per subcommand. They combine the domain rules with the store and know
 //! nothing of clap or of rendering.
 
+pub mod admin;
 pub mod assets;
 pub mod audit;
 pub mod crawl;
@@ -14,7 +15,9 @@ pub mod users;
 use sqlx::PgPool;
 
 use crate::clock::Clock;
-use crate::domain::Rulebook;
+use crate::domain::rules::kst;
+use crate::domain::settings::{ClockMode, Settings};
+use crate::domain::{Invalid, Rulebook};
 use crate::error::{Error, Result};
 use crate::store::users::UserRow;
 
@@ -24,11 +27,126 @@ pub struct App {
     pub pool: PgPool,
     pub clock: Clock,
     pub rules: Rulebook,
+    pub caller: Caller,
 }
 
 impl App {
+    /// An app with the given clock and rules, run by an operator: for the library's own callers
+    /// (tests, benchmarks), which hold the database credential.
     pub fn new(pool: PgPool, clock: Clock, rules: Rulebook) -> Self {
-        App { pool, clock, rules }
+        App {
+            pool,
+            clock,
+            rules,
+            caller: Caller::operator("library"),
+        }
+    }
+
+    /// The app of one command: the rules and clock are the database's settings, the caller is
+    /// what the connection's role allows, narrowed to a trader when `unix_user` is given (a
+    /// shared host's trader running the program through sudo).
+    ///
+    /// `now` (`--now`) is honoured only in a database whose clock setting is `simulated`, and
+    /// only for an operator; otherwise time is the database server's. In any mode a clock
+    /// earlier than the newest ledger entry is refused: the books never go back in time.
+    pub async fn connect(pool: PgPool, now: Option<Clock>, unix_user: Option<String>) -> Result<App> {
+        let mut conn = pool.acquire().await?;
+        let c = crate::store::settings::connection(&mut conn).await?;
+        if !c.migrated {
+            return Err(Error::Unavailable(
+                "the database is not migrated: run `ascend db migrate`".into(),
+            ));
+        }
+        let stored = crate::store::settings::current(&mut conn).await?;
+        drop(conn);
+        let settings =
+            Settings::from_stored(stored.iter().map(|r| (r.name.as_str(), r.value.as_str())))?;
+        let caller = Caller {
+            role: c.role,
+            role_is_operator: c.operator,
+            unix_user,
+        };
+        let clock = match now {
+            None => Clock::server(c.server_now),
+            Some(_) if settings.clock == ClockMode::Real => {
+                return Err(Invalid::new(
+                    "now",
+                    "this database's clock setting is real (its time is the database server's); \
+                     --now and ASCEND_NOW work only where an operator made it simulated: \
+                     ascend admin settings set clock simulated",
+                )
+                .into())
+            }
+            Some(set) => {
+                caller.require_operator("--now")?;
+                set
+            }
+        };
+        if let Some(latest) = c.latest_entry {
+            let at = clock.now();
+            if at < latest {
+                let when = |t: chrono::DateTime<chrono::Utc>| {
+                    t.with_timezone(&kst()).format("%Y-%m-%d %H:%M:%S KST").to_string()
+                };
+                return Err(Invalid::new(
+                    if clock.is_fixed() { "now" } else { "clock" },
+                    format!(
+                        "{} is before the newest ledger entry ({}): the books do not go back in time",
+                        when(at),
+                        when(latest)
+                    ),
+                )
+                .into());
+            }
+        }
+        Ok(App {
+            pool,
+            clock,
+            rules: settings.rules,
+            caller,
+        })
+    }
+}
+
+/// Who runs a command, as far as permissions go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The Postgres role of the connection.
+    pub role: String,
+    /// The role owns the schema (or is a member of its owner) or is a member of
+    /// `ascend_operator`.
+    pub role_is_operator: bool,
+    /// On a shared host, the Unix account of the trader who ran the program through sudo.
+    pub unix_user: Option<String>,
+}
+
+impl Caller {
+    pub fn operator(role: &str) -> Self {
+        Caller {
+            role: role.to_string(),
+            role_is_operator: true,
+            unix_user: None,
+        }
+    }
+
+    /// Operators may act for other users, change settings, set the simulated clock, load bulk
+    /// files and run the batch jobs. A shared host's trader never is one, whatever the role.
+    pub fn is_operator(&self) -> bool {
+        self.role_is_operator && self.unix_user.is_none()
+    }
+
+    /// Refuses (exit 4) what only an operator may do; `what` names the flag or command.
+    pub fn require_operator(&self, what: &str) -> Result<()> {
+        if self.is_operator() {
+            return Ok(());
+        }
+        Err(Error::Auth(match &self.unix_user {
+            Some(u) => format!("{what}: only an operator may do this; on this shared host {u} is a trader"),
+            None => format!(
+                "{what}: only an operator may do this: the database role {} neither owns the schema nor is a member of ascend_operator",
+                self.role
+            ),
+        }))
     }
 }
 
@@ -39,6 +157,8 @@ pub enum Actor {
     Session(String),
     /// An operator with database access acting for the user with this email.
     Operator(String),
+    /// A shared host's trader: the user registered for this Unix account.
+    Unix(String),
 }
 
 impl Actor {
@@ -46,6 +166,7 @@ impl Actor {
         match self {
             Actor::Session(_) => "session".to_string(),
             Actor::Operator(email) => format!("operator for {email}"),
+            Actor::Unix(name) => format!("unix user {name}"),
         }
     }
 }
@@ -54,9 +175,19 @@ impl Actor {
 pub async fn resolve(app: &App, actor: &Actor) -> Result<UserRow> {
     let mut conn = app.pool.acquire().await?;
     match actor {
-        Actor::Operator(email) => crate::store::users::by_email(&mut conn, email)
+        Actor::Operator(email) => {
+            app.caller.require_operator("--user")?;
+            crate::store::users::by_email(&mut conn, email)
+                .await?
+                .ok_or_else(|| Error::not_found(format!("user: no active user with email {email}")))
+        }
+        Actor::Unix(name) => crate::store::users::by_unix_user(&mut conn, name)
             .await?
-            .ok_or_else(|| Error::not_found(format!("user: no active user with email {email}"))),
+            .ok_or_else(|| {
+                Error::Auth(format!(
+                    "user: the Unix account {name} has no Ascend user here; register with `ascend user register`"
+                ))
+            }),
         Actor::Session(token) => users::session_user(&mut conn, token, app.clock.now()).await,
     }
 }

@@ -112,6 +112,14 @@ fn fresh_price(stock: &StockRow, now: DateTime<Utc>, max_age: chrono::Duration) 
             stock.code
         )));
     };
+    if at > now {
+        return Err(Error::rejected(format!(
+            "price: the stored price of {} is stamped {}, after the order's time {}: a price from the future is not fresh",
+            stock.code,
+            at.with_timezone(&rules::kst()).format("%Y-%m-%d %H:%M KST"),
+            now.with_timezone(&rules::kst()).format("%Y-%m-%d %H:%M KST"),
+        )));
+    }
     if now - at > max_age {
         return Err(Error::rejected(format!(
             "price: the stored price of {} is from {} ({} min old; the bound is {} min); run `ascend crawl-stocks`",
@@ -628,6 +636,7 @@ impl BulkOutcome {
 /// few statements. A refused row is reported and does not stop the others; rows that passed
 /// stay written.
 pub async fn place_many(app: &App, rows: &[BulkOrder], batch: usize) -> Result<Vec<BulkOutcome>> {
+    app.caller.require_operator("--file")?;
     let mut out = Vec::with_capacity(rows.len());
     let mut keys_seen: std::collections::HashMap<(i64, String), usize> =
         std::collections::HashMap::new();

@@ -47,10 +47,10 @@ pub struct SettleSummary {
 }
 
 macro_rules! crossed {
-    () => {
-        "o.status = 'open' AND o.kind = 'limit' AND s.listed AND NOT s.halted AND s.price IS NOT NULL
-     AND s.price_at >= $1
-     AND ((o.side = 'buy' AND s.price <= o.limit_price) OR (o.side = 'sell' AND s.price >= o.limit_price))"
+    ($fresh_since:literal, $now:literal) => {
+        concat!("o.status = 'open' AND o.kind = 'limit' AND s.listed AND NOT s.halted AND s.price IS NOT NULL
+     AND s.price_at >= ", $fresh_since, " AND s.price_at <= ", $now, "
+     AND ((o.side = 'buy' AND s.price <= o.limit_price) OR (o.side = 'sell' AND s.price >= o.limit_price))")
     };
 }
 
@@ -63,6 +63,7 @@ macro_rules! crossed {
 /// run late during a later session (a timer catching up) it expires those of the sessions
 /// before and says so in `summary.note`.
 pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummary> {
+    app.caller.require_operator("settle")?;
     let started = Instant::now();
     let now = app.clock.now();
     let calendar = crate::store::market::calendar(&mut *app.pool.acquire().await?).await?;
@@ -99,17 +100,19 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
         let mut conn = app.pool.acquire().await?;
         let users: Vec<i64> = sqlx::query_scalar(concat!(
             "SELECT DISTINCT o.user_id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
-            crossed!(),
+            crossed!("$1", "$2"),
             " ORDER BY 1"
         ))
         .bind(fresh_since)
+        .bind(now)
         .fetch_all(&mut *conn)
         .await?;
         summary.skipped_stale = sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM orders o JOIN stocks s ON s.code = o.code
-             WHERE o.status = 'open' AND o.kind = 'limit' AND (s.price IS NULL OR s.price_at IS NULL OR s.price_at < $1 OR NOT s.listed)",
+             WHERE o.status = 'open' AND o.kind = 'limit' AND (s.price IS NULL OR s.price_at IS NULL OR s.price_at < $1 OR s.price_at > $2 OR NOT s.listed)",
         )
         .bind(fresh_since)
+        .bind(now)
         .fetch_one(&mut *conn)
         .await? as u64;
         drop(conn);
@@ -227,7 +230,7 @@ async fn fill_chunk(
                              reserved_cash = 0, reserved_shares = 0, closed_at = $3
          FROM orders o JOIN stocks s ON s.code = o.code
          WHERE t.id = o.id AND o.user_id = ANY($2) AND ",
-        crossed!(),
+        crossed!("$1", "$3"),
         "
          RETURNING o.id, o.user_id, o.code, o.side, o.kind, o.tif, o.quantity, o.limit_price, o.fee_rate,
                    o.status, o.filled_quantity, o.reserved_cash, o.reserved_shares, o.idempotency_key,

@@ -28,6 +28,7 @@ pub struct SnapshotSummary {
 /// bars). Non-trading days are skipped with a note; a day whose session has not closed yet, or
 /// a date in the future, is refused.
 pub async fn snapshot(app: &App, from: NaiveDate, to: NaiveDate) -> Result<SnapshotSummary> {
+    app.caller.require_operator("snapshot")?;
     let started = Instant::now();
     if from > to {
         return Err(Invalid::new("from", format!("{from} is after --to {to}")).into());

@@ -19,6 +19,7 @@ pub struct UpsertSummary {
 
 /// Upserts quotes in one statement (UNNEST), stamping them with `at`.
 pub async fn upsert(app: &App, quotes: &[StockQuote], at: DateTime<Utc>) -> Result<UpsertSummary> {
+    app.caller.require_operator("stock load")?;
     let mut tx = app.pool.begin().await?;
     let s = upsert_in(&mut tx, quotes, at).await?;
     tx.commit().await?;

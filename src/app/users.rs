@@ -26,6 +26,9 @@ pub struct Registration {
     pub name: DisplayName,
     pub password: Password,
     pub initial_cash: Decimal,
+    /// On a shared host, the Unix account this user is (a trader registering is always their
+    /// own account; an operator may name one).
+    pub unix_user: Option<String>,
 }
 
 impl Registration {
@@ -50,6 +53,7 @@ impl Registration {
             name: DisplayName::parse(name)?,
             password: Password::parse(password)?,
             initial_cash,
+            unix_user: None,
         })
     }
 }
@@ -76,11 +80,27 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Registers a user. Cash other than the default is granted only by an operator; a shared
+/// host's trader registers their own Unix account.
 pub async fn register(app: &App, r: &Registration, actor: &str) -> Result<UserRow> {
+    if r.initial_cash != Decimal::from(DEFAULT_INITIAL_CASH) {
+        app.caller.require_operator("--cash")?;
+    }
+    let unix_user = match (&app.caller.unix_user, &r.unix_user) {
+        (Some(me), Some(other)) if other != me => {
+            app.caller.require_operator("--unix-user")?;
+            None
+        }
+        (Some(me), _) => Some(me.clone()),
+        (None, named) => named.clone(),
+    };
     let hash = hash_password(&r.password)?;
     let at = app.clock.now();
     let mut tx = app.pool.begin().await?;
     let user = store::insert(&mut tx, &r.email, &r.name, &hash, r.initial_cash, at).await?;
+    if let Some(name) = &unix_user {
+        store::set_unix_user(&mut tx, user.id, name).await?;
+    }
     store::log_action(
         &mut tx,
         at,
@@ -102,6 +122,11 @@ pub async fn login(
     email: &str,
     password: &str,
 ) -> Result<(UserRow, String, DateTime<Utc>)> {
+    if let Some(me) = &app.caller.unix_user {
+        return Err(Error::rejected(format!(
+            "login: on this shared host you are the Unix account {me}; there is no session to open"
+        )));
+    }
     let mut tx = app.pool.begin().await?;
     let user = store::by_email(&mut tx, email).await?;
     let Some(user) = user.filter(|u| verify_password(u.password_hash.as_deref(), password)) else {
@@ -231,7 +256,7 @@ pub struct Deleted {
 /// through a session must confirm with the password; an operator need not.
 pub async fn delete(app: &App, actor: &Actor, password: Option<&str>) -> Result<Deleted> {
     let user = super::resolve(app, actor).await?;
-    if matches!(actor, Actor::Session(_))
+    if matches!(actor, Actor::Session(_) | Actor::Unix(_))
         && !verify_password(user.password_hash.as_deref(), password.unwrap_or_default())
     {
         return Err(Error::Auth(
@@ -269,6 +294,7 @@ pub async fn register_many(
     batch: usize,
     actor: &str,
 ) -> Result<Vec<(usize, Result<i64, String>)>> {
+    app.caller.require_operator("--file")?;
     let passwords: Vec<Password> = rows.iter().map(|(_, r)| r.password.clone()).collect();
     let hashes: Vec<Result<String>> = {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -6,6 +6,7 @@ pub mod instrument;
 pub mod portfolio;
 pub mod quote;
 pub mod rules;
+pub mod settings;
 pub mod types;
 
 pub use instrument::{InstrumentKind, TradingSession};

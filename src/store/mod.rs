@@ -6,6 +6,7 @@
 
 pub mod ledger;
 pub mod market;
+pub mod settings;
 pub mod snapshots;
 pub mod trading;
 pub mod users;

@@ -219,3 +219,31 @@ pub async fn ids_by_email(
     .fetch_all(&mut *conn)
     .await?)
 }
+
+/// The active user registered for a Unix account (shared hosts).
+pub async fn by_unix_user(conn: &mut PgConnection, name: &str) -> Result<Option<UserRow>> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE unix_user = $1 AND deleted_at IS NULL"
+    ))
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Records which Unix account a user is (shared hosts); one active user per account.
+pub async fn set_unix_user(conn: &mut PgConnection, id: i64, name: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET unix_user = $2 WHERE id = $1")
+        .bind(id)
+        .bind(name)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| match violated_constraint(&e) {
+            Some("users_unix_user_key") => Error::rejected(format!(
+                "unix user: {name} already has an Ascend user on this host"
+            )),
+            _ => e.into(),
+        })?;
+    Ok(())
+}

@@ -131,18 +131,35 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// The test's database, made simulated by the operator (the test's role owns it) so that
+    /// `ASCEND_NOW` is honoured.
     pub async fn new(pool: &PgPool) -> Self {
+        let cli = Cli::real(pool).await;
+        let o = cli.run_at(None, &["admin", "settings", "set", "clock", "simulated"], None);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        cli
+    }
+    /// The test's database as migrations leave it: a real clock.
+    pub async fn real(pool: &PgPool) -> Self {
         Cli {
             url: url_of(pool).await,
             config: tempfile::tempdir().unwrap(),
         }
     }
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.run_at(Some(SESSION), args, stdin)
+    }
+    /// Runs at `now` (`ASCEND_NOW`), or without it.
+    pub fn run_at(&self, now: Option<&str>, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ascend"));
+        match now {
+            Some(t) => cmd.env("ASCEND_NOW", t),
+            None => cmd.env_remove("ASCEND_NOW"),
+        };
         cmd.args(args)
             .env("DATABASE_URL", &self.url)
-            .env("ASCEND_NOW", SESSION)
             .env("ASCEND_CONFIG_DIR", self.config.path())
+            .env_remove("ASCEND_SHARED_HOST")
             .env_remove("ASCEND_USER")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -169,6 +169,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
+        let app = ctx.app().await?;
         let (from, to) = match (&self.date, &self.from, &self.to) {
             (Some(d), _, _) => {
                 let d = parse_date(d, "date")?;
@@ -176,11 +177,10 @@ impl Snapshot {
             }
             (None, Some(f), Some(t)) => (parse_date(f, "from")?, parse_date(t, "to")?),
             _ => {
-                let today = rules::trade_date(ctx.now());
+                let today = rules::trade_date(app.clock.now());
                 (today, today)
             }
         };
-        let app = ctx.app().await?;
         let s = snapshot::snapshot(&app, from, to).await?;
         for d in &s.days {
             if let Some(note) = &d.note {

@@ -84,8 +84,8 @@ impl CrawlStocks {
         if self.concurrency == 0 || self.concurrency > 64 {
             return Err(ascend::domain::Invalid::new("concurrency", "must be from 1 to 64").into());
         }
-        let now = ctx.now();
         let app = ctx.app().await?;
+        let now = app.clock.now();
         let cal = ascend::store::market::calendar(&mut *app.pool.acquire().await?).await?;
         let today = rules::trade_date(now);
         match cal.is_trading_day(today) {

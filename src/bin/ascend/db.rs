@@ -36,10 +36,18 @@ impl Tabular for Row {
 
 impl DbCommand {
     pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
-        let app = ctx.app().await?;
+        // Migrations come before settings exist, so this connects without reading them.
+        let pool = ctx.pool().await?;
         let rows = match self {
-            DbCommand::Migrate => store::migrate(&app.pool).await?,
-            DbCommand::Status => store::migration_status(&app.pool).await?,
+            DbCommand::Migrate => {
+                if let Some(me) = &ctx.unix_user {
+                    return Err(Error::Auth(format!(
+                        "db migrate: only an operator may do this; on this shared host {me} is a trader"
+                    )));
+                }
+                store::migrate(&pool).await?
+            }
+            DbCommand::Status => store::migration_status(&pool).await?,
         };
         let pending = rows.iter().any(|r| !r.applied);
         let rows: Vec<Row> = rows.into_iter().map(Row).collect();

@@ -1,6 +1,7 @@
 //! The `ascend` command line: parses arguments, calls one library use case, renders the result
 //! and returns an exit code. No SQL and no business rule lives here.
 
+mod admin;
 mod assets;
 mod audit;
 mod bulk;
@@ -22,7 +23,6 @@ use clap::{Parser, Subcommand};
 
 use ascend::app::{Actor, App};
 use ascend::clock::Clock;
-use ascend::domain::{parse_decimal, Rulebook};
 use ascend::{exit, Error};
 
 use output::Format;
@@ -38,8 +38,10 @@ Exit codes:
   130 interrupted (Ctrl-C); the transaction in progress was rolled back
   143 terminated (SIGTERM, e.g. systemd stopping a unit); rolled back likewise
 
-Environment: DATABASE_URL, ASCEND_NOW, ASCEND_USER, ASCEND_COMMISSION_PCT,
-ASCEND_MAX_PRICE_AGE_MIN, ASCEND_CONFIG_DIR (where the login session file lives).";
+Environment: DATABASE_URL, ASCEND_NOW (simulated databases only), ASCEND_USER,
+ASCEND_CONFIG_DIR (where the login session file lives), ASCEND_SHARED_HOST (set by the
+shared-host installer: a trader is the Unix account that runs the program through sudo).
+Commission, maximum price age and the clock are the database's settings: ascend admin settings.";
 
 /// Ascend: paper trading (모의투자) on KOSPI and KOSDAQ at real prices, on PostgreSQL.
 ///
@@ -52,32 +54,17 @@ struct Cli {
     /// PostgreSQL URL.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
-    /// Pretend it is this time (RFC 3339, or "YYYY-MM-DD HH:MM" in KST): for tests and simulations.
+    /// Pretend it is this time (RFC 3339, or "YYYY-MM-DD HH:MM" in KST). Operators only, and
+    /// only in a database whose clock setting is simulated.
     #[arg(long, env = "ASCEND_NOW", global = true)]
     now: Option<String>,
-    /// Act for the user with this email (an operator with database access); otherwise the
-    /// logged-in user (`ascend login`).
+    /// Act for the user with this email (operators only); otherwise the logged-in user
+    /// (`ascend login`).
     #[arg(long, env = "ASCEND_USER", global = true)]
     user: Option<String>,
     /// Output format of reads.
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Table, global = true)]
     format: Format,
-    /// Commission in percent of each fill, both sides.
-    #[arg(
-        long,
-        env = "ASCEND_COMMISSION_PCT",
-        default_value = "0.015",
-        global = true
-    )]
-    commission: String,
-    /// A stored price older than this many minutes may not be traded on.
-    #[arg(
-        long,
-        env = "ASCEND_MAX_PRICE_AGE_MIN",
-        default_value_t = 15,
-        global = true
-    )]
-    max_price_age_min: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -130,6 +117,9 @@ enum Command {
     Index(market::Index),
     /// The KRX trading calendar of a month.
     Calendar(market::Calendar),
+    /// Operators: the deployment's settings (commission, price age, clock).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }
 
 /// Everything a subcommand needs from the global options.
@@ -137,48 +127,55 @@ pub struct Ctx {
     pub format: Format,
     pub user: Option<String>,
     database_url: Option<String>,
-    clock: Clock,
-    rules: Rulebook,
+    /// `--now`, checked against the database's clock setting when the app connects.
+    now: Option<Clock>,
+    /// On a shared host, the Unix account of the trader who ran the program through sudo.
+    pub unix_user: Option<String>,
 }
 
 impl Ctx {
-    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.clock.now()
-    }
-
-    pub async fn app(&self) -> Result<App, Error> {
+    pub async fn pool(&self) -> Result<sqlx::PgPool, Error> {
         let url = self.database_url.as_deref().ok_or_else(|| {
             Error::Unavailable("DATABASE_URL is not set (give --database-url or set DATABASE_URL; scripts/db.sh prints one)".into())
         })?;
-        let pool = ascend::store::connect(url, 8).await?;
-        Ok(App::new(pool, self.clock, self.rules))
+        ascend::store::connect(url, 8).await
     }
 
-    /// The actor of user-scoped commands: `--user EMAIL`, else the login session.
+    /// The app of this command: the database's settings and clock, and what the caller may do.
+    pub async fn app(&self) -> Result<App, Error> {
+        App::connect(self.pool().await?, self.now, self.unix_user.clone()).await
+    }
+
+    /// The actor of user-scoped commands: `--user EMAIL` (operators), else on a shared host the
+    /// invoking Unix account, else the login session.
     pub fn actor(&self) -> Result<Actor, Error> {
-        match &self.user {
-            Some(email) => Ok(Actor::Operator(email.clone())),
-            None => session::read_token().map(Actor::Session),
+        match (&self.user, &self.unix_user) {
+            (Some(email), _) => Ok(Actor::Operator(email.clone())),
+            (None, Some(name)) => Ok(Actor::Unix(name.clone())),
+            (None, None) => session::read_token().map(Actor::Session),
         }
     }
 }
 
+/// On a shared host (`ASCEND_SHARED_HOST=1`, set in the environment file only the service
+/// account can read) a run through sudo is a trader's: `SUDO_USER` names them, and sudo sets it
+/// itself. Without sudo the program runs as the service account (the timers).
+fn shared_host_trader() -> Option<String> {
+    let shared = std::env::var("ASCEND_SHARED_HOST").is_ok_and(|v| v == "1");
+    shared
+        .then(|| std::env::var("SUDO_USER").ok())
+        .flatten()
+        .filter(|u| !u.is_empty())
+}
+
 fn build_ctx(cli: &Cli) -> Result<Ctx, Error> {
-    let clock = match &cli.now {
-        Some(s) => Clock::parse(s)?,
-        None => Clock::system(),
-    };
-    let pct = parse_decimal(&cli.commission, "commission")?;
-    let rules = Rulebook {
-        commission_rate: Rulebook::commission_from_percent(pct)?,
-        max_price_age: chrono::Duration::minutes(i64::from(cli.max_price_age_min)),
-    };
+    let now = cli.now.as_deref().map(Clock::parse).transpose()?;
     Ok(Ctx {
         format: cli.format,
         user: cli.user.clone(),
         database_url: cli.database_url.clone(),
-        clock,
-        rules,
+        now,
+        unix_user: shared_host_trader(),
     })
 }
 
@@ -203,6 +200,7 @@ async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
         Command::Stock(c) => c.run(&ctx, out).await,
         Command::Index(c) => c.run(&ctx, out).await,
         Command::Calendar(c) => c.run(&ctx, out).await,
+        Command::Admin(c) => c.run(&ctx, out).await,
     }
 }
 

@@ -137,15 +137,15 @@ impl From<DayInfo> for Day {
 
 impl Calendar {
     pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
+        let app = ctx.app().await?;
         let first = match &self.month {
             Some(m) => NaiveDate::parse_from_str(&format!("{}-01", m.trim()), "%Y-%m-%d")
                 .map_err(|_| Invalid::new("month", format!("{m:?} is not a month (YYYY-MM)")))?,
             None => {
-                let today = rules::trade_date(ctx.now());
+                let today = rules::trade_date(app.clock.now());
                 today.with_day(1).expect("day 1")
             }
         };
-        let app = ctx.app().await?;
         let cal = store::calendar(&mut *app.pool.acquire().await?).await?;
         let days = first
             .iter_days()

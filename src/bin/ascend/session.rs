@@ -141,10 +141,10 @@ pub async fn whoami(ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
             ("since", time(user.created_at, h)),
             (
                 "acting as",
-                if matches!(actor, Actor::Session(_)) {
-                    "session".into()
-                } else {
-                    "operator (--user)".into()
+                match &actor {
+                    Actor::Session(_) => "session".into(),
+                    Actor::Operator(_) => "operator (--user)".into(),
+                    Actor::Unix(name) => format!("Unix account {name}"),
                 },
             ),
         ]

@@ -40,9 +40,13 @@ pub struct Register {
     /// Register every row of a CSV file (columns email,name,password[,cash]).
     #[arg(long)]
     file: Option<std::path::PathBuf>,
-    /// Initial virtual cash in won.
+    /// Initial virtual cash in won (operators only; default 10,000,000).
     #[arg(long)]
     cash: Option<String>,
+    /// On a shared host: the Unix account this user trades as (operators only; a trader
+    /// registering through sudo is always their own account).
+    #[arg(long, conflicts_with = "file")]
+    unix_user: Option<String>,
     /// Read the password (at least 8 characters) from the first line of stdin.
     #[arg(long)]
     password_stdin: bool,
@@ -79,12 +83,14 @@ impl UserCommand {
                 register_file(ctx, out, r.file.as_deref().expect("checked")).await
             }
             UserCommand::Register(r) => {
+                let r_unix_user = r.unix_user;
                 let r = RegisterOne {
                     email: r.email.unwrap_or_default(),
                     name: r.name.unwrap_or_default(),
                     cash: r.cash,
                     password_stdin: r.password_stdin,
                 };
+                let unix_user = r_unix_user;
                 let cash = r
                     .cash
                     .as_deref()
@@ -95,8 +101,12 @@ impl UserCommand {
                 DisplayName::parse(&r.name)?;
                 let password =
                     read_password(r.password_stdin, "Password (at least 8 characters): ")?;
-                let reg = Registration::parse(&r.email, &r.name, &password, cash)?;
+                let mut reg = Registration::parse(&r.email, &r.name, &password, cash)?;
+                reg.unix_user = unix_user;
                 let app = ctx.app().await?;
+                if cash.is_some() {
+                    app.caller.require_operator("--cash")?;
+                }
                 let actor = if ctx.user.is_some() {
                     "operator"
                 } else {
@@ -155,7 +165,7 @@ impl UserCommand {
                 }
                 let actor = ctx.actor()?;
                 let password = match actor {
-                    ascend::app::Actor::Session(_) => {
+                    ascend::app::Actor::Session(_) | ascend::app::Actor::Unix(_) => {
                         Some(read_password(d.password_stdin, "Current password: ")?)
                     }
                     ascend::app::Actor::Operator(_) => None,

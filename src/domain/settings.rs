@@ -1,0 +1,190 @@
+//! Deployment settings: the rules an operator sets for everyone (commission, how old a price
+//! may be, whose clock counts). They are stored in the database with their history and read at
+//! the start of every command; traders cannot change them per command.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+
+use super::rules::Rulebook;
+use super::Invalid;
+
+/// Where a command's time comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClockMode {
+    /// The database server's clock; `--now` is refused.
+    #[default]
+    Real,
+    /// The database server's clock unless an operator gives `--now` (tests, the quickstart,
+    /// backtests, seeding).
+    Simulated,
+}
+
+impl ClockMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClockMode::Real => "real",
+            ClockMode::Simulated => "simulated",
+        }
+    }
+}
+
+/// A setting's name: the only names the settings table holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingName {
+    /// Commission in percent of each fill, both sides (0 to 1).
+    CommissionPct,
+    /// A stored price older than this many minutes may not be traded on (1 to 1440).
+    MaxPriceAgeMin,
+    /// `real` (the database server's clock) or `simulated` (operators may give --now).
+    Clock,
+}
+
+impl SettingName {
+    pub const ALL: [SettingName; 3] = [
+        SettingName::CommissionPct,
+        SettingName::MaxPriceAgeMin,
+        SettingName::Clock,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettingName::CommissionPct => "commission_pct",
+            SettingName::MaxPriceAgeMin => "max_price_age_min",
+            SettingName::Clock => "clock",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|n| n.as_str() == s)
+    }
+
+    /// Checks a value for this setting and returns it as it is stored.
+    pub fn parse(self, value: &str) -> Result<String, Invalid> {
+        let v = value.trim();
+        match self {
+            SettingName::CommissionPct => {
+                let pct: Decimal = v.parse().map_err(|_| {
+                    Invalid::new("commission_pct", format!("{v:?} is not a number of percent"))
+                })?;
+                Rulebook::commission_from_percent(pct).map_err(|e| Invalid {
+                    field: "commission_pct",
+                    rule: e.rule,
+                })?;
+                Ok(pct.normalize().to_string())
+            }
+            SettingName::MaxPriceAgeMin => match v.parse::<u32>() {
+                Ok(m) if (1..=1440).contains(&m) => Ok(m.to_string()),
+                _ => Err(Invalid::new(
+                    "max_price_age_min",
+                    format!("{v:?} must be a whole number of minutes from 1 to 1440"),
+                )),
+            },
+            SettingName::Clock => match v {
+                "real" => Ok("real".into()),
+                "simulated" => Ok("simulated".into()),
+                _ => Err(Invalid::new(
+                    "clock",
+                    format!("{v:?} must be real or simulated"),
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Display for SettingName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The settings in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Settings {
+    pub rules: Rulebook,
+    pub clock: ClockMode,
+}
+
+impl Settings {
+    /// Builds the settings from stored `(name, value)` pairs, latest last; a missing name keeps
+    /// its default. A stored value that fails its rule (written by hand around the program) is
+    /// an error, never silently replaced.
+    pub fn from_stored<'a>(
+        rows: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, Invalid> {
+        let mut s = Settings::default();
+        for (name, value) in rows {
+            let Some(n) = SettingName::from_name(name) else {
+                return Err(Invalid::new(
+                    "settings",
+                    format!("the stored setting {name:?} is not one this program knows"),
+                ));
+            };
+            let v = n.parse(value)?;
+            match n {
+                SettingName::CommissionPct => {
+                    let pct: Decimal = v.parse().expect("checked");
+                    s.rules.commission_rate =
+                        Rulebook::commission_from_percent(pct).expect("checked");
+                }
+                SettingName::MaxPriceAgeMin => {
+                    let m: i64 = v.parse().expect("checked");
+                    s.rules.max_price_age = chrono::Duration::minutes(m);
+                }
+                SettingName::Clock => {
+                    s.clock = if v == "real" {
+                        ClockMode::Real
+                    } else {
+                        ClockMode::Simulated
+                    };
+                }
+            }
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn values_are_checked_per_setting() {
+        assert_eq!(SettingName::CommissionPct.parse("0.0150").unwrap(), "0.015");
+        assert_eq!(SettingName::CommissionPct.parse("0").unwrap(), "0");
+        let e = SettingName::CommissionPct.parse("2").unwrap_err();
+        assert_eq!(e.to_string(), "commission_pct: 2% must be between 0 and 1 percent");
+        assert!(SettingName::CommissionPct.parse("x").is_err());
+        assert_eq!(SettingName::MaxPriceAgeMin.parse("30").unwrap(), "30");
+        for bad in ["0", "1441", "-1", "1.5"] {
+            assert_eq!(
+                SettingName::MaxPriceAgeMin.parse(bad).unwrap_err().field,
+                "max_price_age_min"
+            );
+        }
+        assert_eq!(SettingName::Clock.parse("simulated").unwrap(), "simulated");
+        assert_eq!(
+            SettingName::Clock.parse("fake").unwrap_err().to_string(),
+            "clock: \"fake\" must be real or simulated"
+        );
+    }
+
+    #[test]
+    fn the_latest_stored_value_wins_and_unknown_names_are_errors() {
+        let s = Settings::from_stored([
+            ("commission_pct", "0.015"),
+            ("clock", "real"),
+            ("commission_pct", "0.1"),
+            ("max_price_age_min", "5"),
+            ("clock", "simulated"),
+        ])
+        .unwrap();
+        assert_eq!(s.rules.commission_rate, dec!(0.001));
+        assert_eq!(s.rules.max_price_age, chrono::Duration::minutes(5));
+        assert_eq!(s.clock, ClockMode::Simulated);
+        assert_eq!(Settings::from_stored([]).unwrap(), Settings::default());
+        assert!(Settings::from_stored([("fee", "1")]).is_err());
+        assert!(Settings::from_stored([("clock", "later")]).is_err());
+    }
+}
