@@ -38,6 +38,8 @@ seed=7
 market="sim:$seed"
 
 ascend db migrate >/dev/null
+# A simulated clock: the walk-through sets the time of each step with ASCEND_NOW.
+ascend admin settings set clock simulated >/dev/null
 
 # Day 1: crawl the market with 60 days of history, sign up, trade.
 export ASCEND_NOW="2026-11-16 09:05"

@@ -5,7 +5,8 @@
 # Usage: scripts/seed.sh [USERS.csv] [ORDERS.csv]
 #   defaults: scripts/seed/users.csv and scripts/seed/orders.csv
 # Environment: DATABASE_URL (else scripts/db.sh provides one); ASCEND_NOW (default: a session
-# time, 2026-11-24 10:00 KST, so market orders fill).
+# time, 2026-11-24 10:00 KST, so market orders fill). The database's clock is made simulated
+# (seeded data is a fixture, not live trading); run it as an operator (the schema's owner).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 users=${1:-scripts/seed/users.csv}
@@ -17,6 +18,7 @@ cargo build --quiet --bin ascend
 ascend() { target/debug/ascend "$@"; }
 
 ascend db migrate >/dev/null
+env -u ASCEND_NOW target/debug/ascend admin settings set clock simulated >/dev/null
 ascend crawl-stocks --source sim:1 --history 20 --format json >/dev/null
 status=0
 ascend user register --file "$users" || status=$?

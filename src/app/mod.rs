@@ -49,7 +49,11 @@ impl App {
     /// `now` (`--now`) is honoured only in a database whose clock setting is `simulated`, and
     /// only for an operator; otherwise time is the database server's. In any mode a clock
     /// earlier than the newest ledger entry is refused: the books never go back in time.
-    pub async fn connect(pool: PgPool, now: Option<Clock>, unix_user: Option<String>) -> Result<App> {
+    pub async fn connect(
+        pool: PgPool,
+        now: Option<Clock>,
+        unix_user: Option<String>,
+    ) -> Result<App> {
         let mut conn = pool.acquire().await?;
         let c = crate::store::settings::connection(&mut conn).await?;
         if !c.migrated {
@@ -66,27 +70,28 @@ impl App {
             role_is_operator: c.operator,
             unix_user,
         };
-        let clock = match now {
-            None => Clock::server(c.server_now),
-            Some(_) if settings.clock == ClockMode::Real => {
-                return Err(Invalid::new(
+        let clock =
+            match now {
+                None => Clock::server(c.server_now),
+                Some(_) if settings.clock == ClockMode::Real => return Err(Invalid::new(
                     "now",
                     "this database's clock setting is real (its time is the database server's); \
                      --now and ASCEND_NOW work only where an operator made it simulated: \
                      ascend admin settings set clock simulated",
                 )
-                .into())
-            }
-            Some(set) => {
-                caller.require_operator("--now")?;
-                set
-            }
-        };
+                .into()),
+                Some(set) => {
+                    caller.require_operator("--now")?;
+                    set
+                }
+            };
         if let Some(latest) = c.latest_entry {
             let at = clock.now();
             if at < latest {
                 let when = |t: chrono::DateTime<chrono::Utc>| {
-                    t.with_timezone(&kst()).format("%Y-%m-%d %H:%M:%S KST").to_string()
+                    t.with_timezone(&kst())
+                        .format("%Y-%m-%d %H:%M:%S KST")
+                        .to_string()
                 };
                 return Err(Invalid::new(
                     if clock.is_fixed() { "now" } else { "clock" },

@@ -65,7 +65,10 @@ impl SettingName {
         match self {
             SettingName::CommissionPct => {
                 let pct: Decimal = v.parse().map_err(|_| {
-                    Invalid::new("commission_pct", format!("{v:?} is not a number of percent"))
+                    Invalid::new(
+                        "commission_pct",
+                        format!("{v:?} is not a number of percent"),
+                    )
                 })?;
                 Rulebook::commission_from_percent(pct).map_err(|e| Invalid {
                     field: "commission_pct",
@@ -154,7 +157,10 @@ mod tests {
         assert_eq!(SettingName::CommissionPct.parse("0.0150").unwrap(), "0.015");
         assert_eq!(SettingName::CommissionPct.parse("0").unwrap(), "0");
         let e = SettingName::CommissionPct.parse("2").unwrap_err();
-        assert_eq!(e.to_string(), "commission_pct: 2% must be between 0 and 1 percent");
+        assert_eq!(
+            e.to_string(),
+            "commission_pct: 2% must be between 0 and 1 percent"
+        );
         assert!(SettingName::CommissionPct.parse("x").is_err());
         assert_eq!(SettingName::MaxPriceAgeMin.parse("30").unwrap(), "30");
         for bad in ["0", "1441", "-1", "1.5"] {

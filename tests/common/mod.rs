@@ -135,7 +135,11 @@ impl Cli {
     /// `ASCEND_NOW` is honoured.
     pub async fn new(pool: &PgPool) -> Self {
         let cli = Cli::real(pool).await;
-        let o = cli.run_at(None, &["admin", "settings", "set", "clock", "simulated"], None);
+        let o = cli.run_at(
+            None,
+            &["admin", "settings", "set", "clock", "simulated"],
+            None,
+        );
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         cli
     }
