@@ -191,3 +191,97 @@ async fn misplaced_thousands_separators_are_refused_in_csv_cells(pool: PgPool) {
         .unwrap();
     assert_eq!(price, 55_900, "nothing loaded");
 }
+
+#[sqlx::test]
+async fn invisible_format_characters_are_refused_in_names_emails_and_keys(pool: PgPool) {
+    let cli = Cli::new(&pool).await;
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    user(&app, "kim@example.com", 10_000_000).await;
+    let register = |email: &str, name: &str| {
+        cli.run(
+            &[
+                "user",
+                "register",
+                "--email",
+                email,
+                "--name",
+                name,
+                "--password-stdin",
+            ],
+            Some("password123\n"),
+        )
+    };
+    assert_rejected(
+        &register("lee@example.com", "\u{202E}nimda"),
+        "name: contains an invisible format character U+202E",
+    );
+    assert_rejected(
+        &register("lee@example.com", "이\u{00AD}민"),
+        "name: contains an invisible format character U+00AD",
+    );
+    assert_rejected(
+        &register("lee\u{200B}@example.com", "이"),
+        "email: contains an invisible format character U+200B",
+    );
+    let o = cli.run(
+        &[
+            "--user",
+            "kim@example.com",
+            "place-order",
+            "005930",
+            "buy",
+            "1",
+            "--limit",
+            "55900",
+            "--key",
+            "rebalance-\u{2066}1",
+        ],
+        None,
+    );
+    assert_rejected(&o, "key: contains an invisible format character U+2066");
+    assert_eq!(count(&pool, "SELECT count(*) FROM users").await, 1);
+    assert_eq!(count(&pool, "SELECT count(*) FROM orders").await, 0);
+
+    // In a file: a BOM opens it (as a spreadsheet writes it), but not a cell.
+    let (_dir, users) = file(
+        "users.csv",
+        "\u{feff}email,name,password\n\
+         a@example.com,A,password123\n\
+         b@example.com,\u{feff}B,password123\n\
+         c\u{200F}@example.com,C,password123\n"
+            .as_bytes(),
+    );
+    let o = cli.run(
+        &["user", "register", "--file", users.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "row 3: name: contains an invisible format character U+FEFF\n\
+         row 4: email: contains an invisible format character U+200F\n"
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM users").await, 2);
+
+    let (_dir, orders) = file(
+        "orders.csv",
+        "email,code,side,quantity,limit,tif,key\n\
+         kim@example.com,005930,buy,1,55900,,k\u{200B}1\n\
+         kim\u{202A}@example.com,005930,buy,1,55900,,k2\n\
+         kim@example.com,005930,buy,1,55900,,k3\n"
+            .as_bytes(),
+    );
+    let o = cli.run(&["place-order", "--file", orders.to_str().unwrap()], None);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "row 2: key: contains an invisible format character U+200B\n\
+         row 3: email: contains an invisible format character U+202A\n"
+    );
+    let keys: Vec<String> = sqlx::query_scalar("SELECT idempotency_key FROM orders")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(keys, ["k3"]);
+}

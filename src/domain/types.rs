@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use super::rules;
 use super::Invalid;
@@ -401,6 +402,27 @@ impl FromStr for Market {
     }
 }
 
+/// Refuses text holding an invisible or bidirectional format character (Unicode category Cf:
+/// U+200B zero width space, the U+202A–U+202E and U+2066–U+2069 bidi controls, a U+FEFF byte
+/// order mark, the U+00AD soft hyphen…): such text shows one thing and stores another, so two
+/// names that look alike differ, or a name reads backwards in a listing. The message names the
+/// character, not the text, which would be shown reordered.
+pub fn refuse_format_chars(s: &str, field: &'static str) -> Result<(), Invalid> {
+    match s
+        .chars()
+        .find(|c| c.general_category() == GeneralCategory::Format)
+    {
+        Some(c) => Err(Invalid::new(
+            field,
+            format!(
+                "contains an invisible format character U+{:04X}",
+                u32::from(c)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// An email address, kept as typed but compared case-insensitively by the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -409,6 +431,7 @@ pub struct Email(String);
 impl Email {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let s = s.trim();
+        refuse_format_chars(s, "email")?;
         let bad = || {
             Invalid::new(
                 "email",
@@ -449,6 +472,7 @@ pub struct DisplayName(String);
 impl DisplayName {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let s = s.trim();
+        refuse_format_chars(s, "name")?;
         let n = s.chars().count();
         if n == 0 || n > 50 || s.chars().any(char::is_control) {
             return Err(Invalid::new(
@@ -652,6 +676,36 @@ mod tests {
             assert_eq!(Email::parse(bad).unwrap_err().field, "email", "{bad}");
         }
         assert!(DisplayName::parse("김민준").is_ok());
+        // A Hangul filler or a Latin letter with an accent is a letter, not a format character.
+        assert!(DisplayName::parse("Zoë ㅤ").is_ok());
+        assert!(Email::parse("zoë@example.com").is_ok());
+    }
+
+    #[test]
+    fn invisible_format_characters_are_refused_by_name() {
+        for c in [
+            '\u{200B}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}',
+            '\u{FEFF}', '\u{00AD}', '\u{2060}',
+        ] {
+            let rule = format!(
+                "contains an invisible format character U+{:04X}",
+                u32::from(c)
+            );
+            let e = DisplayName::parse(&format!("김{c}민준")).unwrap_err();
+            assert_eq!((e.field, e.rule.as_str()), ("name", rule.as_str()));
+            let e = Email::parse(&format!("kim{c}@example.com")).unwrap_err();
+            assert_eq!((e.field, e.rule.as_str()), ("email", rule.as_str()));
+        }
+        assert_eq!(
+            DisplayName::parse("\u{202E}nimda").unwrap_err().to_string(),
+            "name: contains an invisible format character U+202E"
+        );
+        assert_eq!(
+            Email::parse("\u{feff}kim@example.com")
+                .unwrap_err()
+                .to_string(),
+            "email: contains an invisible format character U+FEFF"
+        );
         assert!(DisplayName::parse("  ").is_err());
         assert!(DisplayName::parse(&"x".repeat(51)).is_err());
         assert!(Password::parse("1234567").is_err());
