@@ -285,3 +285,72 @@ async fn invisible_format_characters_are_refused_in_names_emails_and_keys(pool: 
         .unwrap();
     assert_eq!(keys, ["k3"]);
 }
+
+#[sqlx::test]
+async fn a_nul_byte_or_a_byte_that_is_not_utf8_in_a_csv_cell_is_bad_input(pool: PgPool) {
+    let cli = Cli::new(&pool).await;
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    user(&app, "kim@example.com", 10_000_000).await;
+
+    // 김 in CP949, as a spreadsheet saved in the Korean legacy encoding writes it.
+    let (_dir, users) = file(
+        "users.csv",
+        b"email,name,password\n\
+          a@example.com,A,password123\n\
+          b@example.com,B\0,password123\n\
+          c@example.com,\xb1\xe8,password123\n\
+          d@example.com,D,pass\0word123\n",
+    );
+    let o = cli.run(
+        &["user", "register", "--file", users.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "row 3: name: contains a NUL byte (at byte 2)\n\
+         row 4: name: byte 0xB1 at byte 1 of the cell is not UTF-8 (save the file as UTF-8)\n\
+         row 5: password: contains a NUL byte (at byte 5)\n"
+    );
+    assert_eq!(stdout(&o).trim(), "1 users written, 3 rows failed");
+    assert_eq!(count(&pool, "SELECT count(*) FROM users").await, 2);
+
+    // The email of an order row is looked up in the database: a NUL used to reach it (exit 5).
+    let (_dir, orders) = file(
+        "orders.csv",
+        b"email,code,side,quantity,limit,tif,key\n\
+          kim@example.com\0,005930,buy,1,55900,,\n\
+          kim@example.com,005930,buy,1,55900,,k\xff\n\
+          kim@example.com,005930,buy,1,55900,,k3\n",
+    );
+    let o = cli.run(&["place-order", "--file", orders.to_str().unwrap()], None);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "row 2: email: contains a NUL byte (at byte 16)\n\
+         row 3: key: byte 0xFF at byte 2 of the cell is not UTF-8 (save the file as UTF-8)\n"
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM orders").await, 1);
+
+    // `stock load` refuses the whole file.
+    let (_dir, stocks) = file(
+        "stocks.csv",
+        b"code,name,market,price,prev_close\n\
+          005930,Samsung,KOSPI,56000,56600\n\
+          000660,SK\0,KOSPI,178200,174800\n",
+    );
+    let o = cli.run(&["stock", "load", stocks.to_str().unwrap()], None);
+    assert_rejected(
+        &o,
+        &format!(
+            "{}: row 3: name: contains a NUL byte (at byte 3)",
+            stocks.display()
+        ),
+    );
+    let name: String = sqlx::query_scalar("SELECT name FROM stocks WHERE code = '005930'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "삼성전자", "nothing loaded");
+}

@@ -269,7 +269,7 @@ async fn place_file(ctx: &Ctx, out: &mut dyn Write, path: &std::path::Path) -> R
             .await?
             .into_iter()
             .collect();
-    let mut failed = Vec::new();
+    let mut failed = input.failed;
     let mut rows = Vec::new();
     for (row, f) in &input.rows {
         let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
