@@ -354,3 +354,28 @@ async fn a_nul_byte_or_a_byte_that_is_not_utf8_in_a_csv_cell_is_bad_input(pool: 
         .unwrap();
     assert_eq!(name, "삼성전자", "nothing loaded");
 }
+
+#[sqlx::test]
+async fn a_command_that_succeeds_prints_nothing_on_stderr(pool: PgPool) {
+    let cli = Cli::new(&pool).await;
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    user(&app, "kim@example.com", 10_000_000).await;
+    let o = cli.run(
+        &[
+            "--user",
+            "kim@example.com",
+            "place-order",
+            "005930",
+            "buy",
+            "1",
+            "--limit",
+            "55900",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    let o = cli.run(&["--user", "kim@example.com", "orders"], None);
+    assert_eq!((code(&o), stderr(&o).as_str()), (0, ""));
+}

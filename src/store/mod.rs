@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{ConnectOptions, PgPool};
 
 use crate::error::{Error, Result};
 
@@ -23,8 +23,13 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Session settings every connection of the program uses. Our statements are set-based with
 /// array parameters, so a generic plan serves every call: planning each execution anew (the
 /// default for the first few) was a large share of place-order's server time.
+///
+/// A statement slower than a second is logged at debug level (`ASCEND_LOG=sqlx=debug`), not as
+/// sqlx's default warning: a bulk load or a busy server is not a fault to print among the
+/// command's own messages.
 pub fn tune(opts: PgConnectOptions) -> PgConnectOptions {
     opts.options([("plan_cache_mode", "force_generic_plan")])
+        .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1))
 }
 
 /// Pool settings of the program and the benchmarks. sqlx pings a pooled connection before
