@@ -379,3 +379,24 @@ async fn a_command_that_succeeds_prints_nothing_on_stderr(pool: PgPool) {
     let o = cli.run(&["--user", "kim@example.com", "orders"], None);
     assert_eq!((code(&o), stderr(&o).as_str()), (0, ""));
 }
+
+#[test]
+fn a_refused_connection_is_named_at_once() {
+    let started = std::time::Instant::now();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ascend"))
+        .args(["--user", "kim@example.com", "orders"])
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/x")
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "error: database unavailable: connection refused at 127.0.0.1:1\n"
+    );
+    // sqlx alone retries until its 5 s timeout and then says only that the pool timed out.
+    assert!(
+        elapsed < std::time::Duration::from_secs(3),
+        "took {elapsed:?}"
+    );
+}

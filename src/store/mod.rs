@@ -49,13 +49,44 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
     let pool = pool_options()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with(opts)
-        .await
-        .map_err(|e| match Error::from(e) {
-            Error::Unexpected(e) => Error::Unavailable(e.to_string()),
-            other => other,
-        })?;
-    Ok(pool)
+        .connect_with(opts.clone());
+    tokio::pin!(pool);
+    // sqlx retries a refused connection until the timeout (a server starting up) and then
+    // reports only that the pool timed out. A pool not connected after a moment is asked why
+    // once, on a connection of its own, so a server that is not there is named at once; a
+    // healthy start pays nothing for it.
+    let pool = tokio::select! {
+        pool = &mut pool => pool,
+        () = tokio::time::sleep(Duration::from_millis(250)) => {
+            match opts.connect().await {
+                Err(sqlx::Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    return Err(Error::Unavailable(format!(
+                        "connection refused at {}",
+                        address(&opts)
+                    )));
+                }
+                _ => pool.await,
+            }
+        }
+    };
+    pool.map_err(|e| match Error::from(e) {
+        Error::Unexpected(e) => Error::Unavailable(e.to_string()),
+        other => other,
+    })
+}
+
+/// Where the options point: `host:port`, or the Unix socket.
+fn address(opts: &PgConnectOptions) -> String {
+    match opts.get_socket() {
+        Some(dir) => dir
+            .join(format!(".s.PGSQL.{}", opts.get_port()))
+            .display()
+            .to_string(),
+        None if opts.get_host().contains(':') => {
+            format!("[{}]:{}", opts.get_host(), opts.get_port())
+        }
+        None => format!("{}:{}", opts.get_host(), opts.get_port()),
+    }
 }
 
 pub async fn migrate(pool: &PgPool) -> Result<Vec<MigrationStatus>> {
