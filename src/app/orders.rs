@@ -60,6 +60,7 @@ impl OrderRequest {
         };
         let tif = tif.map(str::parse).transpose()?.unwrap_or(TimeInForce::Day);
         let idempotency_key = key.map(str::trim).map(|k| {
+            crate::domain::refuse_format_chars(k, "key")?;
             if k.is_empty() || k.len() > 100 || k.chars().any(char::is_control) {
                 Err(Invalid::new(
                     "key",

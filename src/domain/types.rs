@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use super::rules;
 use super::Invalid;
@@ -140,18 +141,54 @@ pub fn group_thousands(d: Decimal) -> String {
     out
 }
 
-/// Parses a decimal as a person types it: `55900`, `55,900`, `55900.0`. Rejects exponents.
+/// Parses a decimal as a person types it: `55900`, `55,900`, `55900.0`. Rejects exponents and
+/// misplaced separators ([`ungroup`]).
 pub fn parse_decimal(s: &str, field: &'static str) -> Result<Decimal, Invalid> {
-    let cleaned: String = s
-        .trim()
-        .chars()
-        .filter(|c| *c != ',' && *c != '_')
-        .collect();
+    let cleaned = ungroup(s, field)?;
     if cleaned.is_empty() {
         return Err(Invalid::new(field, "must not be empty"));
     }
-    Decimal::from_str_exact(&cleaned)
-        .map_err(|_| Invalid::new(field, format!("{:?} is not a number", s.trim())))
+    let not_a_number = || Invalid::new(field, format!("{:?} is not a number", s.trim()));
+    // Decimal's own parser also takes `1_000`; a person's number has digits, a sign and a point.
+    if !cleaned
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b"+-.".contains(&b))
+    {
+        return Err(not_a_number());
+    }
+    Decimal::from_str_exact(&cleaned).map_err(|_| not_a_number())
+}
+
+/// Removes the thousands separators of a number as a person types it. A comma must group the
+/// whole part in threes (`1,500`, `12,345,678`, `-1,500.25`): `1,5`, `10,00`, `1,0000`, `,100`,
+/// `100,` and `0,015` (a decimal comma) are refused rather than read as some other number.
+fn ungroup(s: &str, field: &'static str) -> Result<String, Invalid> {
+    let t = s.trim();
+    if !t.contains(',') {
+        return Ok(t.to_string());
+    }
+    let unsigned = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let (whole, fraction) = match unsigned.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (unsigned, ""),
+    };
+    let digits = |g: &str| g.bytes().all(|b| b.is_ascii_digit());
+    let mut groups = whole.split(',');
+    let first = groups.next().unwrap_or_default();
+    let grouped = (1..=3).contains(&first.len())
+        && digits(first)
+        && !first.starts_with('0')
+        && groups.all(|g| g.len() == 3 && digits(g))
+        && !fraction.contains(',');
+    if !grouped {
+        return Err(Invalid::new(
+            field,
+            format!(
+                "{t:?} is not a number: commas must separate groups of three digits, as in 12,345,678"
+            ),
+        ));
+    }
+    Ok(t.replace(',', ""))
 }
 
 /// A price in won: positive, whole, at most [`rules::MAX_PRICE`]. Whether it sits on a tick
@@ -247,7 +284,7 @@ impl Quantity {
 impl FromStr for Quantity {
     type Err = Invalid;
     fn from_str(s: &str) -> Result<Self, Invalid> {
-        let t = s.trim().replace([',', '_'], "");
+        let t = ungroup(s, "quantity")?;
         match t.parse::<i64>() {
             Ok(q) => Quantity::new(q),
             Err(_) => {
@@ -261,7 +298,7 @@ impl FromStr for Quantity {
                             group_thousands(Self::MAX.into())
                         ),
                     ))
-                } else if Decimal::from_str_exact(&t).is_ok() {
+                } else if parse_decimal(&t, "quantity").is_ok() {
                     Err(Invalid::new(
                         "quantity",
                         format!("{:?} must be a positive whole number of shares", s.trim()),
@@ -365,6 +402,27 @@ impl FromStr for Market {
     }
 }
 
+/// Refuses text holding an invisible or bidirectional format character (Unicode category Cf:
+/// U+200B zero width space, the U+202A–U+202E and U+2066–U+2069 bidi controls, a U+FEFF byte
+/// order mark, the U+00AD soft hyphen…): such text shows one thing and stores another, so two
+/// names that look alike differ, or a name reads backwards in a listing. The message names the
+/// character, not the text, which would be shown reordered.
+pub fn refuse_format_chars(s: &str, field: &'static str) -> Result<(), Invalid> {
+    match s
+        .chars()
+        .find(|c| c.general_category() == GeneralCategory::Format)
+    {
+        Some(c) => Err(Invalid::new(
+            field,
+            format!(
+                "contains an invisible format character U+{:04X}",
+                u32::from(c)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// An email address, kept as typed but compared case-insensitively by the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -373,6 +431,7 @@ pub struct Email(String);
 impl Email {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let s = s.trim();
+        refuse_format_chars(s, "email")?;
         let bad = || {
             Invalid::new(
                 "email",
@@ -413,6 +472,7 @@ pub struct DisplayName(String);
 impl DisplayName {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let s = s.trim();
+        refuse_format_chars(s, "name")?;
         let n = s.chars().count();
         if n == 0 || n > 50 || s.chars().any(char::is_control) {
             return Err(Invalid::new(
@@ -509,6 +569,55 @@ mod tests {
     }
 
     #[test]
+    fn numbers_take_plain_digits_or_commas_grouping_threes() {
+        for (text, value) in [
+            ("1500", dec!(1500)),
+            ("1,500", dec!(1500)),
+            ("12,345,678", dec!(12345678)),
+            ("999", dec!(999)),
+            (" 1,234.5 ", dec!(1234.5)),
+            ("-1,500", dec!(-1500)),
+            ("0.015", dec!(0.015)),
+        ] {
+            assert_eq!(parse_decimal(text, "cash").unwrap(), value, "{text}");
+        }
+        for text in [
+            "1,5",
+            "10,00",
+            "1,0000",
+            ",100",
+            "100,",
+            "1,,000",
+            "1234,567",
+            "1,500.0,0",
+            "-,100",
+            "0,015",
+            "1_000",
+            "1 000",
+        ] {
+            let e = parse_decimal(text, "cash").unwrap_err();
+            assert_eq!(e.field, "cash", "{text}");
+            assert!(e.rule.contains("not a number"), "{text}: {e}");
+        }
+        assert_eq!(
+            parse_decimal("10,00", "price").unwrap_err().to_string(),
+            "price: \"10,00\" is not a number: commas must separate groups of three digits, as in 12,345,678"
+        );
+        assert_eq!("12,345".parse::<Quantity>().unwrap().get(), 12_345);
+        assert_eq!(
+            "1,000,000".parse::<Won>().unwrap(),
+            Won::from_i64(1_000_000)
+        );
+        for text in ["1,5", "10,00", "1,0000", ",100", "100,"] {
+            let e = text.parse::<Quantity>().unwrap_err();
+            assert_eq!(e.field, "quantity", "{text}");
+            assert!(e.rule.contains("groups of three digits"), "{text}: {e}");
+            assert!(text.parse::<Price>().is_err(), "{text}");
+            assert!(text.parse::<Won>().is_err(), "{text}");
+        }
+    }
+
+    #[test]
     fn quantity_bounds() {
         assert_eq!("10".parse::<Quantity>().unwrap().get(), 10);
         assert_eq!("1,000".parse::<Quantity>().unwrap().get(), 1000);
@@ -523,6 +632,7 @@ mod tests {
             "ten",
             "",
             "1e3",
+            "1_000",
         ] {
             let e = bad.parse::<Quantity>().unwrap_err();
             assert_eq!(e.field, "quantity", "{bad}: {e}");
@@ -566,6 +676,36 @@ mod tests {
             assert_eq!(Email::parse(bad).unwrap_err().field, "email", "{bad}");
         }
         assert!(DisplayName::parse("김민준").is_ok());
+        // A Hangul filler or a Latin letter with an accent is a letter, not a format character.
+        assert!(DisplayName::parse("Zoë ㅤ").is_ok());
+        assert!(Email::parse("zoë@example.com").is_ok());
+    }
+
+    #[test]
+    fn invisible_format_characters_are_refused_by_name() {
+        for c in [
+            '\u{200B}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}',
+            '\u{FEFF}', '\u{00AD}', '\u{2060}',
+        ] {
+            let rule = format!(
+                "contains an invisible format character U+{:04X}",
+                u32::from(c)
+            );
+            let e = DisplayName::parse(&format!("김{c}민준")).unwrap_err();
+            assert_eq!((e.field, e.rule.as_str()), ("name", rule.as_str()));
+            let e = Email::parse(&format!("kim{c}@example.com")).unwrap_err();
+            assert_eq!((e.field, e.rule.as_str()), ("email", rule.as_str()));
+        }
+        assert_eq!(
+            DisplayName::parse("\u{202E}nimda").unwrap_err().to_string(),
+            "name: contains an invisible format character U+202E"
+        );
+        assert_eq!(
+            Email::parse("\u{feff}kim@example.com")
+                .unwrap_err()
+                .to_string(),
+            "email: contains an invisible format character U+FEFF"
+        );
         assert!(DisplayName::parse("  ").is_err());
         assert!(DisplayName::parse(&"x".repeat(51)).is_err());
         assert!(Password::parse("1234567").is_err());

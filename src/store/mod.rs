@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{ConnectOptions, PgPool};
 
 use crate::error::{Error, Result};
 
@@ -24,8 +24,13 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Session settings every connection of the program uses. Our statements are set-based with
 /// array parameters, so a generic plan serves every call: planning each execution anew (the
 /// default for the first few) was a large share of place-order's server time.
+///
+/// A statement slower than a second is logged at debug level (`ASCEND_LOG=sqlx=debug`), not as
+/// sqlx's default warning: a bulk load or a busy server is not a fault to print among the
+/// command's own messages.
 pub fn tune(opts: PgConnectOptions) -> PgConnectOptions {
     opts.options([("plan_cache_mode", "force_generic_plan")])
+        .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1))
 }
 
 /// Pool settings of the program and the benchmarks. sqlx pings a pooled connection before
@@ -45,13 +50,44 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
     let pool = pool_options()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with(opts)
-        .await
-        .map_err(|e| match Error::from(e) {
-            Error::Unexpected(e) => Error::Unavailable(e.to_string()),
-            other => other,
-        })?;
-    Ok(pool)
+        .connect_with(opts.clone());
+    tokio::pin!(pool);
+    // sqlx retries a refused connection until the timeout (a server starting up) and then
+    // reports only that the pool timed out. A pool not connected after a moment is asked why
+    // once, on a connection of its own, so a server that is not there is named at once; a
+    // healthy start pays nothing for it.
+    let pool = tokio::select! {
+        pool = &mut pool => pool,
+        () = tokio::time::sleep(Duration::from_millis(250)) => {
+            match opts.connect().await {
+                Err(sqlx::Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    return Err(Error::Unavailable(format!(
+                        "connection refused at {}",
+                        address(&opts)
+                    )));
+                }
+                _ => pool.await,
+            }
+        }
+    };
+    pool.map_err(|e| match Error::from(e) {
+        Error::Unexpected(e) => Error::Unavailable(e.to_string()),
+        other => other,
+    })
+}
+
+/// Where the options point: `host:port`, or the Unix socket.
+fn address(opts: &PgConnectOptions) -> String {
+    match opts.get_socket() {
+        Some(dir) => dir
+            .join(format!(".s.PGSQL.{}", opts.get_port()))
+            .display()
+            .to_string(),
+        None if opts.get_host().contains(':') => {
+            format!("[{}]:{}", opts.get_host(), opts.get_port())
+        }
+        None => format!("{}:{}", opts.get_host(), opts.get_port()),
+    }
 }
 
 pub async fn migrate(pool: &PgPool) -> Result<Vec<MigrationStatus>> {

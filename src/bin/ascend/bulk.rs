@@ -9,9 +9,12 @@ use ascend::{exit, Error};
 
 use crate::io_err;
 
-/// A CSV file read into rows of named fields.
+/// A CSV file read into rows of named fields, and the rows that could not be read as text.
 pub struct CsvInput {
     pub rows: Vec<(usize, HashMap<String, String>)>,
+    /// Rows with a cell that is not UTF-8 or holds a NUL byte, as `(row, "column: rule")`:
+    /// bad input, which must not reach the database as text.
+    pub failed: Vec<(usize, String)>,
 }
 
 /// Reads `path`, requiring every column in `required` (others may be present).
@@ -52,20 +55,40 @@ pub fn read(path: &Path, required: &[&str], optional: &[&str]) -> Result<CsvInpu
         )));
     }
     let mut rows = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
+    let mut failed = Vec::new();
+    for (i, rec) in rdr.byte_records().enumerate() {
         let row = i + 2;
         let rec =
             rec.map_err(|e| Error::rejected(format!("file: {}: row {row}: {e}", path.display())))?;
-        rows.push((
-            row,
-            headers
-                .iter()
-                .cloned()
-                .zip(rec.iter().map(str::to_string))
-                .collect(),
-        ));
+        let cells: Result<HashMap<String, String>, String> = headers
+            .iter()
+            .zip(rec.iter())
+            .map(|(h, cell)| match text(cell) {
+                Ok(t) => Ok((h.clone(), t.trim().to_string())),
+                Err(rule) => Err(format!("{h}: {rule}")),
+            })
+            .collect();
+        match cells {
+            Ok(cells) => rows.push((row, cells)),
+            Err(why) => failed.push((row, why)),
+        }
     }
-    Ok(CsvInput { rows })
+    Ok(CsvInput { rows, failed })
+}
+
+/// A cell as text: UTF-8 without NUL bytes (PostgreSQL text holds neither).
+fn text(cell: &[u8]) -> Result<&str, String> {
+    let t = std::str::from_utf8(cell).map_err(|e| {
+        format!(
+            "byte 0x{:02X} at byte {} of the cell is not UTF-8 (save the file as UTF-8)",
+            cell[e.valid_up_to()],
+            e.valid_up_to() + 1
+        )
+    })?;
+    if let Some(at) = t.find('\0') {
+        return Err(format!("contains a NUL byte (at byte {})", at + 1));
+    }
+    Ok(t)
 }
 
 /// Prints one line per failed row on stderr, a summary on stdout, and picks the exit code.

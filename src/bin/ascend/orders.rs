@@ -269,10 +269,14 @@ async fn place_file(ctx: &Ctx, out: &mut dyn Write, path: &std::path::Path) -> R
             .await?
             .into_iter()
             .collect();
-    let mut failed = Vec::new();
+    let mut failed = input.failed;
     let mut rows = Vec::new();
     for (row, f) in &input.rows {
         let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        if let Err(e) = ascend::domain::Email::parse(&f["email"]) {
+            failed.push((*row, e.to_string()));
+            continue;
+        }
         let Some(user_id) = ids.get(&f["email"].to_lowercase()).copied() else {
             failed.push((
                 *row,

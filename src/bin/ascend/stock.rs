@@ -124,6 +124,12 @@ impl StockCommand {
                     &["code", "name", "market", "price", "prev_close"],
                     &[],
                 )?;
+                if let Some((row, why)) = input.failed.first() {
+                    return Err(Error::rejected(format!(
+                        "{}: row {row}: {why}",
+                        file.display()
+                    )));
+                }
                 let mut quotes = Vec::with_capacity(input.rows.len());
                 let mut first_row = std::collections::HashMap::new();
                 for (row, f) in &input.rows {

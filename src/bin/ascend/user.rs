@@ -202,7 +202,7 @@ async fn register_file(
 ) -> Result<u8, Error> {
     let input = crate::bulk::read(path, &["email", "name", "password"], &["cash"])?;
     let mut good = Vec::new();
-    let mut failed = Vec::new();
+    let mut failed = input.failed;
     for (row, f) in input.rows {
         let cash = match f.get("cash").map(String::as_str).filter(|c| !c.is_empty()) {
             Some(c) => match parse_decimal(c, "cash") {
