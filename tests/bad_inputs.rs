@@ -79,8 +79,11 @@ async fn misplaced_thousands_separators_are_refused_in_arguments(pool: PgPool) {
     };
     assert_rejected(&register("1,0000"), &format!("cash: \"1,0000\" {GROUPS}"));
     assert_rejected(
-        &cli.run(&["--commission", "0,015", "calendar"], None),
-        &format!("commission: \"0,015\" {GROUPS}"),
+        &cli.run(
+            &["admin", "settings", "set", "commission_pct", "0,015"],
+            None,
+        ),
+        &format!("commission_pct: \"0,015\" {GROUPS}"),
     );
     assert_eq!(count(&pool, "SELECT count(*) FROM orders").await, 0);
     assert_eq!(count(&pool, "SELECT count(*) FROM users").await, 1);

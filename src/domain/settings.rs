@@ -64,12 +64,7 @@ impl SettingName {
         let v = value.trim();
         match self {
             SettingName::CommissionPct => {
-                let pct: Decimal = v.parse().map_err(|_| {
-                    Invalid::new(
-                        "commission_pct",
-                        format!("{v:?} is not a number of percent"),
-                    )
-                })?;
+                let pct = super::parse_decimal(v, "commission_pct")?;
                 Rulebook::commission_from_percent(pct).map_err(|e| Invalid {
                     field: "commission_pct",
                     rule: e.rule,
