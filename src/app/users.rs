@@ -4,6 +4,8 @@ use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use rust_decimal::Decimal;
@@ -62,6 +64,26 @@ pub fn hash_password(p: &Password) -> Result<String> {
         .map_err(|e| Error::Unexpected(anyhow::anyhow!("hashing the password: {e}")))
 }
 
+/// What a login verifies an unknown (or deleted) email against: a hash of a fixed password,
+/// made once with the same argon2 parameters as every stored hash, so that a wrong email costs
+/// the same time as a wrong password and the timing does not tell which emails are registered.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt = SaltString::encode_b64(b"ascend-login-dummy").expect("a valid salt");
+        Argon2::default()
+            .hash_password(b"not a password of anyone", &salt)
+            .expect("hashing a fixed password")
+            .to_string()
+    })
+}
+
+/// The hash a login verifies the password against: the user's, else the dummy.
+fn login_hash(user: Option<&UserRow>) -> &str {
+    user.and_then(|u| u.password_hash.as_deref())
+        .unwrap_or_else(|| dummy_hash())
+}
+
 fn verify_password(hash: Option<&str>, password: &str) -> bool {
     let Some(hash) = hash else { return false };
     let Ok(parsed) = PasswordHash::new(hash) else {
@@ -104,7 +126,9 @@ pub async fn login(
 ) -> Result<(UserRow, String, DateTime<Utc>)> {
     let mut tx = app.pool.begin().await?;
     let user = store::by_email(&mut tx, email).await?;
-    let Some(user) = user.filter(|u| verify_password(u.password_hash.as_deref(), password)) else {
+    // Verified whether or not the email is known: see `dummy_hash`.
+    let verified = verify_password(Some(login_hash(user.as_ref())), password);
+    let Some(user) = user.filter(|u| verified && u.password_hash.is_some()) else {
         return Err(Error::Auth(WRONG_LOGIN.into()));
     };
     let mut raw = [0u8; 32];
@@ -165,7 +189,8 @@ pub struct Changes {
     pub new_password: Option<Password>,
 }
 
-/// Changes name, email or password; the old password is required.
+/// Changes name, email or password; the old password is required. A password change ends
+/// the user's other sessions.
 pub async fn update(
     app: &App,
     actor: &Actor,
@@ -207,13 +232,24 @@ pub async fn update(
     .into_iter()
     .filter_map(|(f, on)| on.then_some(f))
     .collect();
+    // A new password ends every other session of the user: the one making the change (if
+    // made through a session) stays; an operator's change ends them all.
+    let ended_sessions = if hash.is_some() {
+        let keep = match actor {
+            Actor::Session(token) => Some(token_hash(token.trim())),
+            Actor::Operator(_) => None,
+        };
+        store::end_sessions(&mut tx, user.id, keep.as_deref()).await?
+    } else {
+        0
+    };
     store::log_action(
         &mut tx,
         at,
-        &actor.label(),
+        &actor.label(user.id),
         "user.update",
         Some(user.id),
-        serde_json::json!({ "fields": fields }),
+        serde_json::json!({ "fields": fields, "ended_sessions": ended_sessions }),
     )
     .await?;
     tx.commit().await?;
@@ -227,7 +263,7 @@ pub struct Deleted {
 }
 
 /// Deletes an account: cancels its open orders (releasing every reservation), scrubs personal
-/// data and ends its sessions. The ledger, orders and fills stay for audit. A user acting
+/// data (its email also from the audit log) and ends its sessions. The ledger, orders and fills stay for audit. A user acting
 /// through a session must confirm with the password; an operator need not.
 pub async fn delete(app: &App, actor: &Actor, password: Option<&str>) -> Result<Deleted> {
     let user = super::resolve(app, actor).await?;
@@ -247,7 +283,7 @@ pub async fn delete(app: &App, actor: &Actor, password: Option<&str>) -> Result<
     store::log_action(
         &mut tx,
         at,
-        &actor.label(),
+        &actor.label(user.id),
         "user.delete",
         Some(user.id),
         serde_json::json!({"cancelled_orders": open.len()}),
@@ -340,4 +376,40 @@ pub async fn register_many(
         tx.commit().await?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_with(hash: Option<&str>) -> UserRow {
+        UserRow {
+            id: 1,
+            email: hash.map(|_| "a@example.com".into()),
+            display_name: None,
+            password_hash: hash.map(str::to_string),
+            initial_cash: Decimal::ZERO,
+            created_at: Utc::now(),
+            deleted_at: None,
+        }
+    }
+
+    #[test]
+    fn an_unknown_or_deleted_email_is_verified_against_a_hash_of_the_same_cost() {
+        let real = hash_password(&Password::parse("password123").unwrap()).unwrap();
+        // Known: the user's own hash. Unknown (no row) or deleted (no hash): the dummy.
+        assert_eq!(login_hash(Some(&user_with(Some(&real)))), real);
+        assert_eq!(login_hash(None), dummy_hash());
+        assert_eq!(login_hash(Some(&user_with(None))), dummy_hash());
+        // The dummy costs what a stored hash costs: same algorithm, version and parameters.
+        let (real, dummy) = (
+            PasswordHash::new(&real).unwrap(),
+            PasswordHash::new(dummy_hash()).unwrap(),
+        );
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(dummy.params, real.params);
+        assert_eq!(dummy.hash.map(|h| h.len()), real.hash.map(|h| h.len()));
+        assert!(!verify_password(Some(dummy_hash()), "password123"));
+    }
 }
