@@ -352,3 +352,162 @@ async fn assets_history_footnotes_a_carried_price(pool: PgPool) {
         "{csv}"
     );
 }
+
+// --- settle, missed or stopped -----------------------------------------------------------------
+
+#[sqlx::test]
+async fn a_missed_close_expires_the_day_order_at_the_next_settle_never_fills_it(pool: PgPool) {
+    // Tuesday 10:00: a DAY buy and a GTC buy rest below the market, placed through the binary.
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    let u = user(&app, "missed@example.com", 10_000_000).await;
+    let cli = Cli::new(&pool).await;
+    for tif in ["day", "gtc"] {
+        let o = cli.run(
+            &[
+                "--user",
+                "missed@example.com",
+                "place-order",
+                "005930",
+                "buy",
+                "1",
+                "--limit",
+                "55000",
+                "--tif",
+                tif,
+            ],
+            None,
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    // The 15:40 `settle --close` never runs. Wednesday 10:00 the price crosses both limits:
+    // the next settle expires Tuesday's DAY order (releasing its reservation) before filling,
+    // and fills the GTC one only.
+    set_price(&app_at(&pool, "2026-11-25 10:00"), "005930", 54_900).await;
+    let o = cli.run(
+        &["--now", "2026-11-25 10:00", "settle", "--format", "json"],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (v["expired"].as_u64(), v["filled"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let orders: Vec<(String, String)> =
+        sqlx::query_as("SELECT tif, status FROM orders ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        orders,
+        [
+            ("day".to_string(), "expired".to_string()),
+            ("gtc".to_string(), "filled".to_string())
+        ]
+    );
+    let fills: i64 = sqlx::query_scalar("SELECT count(*) FROM fills")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(fills, 1);
+    assert_eq!(cash(&app, u).await.1, dec(0));
+    let o = cli.run(&["audit"], None);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+}
+
+async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+#[sqlx::test]
+async fn sigterm_mid_settle_exits_143_rolls_back_and_a_rerun_converges(pool: PgPool) {
+    // Six users with five resting buys each; the first also holds 005930 already, so a fill
+    // for it updates its holding row.
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    let mut users = Vec::new();
+    for i in 0..6 {
+        users.push(user(&app, &format!("u{i}@example.com"), 10_000_000).await);
+    }
+    let held = users[0];
+    orders::place(&app, held, &req("005930", "buy", "1", None))
+        .await
+        .unwrap();
+    for u in &users {
+        for _ in 0..5 {
+            orders::place(&app, *u, &req("005930", "buy", "1", Some("55000")))
+                .await
+                .unwrap();
+        }
+    }
+    set_price(&app, "005930", 54_900).await;
+    let resting = "SELECT count(*) FROM orders WHERE status = 'open'";
+    assert_eq!(count(&pool, resting).await, 30);
+
+    // Hold that holding row: the settle transaction of its user marks the user's orders
+    // filled, then stops on the row while posting the fills, inside its writes.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM holdings WHERE user_id = $1 FOR UPDATE")
+        .bind(held)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let cli = Cli::new(&pool).await;
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ascend"))
+        .arg("settle")
+        .env("DATABASE_URL", &cli.url)
+        .env("ASCEND_NOW", SESSION)
+        .env("ASCEND_CONFIG_DIR", cli.config.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (without a time limit on the behaviour under test) until settle waits on the lock.
+    let waiting = "SELECT count(*) FROM pg_stat_activity
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    for _ in 0..1200 {
+        if count(&pool, waiting).await > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        count(&pool, waiting).await,
+        1,
+        "settle never reached the lock"
+    );
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "interrupted by SIGTERM: the transaction in progress was rolled back\n"
+    );
+    blocker.rollback().await.unwrap();
+
+    // The interrupted transaction left nothing: the held user's orders, marked filled inside
+    // it, are all open again and the ledger checks out. Other users' transactions committed.
+    let open_of_held =
+        format!("SELECT count(*) FROM orders WHERE status = 'open' AND user_id = {held}");
+    assert_eq!(count(&pool, &open_of_held).await, 5);
+    let open = count(&pool, resting).await;
+    assert!((5..30).contains(&open), "{open} open");
+    let o = cli.run(&["audit"], None);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+
+    // A rerun fills the rest.
+    let o = cli.run(&["settle", "--format", "json"], None);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["filled"].as_i64(), Some(open));
+    assert_eq!(count(&pool, resting).await, 0);
+    assert_eq!(count(&pool, "SELECT count(*) FROM fills").await, 31);
+    let o = cli.run(&["audit"], None);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+}
