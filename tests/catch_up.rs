@@ -149,9 +149,7 @@ async fn a_missed_friday_is_recorded_on_monday_morning_at_fridays_closes(pool: P
         [DayResult {
             date: d("2026-11-27"),
             users: Some(2),
-            note: Some(
-                "1 user valued with a price carried from another day (see assets --history)".into()
-            ),
+            note: Some("carried prices for 1 user (see assets --history)".into()),
         }]
     );
     assert_eq!(s.up_to, Some(d("2026-11-27")));

@@ -193,7 +193,7 @@ async fn take(
         users: Some(n),
         note: (carried > 0).then(|| {
             format!(
-                "{carried} user{} valued with a price carried from another day (see assets --history)",
+                "carried prices for {carried} user{} (see assets --history)",
                 if carried == 1 { "" } else { "s" }
             )
         }),
