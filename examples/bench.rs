@@ -1523,19 +1523,22 @@ async fn snapshot_bench(
     )
     .execute(&mut *tx)
     .await?;
-    // The day's bars close one tick above the stored price.
+    // The day's bars close one tick above the stored price; the previous day's at it (a
+    // snapshot refuses a day before the first stored bar).
     for (code, p, _) in &stocks {
         let close = floor_to_tick(*p + tick_size(*p));
-        sqlx::query(
-            "INSERT INTO daily_bars (symbol, date, open, high, low, close, volume)
-             VALUES ($1, $2, $3, $4, $3, $4, 100000)",
-        )
-        .bind(code.as_str())
-        .bind(date)
-        .bind(*p)
-        .bind(close)
-        .execute(&mut *tx)
-        .await?;
+        for (day, close) in [(prev_date, *p), (date, close)] {
+            sqlx::query(
+                "INSERT INTO daily_bars (symbol, date, open, high, low, close, volume)
+                 VALUES ($1, $2, $3, $4, $3, $4, 100000)",
+            )
+            .bind(code.as_str())
+            .bind(day)
+            .bind(*p)
+            .bind(close)
+            .execute(&mut *tx)
+            .await?;
+        }
     }
     tx.commit().await?;
     sqlx::query("ANALYZE").execute(pool).await?;

@@ -167,11 +167,13 @@ pub enum Actor {
 }
 
 impl Actor {
-    pub fn label(&self) -> String {
+    /// Who acted, for the audit log: never the email, which account deletion must be able to
+    /// erase (`operator for user #7`).
+    pub fn label(&self, user_id: i64) -> String {
         match self {
             Actor::Session(_) => "session".to_string(),
-            Actor::Operator(email) => format!("operator for {email}"),
-            Actor::Unix(name) => format!("unix user {name}"),
+            Actor::Operator(_) => format!("operator for user #{user_id}"),
+            Actor::Unix(_) => format!("unix account of user #{user_id}"),
         }
     }
 }

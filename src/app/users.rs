@@ -66,6 +66,24 @@ pub fn hash_password(p: &Password) -> Result<String> {
         .map_err(|e| Error::Unexpected(anyhow::anyhow!("hashing the password: {e}")))
 }
 
+/// What a login verifies an unknown (or deleted) email against: a hash of a fixed password
+/// with the same argon2 parameters as every stored hash (`Argon2::default()`, checked by a
+/// test), so that a wrong email costs the same time as a wrong password and the timing does
+/// not tell which emails are registered. A literal, not made at first use: each login is a
+/// process of its own, which would pay for hashing it too.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$YXNjZW5kLWxvZ2luLWR1bW15$E38CMCf8xaZ8VzhxiOj0OojFU6yBQ0tScKJbFrJ/V4s";
+
+fn dummy_hash() -> &'static str {
+    DUMMY_HASH
+}
+
+/// The hash a login verifies the password against: the user's, else the dummy.
+fn login_hash(user: Option<&UserRow>) -> &str {
+    user.and_then(|u| u.password_hash.as_deref())
+        .unwrap_or_else(|| dummy_hash())
+}
+
 fn verify_password(hash: Option<&str>, password: &str) -> bool {
     let Some(hash) = hash else { return false };
     let Ok(parsed) = PasswordHash::new(hash) else {
@@ -129,7 +147,9 @@ pub async fn login(
     }
     let mut tx = app.pool.begin().await?;
     let user = store::by_email(&mut tx, email).await?;
-    let Some(user) = user.filter(|u| verify_password(u.password_hash.as_deref(), password)) else {
+    // Verified whether or not the email is known: see `dummy_hash`.
+    let verified = verify_password(Some(login_hash(user.as_ref())), password);
+    let Some(user) = user.filter(|u| verified && u.password_hash.is_some()) else {
         return Err(Error::Auth(WRONG_LOGIN.into()));
     };
     let mut raw = [0u8; 32];
@@ -190,7 +210,8 @@ pub struct Changes {
     pub new_password: Option<Password>,
 }
 
-/// Changes name, email or password; the old password is required.
+/// Changes name, email or password; the old password is required. A password change ends
+/// the user's other sessions.
 pub async fn update(
     app: &App,
     actor: &Actor,
@@ -232,13 +253,24 @@ pub async fn update(
     .into_iter()
     .filter_map(|(f, on)| on.then_some(f))
     .collect();
+    // A new password ends every other session of the user: the one making the change (if
+    // made through a session) stays; an operator's change ends them all.
+    let ended_sessions = if hash.is_some() {
+        let keep = match actor {
+            Actor::Session(token) => Some(token_hash(token.trim())),
+            Actor::Operator(_) | Actor::Unix(_) => None,
+        };
+        store::end_sessions(&mut tx, user.id, keep.as_deref()).await?
+    } else {
+        0
+    };
     store::log_action(
         &mut tx,
         at,
-        &actor.label(),
+        &actor.label(user.id),
         "user.update",
         Some(user.id),
-        serde_json::json!({ "fields": fields }),
+        serde_json::json!({ "fields": fields, "ended_sessions": ended_sessions }),
     )
     .await?;
     tx.commit().await?;
@@ -252,7 +284,7 @@ pub struct Deleted {
 }
 
 /// Deletes an account: cancels its open orders (releasing every reservation), scrubs personal
-/// data and ends its sessions. The ledger, orders and fills stay for audit. A user acting
+/// data (its email also from the audit log) and ends its sessions. The ledger, orders and fills stay for audit. A user acting
 /// through a session must confirm with the password; an operator need not.
 pub async fn delete(app: &App, actor: &Actor, password: Option<&str>) -> Result<Deleted> {
     let user = super::resolve(app, actor).await?;
@@ -272,7 +304,7 @@ pub async fn delete(app: &App, actor: &Actor, password: Option<&str>) -> Result<
     store::log_action(
         &mut tx,
         at,
-        &actor.label(),
+        &actor.label(user.id),
         "user.delete",
         Some(user.id),
         serde_json::json!({"cancelled_orders": open.len()}),
@@ -366,4 +398,40 @@ pub async fn register_many(
         tx.commit().await?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_with(hash: Option<&str>) -> UserRow {
+        UserRow {
+            id: 1,
+            email: hash.map(|_| "a@example.com".into()),
+            display_name: None,
+            password_hash: hash.map(str::to_string),
+            initial_cash: Decimal::ZERO,
+            created_at: DateTime::from_timestamp(0, 0).unwrap(),
+            deleted_at: None,
+        }
+    }
+
+    #[test]
+    fn an_unknown_or_deleted_email_is_verified_against_a_hash_of_the_same_cost() {
+        let real = hash_password(&Password::parse("password123").unwrap()).unwrap();
+        // Known: the user's own hash. Unknown (no row) or deleted (no hash): the dummy.
+        assert_eq!(login_hash(Some(&user_with(Some(&real)))), real);
+        assert_eq!(login_hash(None), dummy_hash());
+        assert_eq!(login_hash(Some(&user_with(None))), dummy_hash());
+        // The dummy costs what a stored hash costs: same algorithm, version and parameters.
+        let (real, dummy) = (
+            PasswordHash::new(&real).unwrap(),
+            PasswordHash::new(dummy_hash()).unwrap(),
+        );
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(dummy.params, real.params);
+        assert_eq!(dummy.hash.map(|h| h.len()), real.hash.map(|h| h.len()));
+        assert!(!verify_password(Some(dummy_hash()), "password123"));
+    }
 }

@@ -122,8 +122,34 @@ pub async fn update(
 }
 
 /// Scrubs personal data, closes the cash account and ends every session; the ledger, orders
-/// and fills stay.
+/// and fills stay. The audit log keeps its rows but not the email: wherever it appears (any
+/// case) in an actor or a detail it becomes `user #ID (deleted)`, and the user's own rows
+/// acted on by an operator name the user by id (older rows named the email then in use).
 pub async fn scrub(conn: &mut PgConnection, id: i64, at: DateTime<Utc>) -> Result<()> {
+    let label = format!("user #{id} (deleted)");
+    // The email as a literal pattern: every character but letters and digits escaped.
+    sqlx::query(
+        "WITH u AS (
+             SELECT regexp_replace(email, '([^[:alnum:]])', '\\\\\\1', 'g') AS pattern
+             FROM users WHERE id = $1 AND email IS NOT NULL)
+         UPDATE audit_log a
+         SET actor = regexp_replace(a.actor, u.pattern, $2, 'gi'),
+             detail = regexp_replace(a.detail::text, u.pattern, $2, 'gi')::jsonb
+         FROM u
+         WHERE a.actor ~* u.pattern OR a.detail::text ~* u.pattern",
+    )
+    .bind(id)
+    .bind(&label)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE audit_log SET actor = $2
+         WHERE user_id = $1 AND actor LIKE 'operator for %' AND actor <> $2",
+    )
+    .bind(id)
+    .bind(format!("operator for {label}"))
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "UPDATE users SET email = NULL, display_name = NULL, password_hash = NULL, deleted_at = $2
          WHERE id = $1",
@@ -175,6 +201,32 @@ pub async fn session_user(
         return Ok(None);
     };
     Ok(by_id(conn, uid).await?.map(|u| (u, expires)))
+}
+
+/// Ends every session of a user but the one with `keep` (a token hash), if given. Returns how
+/// many ended.
+pub async fn end_sessions(
+    conn: &mut PgConnection,
+    user_id: i64,
+    keep: Option<&str>,
+) -> Result<u64> {
+    let r = sqlx::query(
+        "DELETE FROM sessions WHERE user_id = $1 AND ($2::text IS NULL OR token_hash <> $2)",
+    )
+    .bind(user_id)
+    .bind(keep)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Deletes the sessions that expired before `now`; returns how many.
+pub async fn delete_expired_sessions(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<u64> {
+    let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected())
 }
 
 pub async fn delete_session(conn: &mut PgConnection, token_hash: &str) -> Result<bool> {

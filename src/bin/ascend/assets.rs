@@ -13,7 +13,7 @@ use crate::output::{money, render, render_one, Format, Tabular};
 use crate::{io_err, Ctx};
 use ascend::app::portfolio::{self, HoldingView, PortfolioView};
 use ascend::app::{self, snapshot};
-use ascend::domain::{rules, Invalid};
+use ascend::domain::Invalid;
 use ascend::market::source::Source;
 use ascend::market::SourceSpec;
 use ascend::{exit, Error};
@@ -148,15 +148,29 @@ fn totals(out: &mut dyn Write, v: &PortfolioView) -> Result<(), Error> {
     .map_err(io_err)
 }
 
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
 fn parse_date(s: &str, field: &'static str) -> Result<NaiveDate, Invalid> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .map_err(|_| Invalid::new(field, format!("{s:?} is not a date (YYYY-MM-DD)")))
 }
 
 /// Record every active user's cash, stock valuation at the day's close, total assets, daily
-/// and cumulative return — once per user per trading day (re-running rewrites the same rows).
-/// Without a date: today (KST), after the close. A range backfills from stored daily bars.
-/// Non-trading days are skipped with a message.
+/// and cumulative return — once per user per trading day.
+///
+/// Without a date it catches up: every closed trading day since each user's last snapshot (or
+/// registration day) is recorded, up to the last session that has closed (before today's close
+/// or on a weekend, the trading day before); a rerun writes nothing. With --date or a range it
+/// (re)writes those days from stored daily bars; non-trading days are skipped with a message,
+/// and a date before the first stored prices or trades is refused. A holding valued at a price
+/// carried from an earlier day is noted with the snapshot. Every run also deletes the login
+/// sessions that have expired.
 #[derive(Debug, Args)]
 pub struct Snapshot {
     #[arg(long, conflicts_with_all = ["from", "to"])]
@@ -169,24 +183,35 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
-        let app = ctx.app().await?;
-        let (from, to) = match (&self.date, &self.from, &self.to) {
+        let range = match (&self.date, &self.from, &self.to) {
             (Some(d), _, _) => {
                 let d = parse_date(d, "date")?;
-                (d, d)
+                Some((d, d))
             }
-            (None, Some(f), Some(t)) => (parse_date(f, "from")?, parse_date(t, "to")?),
-            _ => {
-                let today = rules::trade_date(app.clock.now());
-                (today, today)
-            }
+            (None, Some(f), Some(t)) => Some((parse_date(f, "from")?, parse_date(t, "to")?)),
+            _ => None,
         };
-        let s = snapshot::snapshot(&app, from, to).await?;
+        let app = ctx.app().await?;
+        let s = match range {
+            Some((from, to)) => snapshot::snapshot(&app, from, to).await?,
+            None => snapshot::catch_up(&app).await?,
+        };
         for d in &s.days {
             if let Some(note) = &d.note {
                 eprintln!("snapshot: {}: {note}", d.date);
             }
         }
+        let recorded = s.days.iter().filter(|d| d.users.is_some()).count();
+        let what = match (s.up_to, recorded) {
+            (Some(up_to), 0) => format!("nothing missing up to {up_to}"),
+            (Some(up_to), n) => format!("{n} trading day{} recorded up to {up_to}", plural(n)),
+            (None, n) => format!("{n} trading day{} recorded", plural(n)),
+        };
+        eprintln!(
+            "snapshot: {what}; {} expired session{} deleted",
+            s.expired_sessions,
+            plural(s.expired_sessions as usize)
+        );
         #[derive(Serialize)]
         struct Row<'a>(&'a snapshot::DayResult);
         impl Tabular for Row<'_> {
@@ -222,23 +247,57 @@ pub struct Assets {
     chart: Option<PathBuf>,
 }
 
+/// A snapshot row; in a table a day with a note is marked `*` and the note is a footnote (the
+/// table stays within 80 columns), in CSV the note is a column.
 #[derive(Serialize)]
 struct S(ascend::store::snapshots::SnapshotRow);
 
 impl Tabular for S {
     fn headers() -> &'static [&'static str] {
-        &["date", "cash", "stocks", "total", "daily", "cumulative"]
+        &[
+            "date",
+            "cash",
+            "stocks",
+            "total",
+            "daily",
+            "cumulative",
+            "note",
+        ]
     }
     fn cells(&self, h: bool) -> Vec<String> {
         let r = &self.0;
-        vec![
-            r.date.to_string(),
+        let mut cells = vec![
+            if h && r.note.is_some() {
+                format!("{}*", r.date)
+            } else {
+                r.date.to_string()
+            },
             money(r.cash, h),
             money(r.stock_value, h),
             money(r.total, h),
             pct(r.daily_return.map(|d| d.round_dp(2))),
             pct(r.cumulative_return.map(|d| d.round_dp(2))),
-        ]
+        ];
+        if !h {
+            cells.push(r.note.clone().unwrap_or_default());
+        }
+        cells
+    }
+}
+
+/// The table of snapshots: [`S`] without the note column.
+#[derive(Serialize)]
+struct T(ascend::store::snapshots::SnapshotRow);
+
+impl Tabular for T {
+    fn headers() -> &'static [&'static str] {
+        let all = S::headers();
+        &all[..all.len() - 1]
+    }
+    fn cells(&self, h: bool) -> Vec<String> {
+        let mut cells = S(self.0.clone()).cells(h);
+        cells.truncate(T::headers().len());
+        cells
     }
 }
 
@@ -257,11 +316,21 @@ impl Assets {
             eprintln!("chart written to {}", path.display());
         }
         if ctx.format != Format::Table || self.history {
-            let rows: Vec<S> = a.snapshots.iter().cloned().map(S).collect();
-            if ctx.format == Format::Json {
-                render_one(out, ctx.format, &a, |_| Vec::new()).map_err(io_err)?;
-            } else {
-                render(out, ctx.format, &rows).map_err(io_err)?;
+            match ctx.format {
+                Format::Json => render_one(out, ctx.format, &a, |_| Vec::new()).map_err(io_err)?,
+                Format::Csv => {
+                    let rows: Vec<S> = a.snapshots.iter().cloned().map(S).collect();
+                    render(out, ctx.format, &rows).map_err(io_err)?;
+                }
+                Format::Table => {
+                    let rows: Vec<T> = a.snapshots.iter().cloned().map(T).collect();
+                    render(out, ctx.format, &rows).map_err(io_err)?;
+                    for r in &a.snapshots {
+                        if let Some(note) = &r.note {
+                            writeln!(out, "* {}: {note}", r.date).map_err(io_err)?;
+                        }
+                    }
+                }
             }
             if ctx.format != Format::Table {
                 return Ok(exit::OK);
