@@ -479,3 +479,152 @@ async fn only_an_operator_role_acts_for_others_sets_the_clock_loads_files_and_ru
     ok(&trader.run_at(None, &["--user", "a@example.com", "orders"], None));
     drop_role(&pool, &role).await;
 }
+
+/// What the program sees when a shared host's trader runs it through sudo.
+fn trader_env(name: &'static str) -> [(&'static str, &'static str); 3] {
+    [
+        ("ASCEND_SHARED_HOST", "1"),
+        ("SUDO_USER", name),
+        ("SUDO_UID", "1000"),
+    ]
+}
+
+#[sqlx::test]
+async fn a_shared_host_trader_is_their_unix_account_and_nothing_more(pool: PgPool) {
+    let cli = Cli::new(&pool).await;
+    seed_stocks(&app_at(&pool, SESSION)).await;
+    let alice = trader_env("alice");
+    let bob = trader_env("bob");
+    let as_ = |who: &[(&str, &str)], args: &[&str], stdin: Option<&str>| {
+        cli.run_env(None, who, args, stdin)
+    };
+    let register = |who: &[(&str, &str)], email: &str| {
+        as_(
+            who,
+            &[
+                "user",
+                "register",
+                "--email",
+                email,
+                "--name",
+                "T",
+                "--password-stdin",
+            ],
+            Some("password123\n"),
+        )
+    };
+    ok(&register(&alice, "alice@example.com"));
+    ok(&register(&bob, "bob@example.com"));
+    // One Ascend user per Unix account, and a trader registers only their own.
+    refused(
+        &register(&alice, "alice2@example.com"),
+        3,
+        "unix user: alice already has an Ascend user",
+    );
+    let o = as_(
+        &alice,
+        &[
+            "user",
+            "register",
+            "--email",
+            "c@example.com",
+            "--name",
+            "C",
+            "--unix-user",
+            "carol",
+            "--password-stdin",
+        ],
+        Some("password123\n"),
+    );
+    refused(
+        &o,
+        4,
+        "--unix-user: only an operator may do this; on this shared host alice is a trader",
+    );
+    let mapped: Vec<(String, String)> =
+        sqlx::query_as("SELECT email, unix_user FROM users ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        mapped,
+        [
+            ("alice@example.com".into(), "alice".into()),
+            ("bob@example.com".into(), "bob".into())
+        ]
+    );
+    let who = json(&as_(&alice, &["whoami", "-f", "json"], None));
+    assert_eq!(who["email"], "alice@example.com");
+    assert!(ok(&as_(&alice, &["whoami"], None)).contains("Unix account alice"));
+
+    // Bob's order is Bob's.
+    let placed = json(&as_(
+        &bob,
+        &[
+            "place-order",
+            "005930",
+            "buy",
+            "1",
+            "--limit",
+            "50000",
+            "--tif",
+            "gtc",
+            "-f",
+            "json",
+        ],
+        None,
+    ));
+    let id = placed["order"]["id"].as_i64().unwrap().to_string();
+    let mine = json(&as_(&alice, &["orders", "-f", "json"], None));
+    assert_eq!(mine.as_array().unwrap().len(), 0);
+    refused(&as_(&alice, &["cancel", &id], None), 3, "");
+    let o = as_(&alice, &["--user", "bob@example.com", "cancel", &id], None);
+    refused(
+        &o,
+        4,
+        "--user: only an operator may do this; on this shared host alice is a trader",
+    );
+
+    // The operator's flags and commands, and files, are refused before anything is read.
+    let passwd = "/etc/passwd";
+    for (args, start) in [
+        (vec!["--now", "2026-11-24 10:06", "orders"], "--now: "),
+        (vec!["admin", "settings", "show"], "admin: "),
+        (vec!["settle"], "settle: "),
+        (vec!["place-order", "--file", passwd], "--file: "),
+        (vec!["user", "register", "--file=/etc/passwd"], "--file: "),
+        (vec!["-f", "json", "stock", "load", passwd], "stock load: "),
+        (vec!["assets", "--chart", "/tmp/x.png"], "--chart: "),
+        (vec!["crawl-stocks", "--record", "/tmp/rec"], "--record: "),
+        (
+            vec!["portfolio", "--source", "replay:/etc"],
+            "--source replay: ",
+        ),
+        (
+            vec!["portfolio", "--source=replay:/etc"],
+            "--source replay: ",
+        ),
+    ] {
+        let o = as_(&alice, &args, None);
+        refused(&o, 4, start);
+        assert!(stderr(&o).contains("alice is a trader"), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("root:"), "{}", stderr(&o));
+    }
+    refused(
+        &as_(
+            &alice,
+            &["login", "--email", "alice@example.com", "--password-stdin"],
+            Some("password123\n"),
+        ),
+        3,
+        "login: on this shared host you are the Unix account alice",
+    );
+    // Bob cancels his own; root through sudo is not narrowed.
+    ok(&as_(&bob, &["cancel", &id], None));
+    let root = [
+        ("ASCEND_SHARED_HOST", "1"),
+        ("SUDO_USER", "root"),
+        ("SUDO_UID", "0"),
+    ];
+    ok(&as_(&root, &["--user", "bob@example.com", "orders"], None));
+}

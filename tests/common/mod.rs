@@ -155,6 +155,16 @@ impl Cli {
     }
     /// Runs at `now` (`ASCEND_NOW`), or without it.
     pub fn run_at(&self, now: Option<&str>, args: &[&str], stdin: Option<&str>) -> Output {
+        self.run_env(now, &[], args, stdin)
+    }
+    /// Runs at `now` with extra environment variables.
+    pub fn run_env(
+        &self,
+        now: Option<&str>,
+        env: &[(&str, &str)],
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ascend"));
         match now {
             Some(t) => cmd.env("ASCEND_NOW", t),
@@ -164,6 +174,7 @@ impl Cli {
             .env("DATABASE_URL", &self.url)
             .env("ASCEND_CONFIG_DIR", self.config.path())
             .env_remove("ASCEND_SHARED_HOST")
+            .envs(env.iter().copied())
             .env_remove("ASCEND_USER")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -33,7 +33,8 @@ Exit codes:
   1  the command ran and found problems (audit violations, bulk rows that failed)
   2  command-line usage error
   3  rejected: bad input or a broken rule (the message names the field and the rule)
-  4  authentication: not logged in, wrong password, expired or forged session
+  4  authentication and permission: not logged in, wrong password, expired or
+     forged session; an operator's flag or command asked by a non-operator
   5  infrastructure: the database or the network failed; nothing was decided
   130 interrupted (Ctrl-C); the transaction in progress was rolled back
   143 terminated (SIGTERM, e.g. systemd stopping a unit); rolled back likewise
@@ -159,23 +160,66 @@ impl Ctx {
 
 /// On a shared host (`ASCEND_SHARED_HOST=1`, set in the environment file only the service
 /// account can read) a run through sudo is a trader's: `SUDO_USER` names them, and sudo sets it
-/// itself. Without sudo the program runs as the service account (the timers).
+/// itself. Without sudo the program runs as the service account (the timers); root, who can
+/// read the environment file anyway, is not narrowed.
 fn shared_host_trader() -> Option<String> {
     let shared = std::env::var("ASCEND_SHARED_HOST").is_ok_and(|v| v == "1");
-    shared
-        .then(|| std::env::var("SUDO_USER").ok())
-        .flatten()
-        .filter(|u| !u.is_empty())
+    if !shared || std::env::var("SUDO_UID").is_ok_and(|u| u == "0") {
+        return None;
+    }
+    std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty())
+}
+
+/// What a shared host's trader may not ask of the program, which runs as the service account:
+/// to read or write files (bulk files, `stock load`, charts, recordings, replayed sources).
+/// Checked on the arguments before anything is opened, so no file's content reaches a message.
+fn refuse_files_for_trader(trader: &str) -> Result<(), Error> {
+    let mut args = std::env::args().skip(1).peekable();
+    let mut words = Vec::new();
+    while let Some(a) = args.next() {
+        let flag = a.split('=').next().unwrap_or_default().to_string();
+        let refused = match flag.as_str() {
+            "--file" | "--chart" | "--record" => Some(flag.clone()),
+            "--source" => {
+                let value = match a.split_once('=') {
+                    Some((_, v)) => v.to_string(),
+                    None => args.peek().cloned().unwrap_or_default(),
+                };
+                value
+                    .starts_with("replay")
+                    .then(|| "--source replay".to_string())
+            }
+            _ => None,
+        };
+        if let Some(what) = refused {
+            return Err(Error::Auth(format!(
+                "{what}: on this shared host {trader} is a trader, and the program does not read or write files for traders"
+            )));
+        }
+        if !a.starts_with('-') {
+            words.push(a);
+        }
+    }
+    if words.windows(2).any(|w| w[0] == "stock" && w[1] == "load") {
+        return Err(Error::Auth(format!(
+            "stock load: only an operator may do this; on this shared host {trader} is a trader"
+        )));
+    }
+    Ok(())
 }
 
 fn build_ctx(cli: &Cli) -> Result<Ctx, Error> {
+    let unix_user = shared_host_trader();
+    if let Some(trader) = &unix_user {
+        refuse_files_for_trader(trader)?;
+    }
     let now = cli.now.as_deref().map(Clock::parse).transpose()?;
     Ok(Ctx {
         format: cli.format,
         user: cli.user.clone(),
         database_url: cli.database_url.clone(),
         now,
-        unix_user: shared_host_trader(),
+        unix_user,
     })
 }
 
