@@ -23,7 +23,9 @@ psql -q "$admin_url" -c 'DROP DATABASE IF EXISTS ascend_quickstart' -c 'CREATE D
 
 echo "building ascend..." >&2
 cargo build --quiet --bin ascend
-ascend() { target/debug/ascend "$@"; }
+# Where cargo put it: target/, or CARGO_TARGET_DIR (or a configured target-dir) when set.
+bin="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug/ascend"
+ascend() { "$bin" "$@"; }
 
 out_dir=target/quickstart
 mkdir -p "$out_dir"

@@ -15,11 +15,13 @@ DATABASE_URL=${DATABASE_URL:-$(scripts/db.sh)}
 export DATABASE_URL
 export ASCEND_NOW=${ASCEND_NOW:-"2026-11-24 10:00"}
 cargo build --quiet --bin ascend
-ascend() { target/debug/ascend "$@"; }
+# Where cargo put it: target/, or CARGO_TARGET_DIR (or a configured target-dir) when set.
+bin="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug/ascend"
+ascend() { "$bin" "$@"; }
 
 ascend db migrate >/dev/null
-env -u ASCEND_NOW target/debug/ascend admin settings set clock simulated >/dev/null
-ascend crawl-stocks --source sim:1 --history 20 --format json >/dev/null
+env -u ASCEND_NOW "$bin" admin settings set clock simulated >/dev/null
+ascend crawl-stocks --source sim:7 --history 20 --format json >/dev/null
 status=0
 ascend user register --file "$users" || status=$?
 ascend place-order --file "$orders" || status=$?

@@ -120,7 +120,7 @@ tail -n 12 target/quickstart.log >&2
 
 step "the shared-host mode with real Unix accounts (scripts/test-shared-host.sh)"
 if [[ $(id -u) -eq 0 ]]; then
-    bash scripts/test-shared-host.sh target/debug/ascend
+    bash scripts/test-shared-host.sh "$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug/ascend"
 else
     echo "not root: the shared-host test needs root to create Unix accounts; run it as root (CI does)" >&2
 fi

@@ -67,7 +67,7 @@ async fn register_file_reports_bad_rows_by_number_and_writes_the_good_ones(pool:
     );
     assert_eq!(
         lines[3],
-        "row 7: email: taken@example.com is already registered"
+        "row 7: email: taken@example.com is already registered with another name or cash"
     );
     assert!(
         lines[4].starts_with("row 8: cash: 12.5 must be a whole number"),
@@ -75,6 +75,16 @@ async fn register_file_reports_bad_rows_by_number_and_writes_the_good_ones(pool:
     );
     assert!(lines[5].starts_with("row 9: cash:"), "{err}");
     assert_eq!(stdout(&o).trim(), "2 users written, 6 rows failed");
+    // The same file again: the rows written the first time are reported, not failed.
+    let again = cli.run(
+        &["user", "register", "--file", path.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(
+        stdout(&again).trim(),
+        "0 users written, 2 already registered as given (nothing written), 6 rows failed"
+    );
+    assert_eq!(stderr(&again), err);
 
     let written: Vec<(String, String, Decimal, Decimal)> = sqlx::query_as(
         "SELECT u.email, u.display_name, u.initial_cash, a.available FROM users u

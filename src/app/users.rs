@@ -317,15 +317,25 @@ pub async fn delete(app: &App, actor: &Actor, password: Option<&str>) -> Result<
     })
 }
 
+/// A row of a bulk registration that did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    /// A new user with this id.
+    New(i64),
+    /// The email is registered already with the same name and cash: nothing was written (a
+    /// rerun of the same file, like an order's idempotency key).
+    Existing(i64),
+}
+
 /// Registers many users, `batch` per transaction; passwords are hashed on all cores first. A
-/// refused row (an email already registered or repeated in the input) is reported and does not
-/// stop the others. Returns, per row, the new user id or the reason.
+/// refused row (an email registered with other details, or repeated in the input) is reported
+/// and does not stop the others. Returns, per row, what was registered or the reason.
 pub async fn register_many(
     app: &App,
     rows: Vec<(usize, Registration)>,
     batch: usize,
     actor: &str,
-) -> Result<Vec<(usize, Result<i64, String>)>> {
+) -> Result<Vec<(usize, Result<Registered, String>)>> {
     app.caller.require_operator("--file")?;
     let passwords: Vec<Password> = rows.iter().map(|(_, r)| r.password.clone()).collect();
     let hashes: Vec<Result<String>> = {
@@ -353,8 +363,37 @@ pub async fn register_many(
     let items: Vec<_> = rows.into_iter().zip(hashes).collect();
     for chunk in items.chunks(batch.max(1)) {
         let mut tx = app.pool.begin().await?;
+        let emails: Vec<String> = chunk
+            .iter()
+            .map(|((_, r), _)| r.email.as_str().to_string())
+            .collect();
+        let known: std::collections::HashSet<String> = store::ids_by_email(&mut tx, &emails)
+            .await?
+            .into_iter()
+            .map(|(email, _)| email)
+            .collect();
         for ((row, r), hash) in chunk {
             let lower = r.email.as_str().to_lowercase();
+            if known.contains(&lower) && !seen.contains_key(&lower) {
+                seen.insert(lower, *row);
+                let u = store::by_email(&mut tx, r.email.as_str()).await?;
+                out.push((
+                    *row,
+                    match u {
+                        Some(u)
+                            if u.display_name.as_deref() == Some(r.name.as_str())
+                                && u.initial_cash == r.initial_cash =>
+                        {
+                            Ok(Registered::Existing(u.id))
+                        }
+                        _ => Err(format!(
+                            "email: {} is already registered with another name or cash",
+                            r.email
+                        )),
+                    },
+                ));
+                continue;
+            }
             if let Some(first) = seen.get(&lower) {
                 out.push((
                     *row,
@@ -377,7 +416,7 @@ pub async fn register_many(
             match store::insert(&mut sp, &r.email, &r.name, hash, r.initial_cash, at).await {
                 Ok(u) => {
                     sp.commit().await?;
-                    out.push((*row, Ok(u.id)));
+                    out.push((*row, Ok(Registered::New(u.id))));
                 }
                 Err(e @ (Error::Rejected(_) | Error::Invalid(_))) => {
                     sp.rollback().await?;

@@ -102,10 +102,10 @@ pub fn finish(
     for (row, why) in failed {
         eprintln!("row {row}: {why}");
     }
-    let replays = if replayed > 0 {
-        format!(", {replayed} replayed by idempotency key (nothing written)")
-    } else {
-        String::new()
+    let replays = match (replayed, what) {
+        (0, _) => String::new(),
+        (n, "users") => format!(", {n} already registered as given (nothing written)"),
+        (n, _) => format!(", {n} replayed by idempotency key (nothing written)"),
     };
     writeln!(
         out,

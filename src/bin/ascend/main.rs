@@ -19,13 +19,16 @@ mod user;
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use ascend::app::{Actor, App};
 use ascend::clock::Clock;
 use ascend::{exit, Error};
 
 use output::Format;
+
+/// `--version`: the package version, the commit and the build date.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("ASCEND_BUILD"), ")");
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -50,7 +53,7 @@ Commission, maximum price age and the clock are the database's settings: ascend 
 /// ±30% band, the 09:00–15:30 KST session, commission and sell tax), and let the batch jobs
 /// (`settle`, `crawl-stocks`, `snapshot`) run from timers.
 #[derive(Debug, Parser)]
-#[command(name = "ascend", version, after_help = EXIT_CODES)]
+#[command(name = "ascend", version = VERSION, after_help = EXIT_CODES)]
 struct Cli {
     /// PostgreSQL URL.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
@@ -121,6 +124,19 @@ enum Command {
     /// Operators: the deployment's settings (commission, price age, clock).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Print a shell completion script: ascend completions bash > /etc/bash_completion.d/ascend
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): ascend man | man -l -
+    Man {
+        /// Write the pages of the program and of every subcommand (ascend.1, ascend-settle.1,
+        /// …) into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 /// Everything a subcommand needs from the global options.
@@ -179,7 +195,7 @@ fn refuse_files_for_trader(trader: &str) -> Result<(), Error> {
     while let Some(a) = args.next() {
         let flag = a.split('=').next().unwrap_or_default().to_string();
         let refused = match flag.as_str() {
-            "--file" | "--chart" | "--record" => Some(flag.clone()),
+            "--file" | "--chart" | "--record" | "--dir" => Some(flag.clone()),
             "--source" => {
                 let value = match a.split_once('=') {
                     Some((_, v)) => v.to_string(),
@@ -245,6 +261,25 @@ async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
         Command::Index(c) => c.run(&ctx, out).await,
         Command::Calendar(c) => c.run(&ctx, out).await,
         Command::Admin(c) => c.run(&ctx, out).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "ascend", out);
+            Ok(exit::OK)
+        }
+        Command::Man { dir: None } => {
+            clap_mangen::Man::new(Cli::command())
+                .render(out)
+                .map_err(io_err)?;
+            Ok(exit::OK)
+        }
+        Command::Man { dir: Some(dir) } => {
+            clap_mangen::generate_to(Cli::command(), &dir).map_err(|e| {
+                Error::rejected(format!(
+                    "dir: cannot write the pages into {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            Ok(exit::OK)
+        }
     }
 }
 

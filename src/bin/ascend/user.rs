@@ -221,13 +221,14 @@ async fn register_file(
     }
     let app = ctx.app().await?;
     let results = users::register_many(&app, good, 500, "operator").await?;
-    let mut ok = 0;
+    let (mut ok, mut existing) = (0, 0);
     for (row, r) in results {
         match r {
-            Ok(_) => ok += 1,
+            Ok(users::Registered::New(_)) => ok += 1,
+            Ok(users::Registered::Existing(_)) => existing += 1,
             Err(e) => failed.push((row, e)),
         }
     }
     failed.sort();
-    crate::bulk::finish(out, "users", ok, 0, &failed)
+    crate::bulk::finish(out, "users", ok, existing, &failed)
 }
