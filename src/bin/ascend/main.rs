@@ -69,6 +69,9 @@ struct Cli {
     /// Output format of reads.
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Table, global = true)]
     format: Format,
+    /// Colour in log lines: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -137,6 +140,38 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<std::path::PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour stderr: `auto` colours a terminal unless `NO_COLOR` is set to anything
+    /// but the empty string (no-color.org).
+    fn on_stderr(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                io::stderr().is_terminal()
+                    && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
+            }
+        }
+    }
+}
+
+/// Log lines carry their time in KST with its offset, like every time the program prints.
+struct KstTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for KstTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let now = chrono::Utc::now().with_timezone(&ascend::domain::rules::kst());
+        write!(w, "{}", now.format("%Y-%m-%dT%H:%M:%S%.3f%:z"))
+    }
 }
 
 /// Everything a subcommand needs from the global options.
@@ -302,7 +337,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
+        .with_timer(KstTime)
+        .with_ansi(cli.color.on_stderr())
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
