@@ -20,7 +20,7 @@ fn bash_completion_is_a_script_bash_accepts_and_knows_the_subcommands() {
     let o = ascend(&["completions", "bash"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let script = stdout(&o);
-    for word in ["place-order", "job-stocks", "settle", "admin"] {
+    for word in ["place-order", "crawl-stocks", "settle", "admin"] {
         assert!(script.contains(word), "{word} missing");
     }
     let dir = tempfile::tempdir().unwrap();
@@ -113,7 +113,7 @@ fn on_a_terminal(url: &str, env: &[(&str, &str)], args: &str) -> String {
 #[sqlx::test]
 async fn log_lines_honour_no_color_and_color_and_carry_kst(pool: PgPool) {
     let cli = Cli::new(&pool).await;
-    // settle logs its summary at info level (a job on a terminal draws a progress bar instead).
+    // settle logs its summary at info level (a crawl on a terminal draws a progress bar instead).
     let job = "settle --format json";
     let coloured = on_a_terminal(&cli.url, &[], job);
     assert!(
