@@ -54,6 +54,16 @@ pub fn write_chart(path: &Path, title: &str, series: &[Series]) -> Result<()> {
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
+    if matches!(ext.as_deref(), Some("png" | "svg")) {
+        // Refuse an unwritable path before drawing, naming it (the backends report a bare I/O
+        // error only when they finish).
+        std::fs::File::create(path).map_err(|e| {
+            Error::Invalid(crate::domain::Invalid::new(
+                "chart",
+                format!("cannot write {}: {e}", path.display()),
+            ))
+        })?;
+    }
     let size = (1000, 560);
     // Both backends measure text with the embedded font.
     plotters::style::register_font(FAMILY, FontStyle::Normal, FONT)

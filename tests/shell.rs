@@ -155,3 +155,62 @@ async fn log_lines_honour_no_color_and_color_and_carry_kst(pool: PgPool) {
     let first = line.lines().next().unwrap();
     assert!(first.get(23..29) == Some("+09:00"), "{first}");
 }
+
+#[sqlx::test]
+async fn exit_codes_and_hints_a_script_can_act_on(pool: PgPool) {
+    let cli = Cli::new(&pool).await;
+    seed_stocks(&app_at(&pool, SESSION)).await;
+    // No match is exit 1, as grep says it.
+    let o = cli.run(&["stock", "search", "samsung"], None);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(stderr(&o), "no stock matches \"samsung\"\n");
+    assert_eq!(stdout(&o), "");
+    assert_eq!(code(&cli.run(&["stock", "search", "삼성"], None)), 0);
+    // A chart that cannot be written names its path: bad input, exit 3.
+    let o = cli.run(
+        &[
+            "stock",
+            "show",
+            "005930",
+            "--offline",
+            "--chart",
+            "/nonexistent/x.png",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("error: chart: cannot write /nonexistent/x.png: "),
+        "{}",
+        stderr(&o)
+    );
+    // A schema older than the program says what to run.
+    sqlx::query(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let o = cli.run(&["stock", "list"], None);
+    assert_eq!(code(&o), 5);
+    assert!(
+        stderr(&o).starts_with(
+            "error: database unavailable: the database schema is older than this program"
+        ) && stderr(&o).ends_with("run \"ascend db migrate\"\n"),
+        "{}",
+        stderr(&o)
+    );
+    let o = cli.run(&["db", "status"], None);
+    assert_eq!(code(&o), 1, "a pending migration: {}", stderr(&o));
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_unmigrated_database_says_to_migrate(pool: PgPool) {
+    let cli = Cli::real(&pool).await;
+    let o = cli.run_at(None, &["stock", "list"], None);
+    assert_eq!(code(&o), 5);
+    assert_eq!(
+        stderr(&o),
+        "error: database unavailable: the database is not migrated: run \"ascend db migrate\"\n"
+    );
+}

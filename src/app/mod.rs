@@ -56,10 +56,24 @@ impl App {
     ) -> Result<App> {
         let mut conn = pool.acquire().await?;
         let c = crate::store::settings::connection(&mut conn).await?;
+        let latest = crate::store::MIGRATOR.iter().map(|m| m.version).max();
         if !c.migrated {
             return Err(Error::Unavailable(
-                "the database is not migrated: run `ascend db migrate`".into(),
+                "the database is not migrated: run \"ascend db migrate\"".into(),
             ));
+        }
+        match (c.schema_version, latest) {
+            (Some(db), Some(ours)) if db < ours => {
+                return Err(Error::Unavailable(format!(
+                    "the database schema is older than this program (migration {db}, this program needs {ours}): run \"ascend db migrate\""
+                )))
+            }
+            (Some(db), Some(ours)) if db > ours => {
+                return Err(Error::Unavailable(format!(
+                    "the database schema is newer than this program (migration {db}, this program knows up to {ours}): upgrade ascend"
+                )))
+            }
+            _ => {}
         }
         let stored = crate::store::settings::current(&mut conn).await?;
         drop(conn);

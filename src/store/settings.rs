@@ -16,7 +16,7 @@ pub struct SettingRow {
 }
 
 /// What a command learns about its connection before it does anything.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Connection {
     /// The Postgres role the program is connected as.
     pub role: String,
@@ -29,27 +29,46 @@ pub struct Connection {
     pub latest_entry: Option<DateTime<Utc>>,
     /// Whether the schema is migrated far enough to hold settings.
     pub migrated: bool,
+    /// The newest migration applied, if any.
+    pub schema_version: Option<i64>,
 }
 
-/// Asks the server who we are, what time it is, and how far the ledger has gone, in one round
-/// trip. The operator test is `pg_has_role`: membership in the schema owner's role (a
-/// superuser is a member of every role) or in `ascend_operator` when that role exists.
+/// Asks the server who we are, what time it is, and how far the schema and the ledger have
+/// gone (a second round trip, only in a migrated database). The operator test is
+/// `pg_has_role`: membership in the schema owner's role (a superuser is a member of every
+/// role) or in `ascend_operator` when that role exists.
 pub async fn connection(conn: &mut PgConnection) -> Result<Connection> {
-    Ok(sqlx::query_as(
-        "SELECT current_user::text AS role,
-                (SELECT pg_has_role(current_user, n.nspowner, 'MEMBER')
-                   FROM pg_namespace n WHERE n.nspname = current_schema())
-                OR CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ascend_operator')
-                        THEN pg_has_role(current_user, 'ascend_operator', 'MEMBER')
-                        ELSE false END AS operator,
-                now() AS server_now,
-                CASE WHEN to_regclass('journal_entries') IS NOT NULL
-                     THEN (SELECT created_at FROM journal_entries ORDER BY id DESC LIMIT 1) END
-                    AS latest_entry,
-                to_regclass('settings') IS NOT NULL AS migrated",
-    )
-    .fetch_one(&mut *conn)
-    .await?)
+    let (role, operator, server_now, migrated): (String, bool, DateTime<Utc>, bool) =
+        sqlx::query_as(
+            "SELECT current_user::text,
+                    (SELECT pg_has_role(current_user, n.nspowner, 'MEMBER')
+                       FROM pg_namespace n WHERE n.nspname = current_schema())
+                    OR CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ascend_operator')
+                            THEN pg_has_role(current_user, 'ascend_operator', 'MEMBER')
+                            ELSE false END,
+                    now(),
+                    to_regclass('settings') IS NOT NULL AND to_regclass('_sqlx_migrations') IS NOT NULL",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+    let (schema_version, latest_entry) = if migrated {
+        sqlx::query_as(
+            "SELECT (SELECT max(version) FROM _sqlx_migrations WHERE success),
+                    (SELECT created_at FROM journal_entries ORDER BY id DESC LIMIT 1)",
+        )
+        .fetch_one(&mut *conn)
+        .await?
+    } else {
+        (None, None)
+    };
+    Ok(Connection {
+        role,
+        operator,
+        server_now,
+        latest_entry,
+        migrated,
+        schema_version,
+    })
 }
 
 /// The current value of every stored setting (the latest row of each name), by name.

@@ -176,10 +176,9 @@ impl StockCommand {
                     .map(Row)
                     .collect();
                 if rows.is_empty() {
-                    return Err(Error::not_found(format!(
-                        "query: no stock matches {:?}",
-                        query.trim()
-                    )));
+                    // Like grep: no match is exit 1, not an error of the input.
+                    eprintln!("no stock matches {:?}", query.trim());
+                    return Ok(exit::CHECK_FAILED);
                 }
                 render(out, ctx.format, &rows).map_err(io_err)?;
                 Ok(exit::OK)
