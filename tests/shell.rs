@@ -214,3 +214,108 @@ async fn an_unmigrated_database_says_to_migrate(pool: PgPool) {
         "error: database unavailable: the database is not migrated: run \"ascend db migrate\"\n"
     );
 }
+
+#[sqlx::test]
+async fn config_files_flags_and_environment_take_precedence_in_that_order(pool: PgPool) {
+    let cli = Cli::new(&pool).await;
+    seed_stocks(&app_at(&pool, SESSION)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let system = dir.path().join("system.toml");
+    std::fs::write(
+        &system,
+        format!(
+            "database_url = \"{}\"\nsource = \"sim:1\"\nformat = \"csv\"\n",
+            cli.url
+        ),
+    )
+    .unwrap();
+    let user_dir = dir.path().join("user");
+    std::fs::create_dir(&user_dir).unwrap();
+    let show = |env: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ascend"));
+        cmd.args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("ASCEND_SOURCE")
+            .env_remove("ASCEND_FORMAT")
+            .env_remove("ASCEND_NOW")
+            .env("ASCEND_SYSTEM_CONFIG", &system)
+            .env("ASCEND_CONFIG_DIR", &user_dir);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let origins = |o: &std::process::Output| -> Vec<(String, String)> {
+        assert_eq!(code(o), 0, "{}", stderr(o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(o)).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["value"].as_str().unwrap().to_string(),
+                    r["origin"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let sys = system.display().to_string();
+    // The system file alone: it names the database, so a command needs nothing else.
+    let o = show(&[], &["config", "show", "-f", "json"]);
+    assert_eq!(
+        origins(&o),
+        [
+            (cli.url.clone(), sys.clone()),
+            ("sim:1".into(), sys.clone()),
+            ("json".into(), "flag --format".into()),
+        ]
+    );
+    let o = show(&[], &["stock", "list"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("code,"),
+        "csv from the system file: {}",
+        stdout(&o)
+    );
+    // The user file overrides it.
+    let user = user_dir.join("config.toml");
+    std::fs::write(&user, "source = \"sim:7\"\nformat = \"json\"\n").unwrap();
+    let o = show(&[], &["stock", "list"]);
+    assert!(
+        stdout(&o).starts_with('['),
+        "json from the user file: {}",
+        stdout(&o)
+    );
+    // The environment overrides both; a flag overrides the environment.
+    let o = show(
+        &[("ASCEND_SOURCE", "sim:9"), ("ASCEND_FORMAT", "json")],
+        &["config", "show"],
+    );
+    assert_eq!(
+        origins(&o),
+        [
+            (cli.url.clone(), sys.clone()),
+            ("sim:9".into(), "environment ASCEND_SOURCE".into()),
+            ("json".into(), "environment ASCEND_FORMAT".into()),
+        ]
+    );
+    let o = show(
+        &[("ASCEND_FORMAT", "json")],
+        &["stock", "list", "-f", "csv"],
+    );
+    assert!(stdout(&o).starts_with("code,"), "{}", stdout(&o));
+    let o = show(&[], &["config", "show", "-f", "json"]);
+    assert_eq!(origins(&o)[1], ("sim:7".into(), user.display().to_string()));
+    // A key the program does not know is refused, naming the file and the line.
+    std::fs::write(&user, "source = \"sim:7\"\nfromat = \"json\"\n").unwrap();
+    let o = show(&[], &["config", "show"]);
+    assert_eq!(code(&o), 3);
+    assert!(
+        stderr(&o).starts_with(&format!(
+            "error: config: {} (line 2): unknown field `fromat`",
+            user.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+}

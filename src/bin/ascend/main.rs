@@ -5,6 +5,7 @@ mod admin;
 mod assets;
 mod audit;
 mod bulk;
+mod config;
 mod crawl;
 mod db;
 mod market;
@@ -19,7 +20,7 @@ mod user;
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use ascend::app::{Actor, App};
 use ascend::clock::Clock;
@@ -67,7 +68,7 @@ struct Cli {
     #[arg(long, env = "ASCEND_USER", global = true)]
     user: Option<String>,
     /// Output format of reads.
-    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table, global = true)]
+    #[arg(long, short = 'f', value_enum, env = "ASCEND_FORMAT", default_value_t = Format::Table, global = true)]
     format: Format,
     /// Colour in log lines: auto (on a terminal, unless NO_COLOR is set), always or never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
@@ -133,6 +134,9 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Show where each setting of the config files comes from.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print the manual page (roff): ascend man | man -l -
     Man {
         /// Write the pages of the program and of every subcommand (ascend.1, ascend-settle.1,
@@ -172,6 +176,13 @@ impl tracing_subscriber::fmt::time::FormatTime for KstTime {
         let now = chrono::Utc::now().with_timezone(&ascend::domain::rules::kst());
         write!(w, "{}", now.format("%Y-%m-%dT%H:%M:%S%.3f%:z"))
     }
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Each effective value (database URL, market source, format) and where it came from: a
+    /// flag, the environment, the user file, the system file, or the default.
+    Show(config::Show),
 }
 
 /// Everything a subcommand needs from the global options.
@@ -274,7 +285,12 @@ fn build_ctx(cli: &Cli) -> Result<Ctx, Error> {
     })
 }
 
-async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
+async fn run(
+    cli: Cli,
+    matches: &clap::ArgMatches,
+    loaded: &config::Loaded,
+    out: &mut dyn Write,
+) -> Result<u8, Error> {
     let ctx = build_ctx(&cli)?;
     match cli.command {
         Command::Db(c) => c.run(&ctx, out).await,
@@ -296,6 +312,7 @@ async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, Error> {
         Command::Index(c) => c.run(&ctx, out).await,
         Command::Calendar(c) => c.run(&ctx, out).await,
         Command::Admin(c) => c.run(&ctx, out).await,
+        Command::Config(ConfigCommand::Show(c)) => c.run(&ctx, matches, loaded, out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ascend", out);
             Ok(exit::OK)
@@ -330,7 +347,19 @@ fn is_broken_pipe(e: &Error) -> bool {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The config files fill the environment the flags fall back on, before clap reads it.
+    let loaded = match config::load() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ASCEND_LOG")
@@ -356,7 +385,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         signals::install();
         tokio::select! {
-            r = run(cli, &mut out) => Ok(r),
+            r = run(cli, &matches, &loaded, &mut out) => Ok(r),
             stop = async {
                 let stop = signals::stopped().await;
                 tokio::time::sleep(grace).await;

@@ -21,6 +21,17 @@ pub enum Format {
     Csv,
 }
 
+impl Format {
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Csv => "csv",
+        }
+    }
+}
+
 /// A row type that can be shown as a table or CSV row.
 pub trait Tabular: Serialize {
     fn headers() -> &'static [&'static str];

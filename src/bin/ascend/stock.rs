@@ -43,7 +43,7 @@ pub struct Show {
     #[arg(long)]
     chart: Option<PathBuf>,
     /// Where the order book (호가) comes from: naver, replay:DIR or sim[:SEED].
-    #[arg(long, default_value = "naver")]
+    #[arg(long, env = "ASCEND_SOURCE", default_value = "naver")]
     source: String,
     /// Stored data only: no order book request.
     #[arg(long)]
