@@ -172,22 +172,30 @@ async fn bad_input_is_one_line_exit_3_and_writes_nothing(pool: PgPool) {
         &as_user(&["place-order", "005930", "buy", "1"]),
         "limit: give --limit",
     );
-    assert_rejected(
-        &as_user(&["place-order", "005930", "hold", "1", "--market"]),
-        "side:",
+    // Side and time in force are a closed set: clap names the values (usage, exit 2).
+    let o = as_user(&["place-order", "005930", "hold", "1", "--market"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("invalid value 'hold'")
+            && stderr(&o).contains("[possible values: buy, sell]"),
+        "{}",
+        stderr(&o)
     );
-    assert_rejected(
-        &as_user(&[
-            "place-order",
-            "005930",
-            "buy",
-            "1",
-            "--limit",
-            "55900",
-            "--tif",
-            "fok",
-        ]),
-        "tif:",
+    let o = as_user(&[
+        "place-order",
+        "005930",
+        "buy",
+        "1",
+        "--limit",
+        "55900",
+        "--tif",
+        "fok",
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("[possible values: day, gtc, ioc]"),
+        "{}",
+        stderr(&o)
     );
     assert_rejected(
         &as_user(&["place-order", "005930", "buy", "1000", "--market"]),

@@ -45,11 +45,18 @@ async fn crawl_trade_snapshot_and_read_back_through_the_binary(pool: PgPool) {
         "{}",
         stderr(&o)
     );
-    // Bad source specs and markets are rejected.
+    // A market outside the closed set is a usage error naming the values.
+    let o = cli.run(&["crawl-stocks", "--market", "nyse"], None);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("[possible values: kospi, kosdaq, all]"),
+        "{}",
+        stderr(&o)
+    );
+    // Bad source specs are rejected.
     for (args, field) in [
         (vec!["crawl-stocks", "--source", "yahoo"], "error: source:"),
         (vec!["crawl-stocks", "--source", "sim:x"], "error: source:"),
-        (vec!["crawl-stocks", "--market", "nyse"], "error: market:"),
         (
             vec!["crawl-stocks", "--concurrency", "0"],
             "error: concurrency:",
@@ -84,7 +91,11 @@ async fn crawl_trade_snapshot_and_read_back_through_the_binary(pool: PgPool) {
     let exact = json(&cli.run(&["stock", "search", "000660", "--format", "json"], None));
     assert_eq!(exact[0]["code"], "000660");
     assert_eq!(code(&cli.run(&["stock", "search", "  "], None)), 3);
-    assert_eq!(code(&cli.run(&["stock", "search", "없는회사"], None)), 3);
+    assert_eq!(
+        code(&cli.run(&["stock", "search", "없는회사"], None)),
+        1,
+        "no match, as grep"
+    );
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("s.svg");
     let show = json(&cli.run(

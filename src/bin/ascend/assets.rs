@@ -173,10 +173,13 @@ fn parse_date(s: &str, field: &'static str) -> Result<NaiveDate, Invalid> {
 /// sessions that have expired.
 #[derive(Debug, Args)]
 pub struct Snapshot {
+    /// Record (or rewrite) this trading day only (YYYY-MM-DD).
     #[arg(long, conflicts_with_all = ["from", "to"])]
     date: Option<String>,
+    /// Record (or rewrite) every trading day from this one (YYYY-MM-DD), with --to.
     #[arg(long, requires = "to")]
     from: Option<String>,
+    /// The last day of --from (YYYY-MM-DD).
     #[arg(long, requires = "from")]
     to: Option<String>,
 }

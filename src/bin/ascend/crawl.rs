@@ -28,9 +28,9 @@ use ascend::{exit, Error};
 #[derive(Debug, Args)]
 #[command(after_help = HOSTS)]
 pub struct CrawlStocks {
-    /// kospi, kosdaq or all.
-    #[arg(long, default_value = "all")]
-    market: String,
+    /// The market to crawl.
+    #[arg(long, value_enum, default_value_t = MarketArg::All)]
+    market: MarketArg,
     /// Also fetch this many daily bars for every stock and both indices.
     #[arg(long)]
     history: Option<u32>,
@@ -69,16 +69,20 @@ Naver hosts (environment; point them at a mirror or at one local server):
 Exit 5 when a listing is incomplete, a response does not parse or a price is insane (nothing
 is written); 143 on SIGTERM and 130 on Ctrl-C (rolled back, recorded in crawl_runs).";
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum MarketArg {
+    Kospi,
+    Kosdaq,
+    /// Both.
+    All,
+}
+
 impl CrawlStocks {
     pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
-        let markets = match self.market.trim().to_ascii_lowercase().as_str() {
-            "all" => vec![Market::Kospi, Market::Kosdaq],
-            m => vec![m.parse::<Market>().map_err(|_| {
-                ascend::domain::Invalid::new(
-                    "market",
-                    format!("{:?} must be kospi, kosdaq or all", self.market),
-                )
-            })?],
+        let markets = match self.market {
+            MarketArg::All => vec![Market::Kospi, Market::Kosdaq],
+            MarketArg::Kospi => vec![Market::Kospi],
+            MarketArg::Kosdaq => vec![Market::Kosdaq],
         };
         let spec: SourceSpec = self.source.parse()?;
         if self.concurrency == 0 || self.concurrency > 64 {

@@ -423,3 +423,34 @@ fn main() -> ExitCode {
 pub fn io_err(e: io::Error) -> Error {
     Error::Unexpected(anyhow::Error::new(e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every argument and subcommand says what it is for in `--help`.
+    #[test]
+    fn every_argument_and_subcommand_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(name.clone());
+                }
+                walk(sub, &name, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "ascend", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
+}

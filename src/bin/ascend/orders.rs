@@ -29,8 +29,8 @@ pub struct PlaceOrder {
     #[arg(required_unless_present = "file")]
     code: Option<String>,
     /// buy or sell.
-    #[arg(required_unless_present = "file")]
-    side: Option<String>,
+    #[arg(value_enum, required_unless_present = "file")]
+    side: Option<SideArg>,
     /// Number of shares (a positive whole number, at most 10,000,000).
     #[arg(allow_hyphen_values = true, required_unless_present = "file")]
     quantity: Option<String>,
@@ -46,13 +46,48 @@ pub struct PlaceOrder {
     /// Market order: fills at the current price, inside the session only.
     #[arg(long)]
     market: bool,
-    /// Time in force: day (expires at the close), gtc (until filled or cancelled), ioc (fill now or cancel).
-    #[arg(long)]
-    tif: Option<String>,
+    /// Time in force (default day).
+    #[arg(long, value_enum)]
+    tif: Option<TifArg>,
     /// Idempotency key: the same key with the same parameters returns the original order and
     /// writes nothing; with different parameters it is rejected.
     #[arg(long)]
     key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SideArg {
+    Buy,
+    Sell,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TifArg {
+    /// Expires at the close.
+    Day,
+    /// Until filled or cancelled.
+    Gtc,
+    /// Fill now (what can) or cancel.
+    Ioc,
+}
+
+impl SideArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            SideArg::Buy => "buy",
+            SideArg::Sell => "sell",
+        }
+    }
+}
+
+impl TifArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            TifArg::Day => "day",
+            TifArg::Gtc => "gtc",
+            TifArg::Ioc => "ioc",
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -122,11 +157,11 @@ impl PlaceOrder {
         }
         let req = OrderRequest::parse(
             self.code.as_deref().unwrap_or_default(),
-            self.side.as_deref().unwrap_or_default(),
+            self.side.map(SideArg::as_str).unwrap_or_default(),
             self.quantity.as_deref().unwrap_or_default(),
             self.limit.as_deref(),
             self.market,
-            self.tif.as_deref(),
+            self.tif.map(TifArg::as_str),
             self.key.as_deref(),
         )?;
         let actor = ctx.actor()?;

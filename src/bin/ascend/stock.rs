@@ -16,12 +16,16 @@ use ascend::{exit, Error};
 pub enum StockCommand {
     /// Load stocks and prices from a CSV file with columns code,name,market,price,prev_close
     /// (prices stamped with the current time). All rows or none are written.
-    Load { file: PathBuf },
+    Load {
+        /// The CSV file (what `stock list -f csv` prints loads back).
+        file: PathBuf,
+    },
     /// List stored stocks.
     List,
     /// Find stocks by name (Hangul or Latin substring) or code prefix: the exact code first,
     /// then by market cap.
     Search {
+        /// A part of the name, or the start of the code.
         query: String,
         /// At most this many.
         #[arg(long, default_value_t = 20)]

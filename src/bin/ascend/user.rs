@@ -32,6 +32,7 @@ pub enum UserCommand {
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct Register {
+    /// Email to log in with (unique, case-insensitive).
     #[arg(long, required_unless_present = "file", conflicts_with = "file")]
     email: Option<String>,
     /// Display name (1 to 50 characters).
@@ -54,8 +55,10 @@ pub struct Register {
 
 #[derive(Debug, Args)]
 pub struct Update {
+    /// A new email.
     #[arg(long)]
     email: Option<String>,
+    /// A new display name (1 to 50 characters).
     #[arg(long)]
     name: Option<String>,
     /// Also change the password (prompted, or the second stdin line with --password-stdin).
