@@ -36,6 +36,8 @@ jobs_log="$out_dir/jobs.log"
 # The batch jobs log to $jobs_log, as they would to the journal under systemd.
 job() { ascend "$@" --format json >/dev/null 2>>"$jobs_log" || { echo "quickstart: 'ascend $*' failed:" >&2; tail -n 5 "$jobs_log" >&2; exit 1; }; }
 export ASCEND_CONFIG_DIR="$config_dir"
+# The walk-through shows tables, as on a terminal, though its output goes to a file.
+export ASCEND_FORMAT=table
 seed=7
 market="sim:$seed"
 

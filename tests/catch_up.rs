@@ -352,12 +352,12 @@ async fn assets_history_footnotes_a_carried_price(pool: PgPool) {
     );
     let csv = stdout(&o);
     assert!(
-        csv.starts_with("date,cash,stocks,total,daily,cumulative,note\n"),
+        csv.starts_with("date,cash,stock_value,total,daily_return,cumulative_return,note\n"),
         "{csv}"
     );
     assert!(
         csv.contains(
-            "\n2026-11-27,9084464,942000,10026464,0.10%,0.26%,000660 carried from 2026-11-26\n"
+            "\n2026-11-27,9084464,942000,10026464,0.0998,0.2646,000660 carried from 2026-11-26\n"
         ),
         "{csv}"
     );

@@ -78,19 +78,39 @@ async fn a_session_from_register_to_audit(pool: PgPool) {
         None,
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // CSV for programs: the JSON keys as headers, plain values, an empty cell for none.
     let o = cli.run(&["orders", "--open", "--format", "csv"], None);
     let out = stdout(&o);
     let mut lines = out.lines();
-    assert!(lines
-        .next()
-        .unwrap()
-        .starts_with("id,created,code,side,kind"));
-    let row = lines.next().unwrap();
-    assert!(
-        row.contains(",005930,sell,limit,day,3,57000,0,open,3 sh,"),
-        "{row}"
-    );
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!(lines.next(), None);
+    let cell = |k: &str| {
+        row[header
+            .iter()
+            .position(|h| *h == k)
+            .unwrap_or_else(|| panic!("{k} in {header:?}"))]
+    };
+    assert_eq!(
+        [
+            "code",
+            "side",
+            "kind",
+            "tif",
+            "quantity",
+            "limit_price",
+            "filled_quantity",
+            "status",
+            "reserved_shares",
+            "reason"
+        ]
+        .map(cell),
+        ["005930", "sell", "limit", "day", "3", "57000", "0", "open", "3", ""]
+    );
+    assert!(
+        cell("created_at").starts_with("2026-11-24T01:00:00"),
+        "{out}"
+    );
     let o = cli.run(&["trades", "--format", "json"], None);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);

@@ -200,7 +200,14 @@ async fn crawl_trade_snapshot_and_read_back_through_the_binary(pool: PgPool) {
         "{table}"
     );
     let csv = stdout(&me(&["portfolio", "--offline", "--format", "csv"]));
-    assert!(csv.starts_with("code,name,quantity"), "{csv}");
+    // For programs the whole account: each holding, then cash and totals.
+    assert!(csv.starts_with("line,code,name,quantity"), "{csv}");
+    let lines: Vec<&str> = csv.lines().map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(
+        lines[lines.len() - 3..],
+        ["cash_available", "cash_reserved", "total"],
+        "{csv}"
+    );
     // A quote source that cannot be reached falls back to stored prices with a message.
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_ascend"))
         .args([

@@ -174,6 +174,9 @@ impl Cli {
             .env("DATABASE_URL", &self.url)
             .env("ASCEND_CONFIG_DIR", self.config.path())
             .env_remove("ASCEND_SHARED_HOST")
+            // The tests read tables as a person would; what programs get is tested with
+            // --format (or without this variable).
+            .env("ASCEND_FORMAT", "table")
             .envs(env.iter().copied())
             .env_remove("ASCEND_USER")
             .stdin(Stdio::piped())

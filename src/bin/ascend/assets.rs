@@ -41,6 +41,9 @@ impl Tabular for H<'_> {
             "price age",
         ]
     }
+    fn optional() -> &'static [&'static str] {
+        &["weight", "reserved", "avg price", "price age"]
+    }
     fn cells(&self, h: bool) -> Vec<String> {
         let v = self.0;
         let age = match (v.stale, v.price_age_seconds) {
@@ -112,13 +115,12 @@ impl Portfolio {
             eprintln!("portfolio: {}", view.prices);
         }
         match ctx.format {
-            Format::Json => render_one(out, ctx.format, &view, |_| Vec::new()).map_err(io_err)?,
-            Format::Csv => render(
-                out,
-                ctx.format,
-                &view.holdings.iter().map(H).collect::<Vec<_>>(),
-            )
-            .map_err(io_err)?,
+            Format::Json | Format::Ndjson => {
+                render_one(out, ctx.format, &view, |_| Vec::new()).map_err(io_err)?
+            }
+            Format::Csv | Format::Tsv => {
+                render(out, ctx.format, &Line::of(&view)).map_err(io_err)?
+            }
             Format::Table => {
                 render(
                     out,
@@ -130,6 +132,86 @@ impl Portfolio {
             }
         }
         Ok(exit::OK)
+    }
+}
+
+/// A line of the portfolio for programs (CSV, TSV): each holding, then the cash and the totals,
+/// so a file holds the whole account.
+#[derive(Serialize)]
+struct Line {
+    /// `holding`, `cash_available`, `cash_reserved` or `total`.
+    line: &'static str,
+    code: Option<String>,
+    name: Option<String>,
+    quantity: Option<i64>,
+    reserved: Option<i64>,
+    average_price: Option<Decimal>,
+    price: Option<Decimal>,
+    valuation: Decimal,
+    profit: Option<Decimal>,
+    return_pct: Option<Decimal>,
+    weight_pct: Option<Decimal>,
+    stale: Option<bool>,
+    price_age_seconds: Option<i64>,
+}
+
+impl Line {
+    fn of(v: &PortfolioView) -> Vec<Line> {
+        let money_line = |line, valuation| Line {
+            line,
+            code: None,
+            name: None,
+            quantity: None,
+            reserved: None,
+            average_price: None,
+            price: None,
+            valuation,
+            profit: None,
+            return_pct: None,
+            weight_pct: None,
+            stale: None,
+            price_age_seconds: None,
+        };
+        let mut lines: Vec<Line> = v
+            .holdings
+            .iter()
+            .map(|h| Line {
+                line: "holding",
+                code: Some(h.code.clone()),
+                name: Some(h.name.clone()),
+                quantity: Some(h.quantity),
+                reserved: Some(h.reserved),
+                average_price: Some(h.average_price),
+                price: h.price,
+                valuation: h.valuation,
+                profit: Some(h.profit),
+                return_pct: h.return_pct,
+                weight_pct: h.weight_pct,
+                stale: Some(h.stale),
+                price_age_seconds: h.price_age_seconds,
+            })
+            .collect();
+        lines.push(money_line("cash_available", v.cash_available));
+        lines.push(money_line("cash_reserved", v.cash_reserved));
+        lines.push(Line {
+            profit: Some(v.total_assets - v.initial_cash),
+            return_pct: v.total_return_pct,
+            ..money_line("total", v.total_assets)
+        });
+        lines
+    }
+}
+
+impl Tabular for Line {
+    fn headers() -> &'static [&'static str] {
+        &["line", "code", "valuation"]
+    }
+    fn cells(&self, h: bool) -> Vec<String> {
+        vec![
+            self.line.into(),
+            self.code.clone().unwrap_or_default(),
+            money(self.valuation, h),
+        ]
     }
 }
 
@@ -320,8 +402,10 @@ impl Assets {
         }
         if ctx.format != Format::Table || self.history {
             match ctx.format {
-                Format::Json => render_one(out, ctx.format, &a, |_| Vec::new()).map_err(io_err)?,
-                Format::Csv => {
+                Format::Json | Format::Ndjson => {
+                    render_one(out, ctx.format, &a, |_| Vec::new()).map_err(io_err)?
+                }
+                Format::Csv | Format::Tsv => {
                     let rows: Vec<S> = a.snapshots.iter().cloned().map(S).collect();
                     render(out, ctx.format, &rows).map_err(io_err)?;
                 }

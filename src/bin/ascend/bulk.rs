@@ -91,9 +91,27 @@ fn text(cell: &[u8]) -> Result<&str, String> {
     Ok(t)
 }
 
-/// Prints one line per failed row on stderr, a summary on stdout, and picks the exit code.
+/// What a bulk import did, for programs.
+#[derive(serde::Serialize)]
+struct Summary<'a> {
+    written: usize,
+    /// Rows already there as given (a replayed idempotency key, a user registered the same).
+    unchanged: usize,
+    failed: usize,
+    failures: Vec<Failure<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct Failure<'a> {
+    row: usize,
+    reason: &'a str,
+}
+
+/// Prints one line per failed row on stderr and a summary on stdout (a sentence in a table's
+/// place, an object in the data formats), and picks the exit code.
 pub fn finish(
     out: &mut dyn Write,
+    format: crate::output::Format,
     what: &str,
     ok: usize,
     replayed: usize,
@@ -102,17 +120,30 @@ pub fn finish(
     for (row, why) in failed {
         eprintln!("row {row}: {why}");
     }
-    let replays = match (replayed, what) {
-        (0, _) => String::new(),
-        (n, "users") => format!(", {n} already registered as given (nothing written)"),
-        (n, _) => format!(", {n} replayed by idempotency key (nothing written)"),
-    };
-    writeln!(
-        out,
-        "{ok} {what} written{replays}, {} rows failed",
-        failed.len()
-    )
-    .map_err(io_err)?;
+    if format == crate::output::Format::Table {
+        let replays = match (replayed, what) {
+            (0, _) => String::new(),
+            (n, "users") => format!(", {n} already registered as given (nothing written)"),
+            (n, _) => format!(", {n} replayed by idempotency key (nothing written)"),
+        };
+        writeln!(
+            out,
+            "{ok} {what} written{replays}, {} rows failed",
+            failed.len()
+        )
+        .map_err(io_err)?;
+    } else {
+        let summary = Summary {
+            written: ok,
+            unchanged: replayed,
+            failed: failed.len(),
+            failures: failed
+                .iter()
+                .map(|(row, reason)| Failure { row: *row, reason })
+                .collect(),
+        };
+        crate::output::render_one(out, format, &summary, |_| Vec::new()).map_err(io_err)?;
+    }
     Ok(if failed.is_empty() {
         exit::OK
     } else {

@@ -175,7 +175,7 @@ impl Show {
                     None => (
                         match key {
                             "source" => "naver".into(),
-                            "format" => "table".into(),
+                            "format" => crate::output::Format::auto().name().into(),
                             _ => String::new(),
                         },
                         "default".into(),

@@ -67,9 +67,9 @@ struct Cli {
     /// (`ascend login`).
     #[arg(long, env = "ASCEND_USER", global = true)]
     user: Option<String>,
-    /// Output format of reads.
-    #[arg(long, short = 'f', value_enum, env = "ASCEND_FORMAT", default_value_t = Format::Table, global = true)]
-    format: Format,
+    /// Output format of reads [default: table on a terminal, tsv otherwise].
+    #[arg(long, short = 'f', value_enum, env = "ASCEND_FORMAT", global = true)]
+    format: Option<Format>,
     /// Colour in log lines: auto (on a terminal, unless NO_COLOR is set), always or never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
     color: ColorChoice,
@@ -277,7 +277,7 @@ fn build_ctx(cli: &Cli) -> Result<Ctx, Error> {
     }
     let now = cli.now.as_deref().map(Clock::parse).transpose()?;
     Ok(Ctx {
-        format: cli.format,
+        format: cli.format.unwrap_or_else(Format::auto),
         user: cli.user.clone(),
         database_url: cli.database_url.clone(),
         now,

@@ -100,6 +100,9 @@ impl Tabular for OrderView {
             "status", "reserved", "reason",
         ]
     }
+    fn optional() -> &'static [&'static str] {
+        &["kind", "tif", "created", "reserved", "reason"]
+    }
     fn cells(&self, h: bool) -> Vec<String> {
         let o = &self.0;
         let reserved = if o.side == "buy" {
@@ -132,6 +135,9 @@ impl Tabular for FillView {
         &[
             "fill", "order", "time", "code", "side", "quantity", "price", "amount", "fee", "tax",
         ]
+    }
+    fn optional() -> &'static [&'static str] {
+        &["order", "time", "amount"]
     }
     fn cells(&self, h: bool) -> Vec<String> {
         let f = &self.0;
@@ -352,5 +358,5 @@ async fn place_file(ctx: &Ctx, out: &mut dyn Write, path: &std::path::Path) -> R
         }
     }
     failed.sort();
-    crate::bulk::finish(out, "orders", ok, replayed, &failed)
+    crate::bulk::finish(out, ctx.format, "orders", ok, replayed, &failed)
 }

@@ -15,7 +15,8 @@ use ascend::{exit, Error};
 #[derive(Debug, Subcommand)]
 pub enum StockCommand {
     /// Load stocks and prices from a CSV file with columns code,name,market,price,prev_close
-    /// (prices stamped with the current time). All rows or none are written.
+    /// (prices stamped with the current time; the other columns `stock list -f csv` prints are
+    /// accepted and read past). All rows or none are written.
     Load {
         /// The CSV file (what `stock list -f csv` prints loads back).
         file: PathBuf,
@@ -103,6 +104,9 @@ impl Tabular for Row {
             "listed",
         ]
     }
+    fn optional() -> &'static [&'static str] {
+        &["market", "change", "prev close", "listed", "price at"]
+    }
     fn cells(&self, h: bool) -> Vec<String> {
         let s = &self.0;
         vec![
@@ -119,14 +123,79 @@ impl Tabular for Row {
     }
 }
 
+/// The instrument columns of a `stock list` file, when present and not empty: the kind
+/// (`etf`, `etn`, …), the leverage multiple, the listing day and the halt.
+fn instrument_columns(
+    q: &mut StockQuote,
+    f: &std::collections::HashMap<String, String>,
+) -> Result<(), ascend::domain::Invalid> {
+    use ascend::domain::{InstrumentKind, Invalid};
+    let cell = |k: &str| f.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    if let Some(k) = cell("kind") {
+        q.kind = InstrumentKind::ALL
+            .into_iter()
+            .find(|i| i.as_str() == k)
+            .ok_or_else(|| {
+                let all: Vec<&str> = InstrumentKind::ALL.iter().map(|i| i.as_str()).collect();
+                Invalid::new("kind", format!("{k:?} must be one of {}", all.join(", ")))
+            })?;
+    }
+    if let Some(l) = cell("leverage") {
+        let l = parse_decimal(l, "leverage")?;
+        if l <= rust_decimal::Decimal::ZERO || l > rust_decimal::Decimal::from(5) {
+            return Err(Invalid::new(
+                "leverage",
+                format!("{l} must be above 0 and at most 5"),
+            ));
+        }
+        q.leverage = l;
+    }
+    if let Some(d) = cell("listed_on") {
+        q.listed_on = Some(
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                Invalid::new("listed_on", format!("{d:?} is not a date (YYYY-MM-DD)"))
+            })?,
+        );
+    }
+    if let Some(h) = cell("halted") {
+        q.halted = match h {
+            "true" => true,
+            "false" => false,
+            _ => {
+                return Err(Invalid::new(
+                    "halted",
+                    format!("{h:?} must be true or false"),
+                ))
+            }
+        };
+    }
+    Ok(())
+}
+
 impl StockCommand {
     pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
         match self {
             StockCommand::Load { file } => {
+                // What `stock list -f csv` prints loads back: its other columns are derived
+                // (change, rate) or the crawl's to know (instrument kind, halts), so they are
+                // read past.
                 let input = crate::bulk::read(
                     &file,
                     &["code", "name", "market", "price", "prev_close"],
-                    &[],
+                    &[
+                        "change",
+                        "change_rate",
+                        "volume",
+                        "market_cap",
+                        "price_at",
+                        "listed",
+                        "kind",
+                        "leverage",
+                        "listed_on",
+                        "halted",
+                        "after_price",
+                        "after_price_at",
+                    ],
                 )?;
                 if let Some((row, why)) = input.failed.first() {
                     return Err(Error::rejected(format!(
@@ -142,7 +211,10 @@ impl StockCommand {
                         .and_then(|(p, prev)| {
                             StockQuote::parse(&f["code"], &f["name"], &f["market"], p, prev)
                         });
-                    let q = parsed.map_err(|e| {
+                    let mut q = parsed.map_err(|e| {
+                        Error::rejected(format!("{}: row {row}: {e}", file.display()))
+                    })?;
+                    instrument_columns(&mut q, f).map_err(|e| {
                         Error::rejected(format!("{}: row {row}: {e}", file.display()))
                     })?;
                     if let Some(first) = first_row.insert(q.code.clone(), *row) {

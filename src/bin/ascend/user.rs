@@ -233,5 +233,5 @@ async fn register_file(
         }
     }
     failed.sort();
-    crate::bulk::finish(out, "users", ok, existing, &failed)
+    crate::bulk::finish(out, ctx.format, "users", ok, existing, &failed)
 }
