@@ -64,9 +64,17 @@ impl Clock {
                 return Ok(Clock::fixed(t.with_timezone(&Utc)));
             }
         }
+        // A day alone is its midnight in KST.
+        if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            let t = kst()
+                .from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+                .single()
+                .expect("KST has no gaps");
+            return Ok(Clock::fixed(t.with_timezone(&Utc)));
+        }
         Err(Invalid::new(
             "now",
-            format!("{s:?} is not a time (use 2026-11-24T10:15:00+09:00 or \"2026-11-24 10:15\" in KST)"),
+            format!("{s:?} is not a time (use 2026-11-24T10:15:00+09:00, \"2026-11-24 10:15\" in KST, or a day)"),
         ))
     }
 }
@@ -92,5 +100,7 @@ mod tests {
         assert!(d > Duration::minutes(59) && d <= Duration::hours(1), "{d}");
         assert!(!ahead.is_fixed() && set.is_fixed());
         assert_eq!(Clock::parse("yesterday").unwrap_err().field, "now");
+        let midnight = Clock::parse("2026-10-20").unwrap().now();
+        assert_eq!(midnight, Clock::parse("2026-10-20 00:00").unwrap().now());
     }
 }

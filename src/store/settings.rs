@@ -89,6 +89,13 @@ pub async fn history(conn: &mut PgConnection) -> Result<Vec<SettingRow>> {
     )
 }
 
+/// The database server's time (the transaction's start).
+pub async fn server_now(conn: &mut PgConnection) -> Result<DateTime<Utc>> {
+    Ok(sqlx::query_scalar("SELECT now()")
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
 /// Serializes settings changes for the rest of the transaction, so two operators setting at
 /// once leave a history in the order they committed.
 pub async fn lock(conn: &mut PgConnection) -> Result<()> {
