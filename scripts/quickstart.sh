@@ -63,7 +63,7 @@ ascend place-order 035420 buy 10 --market --key qs-3 --format json >/dev/null
 # A 2x leveraged ETF: a 5-won tick, a band of twice +-30%, and no transaction tax on its sale.
 ascend place-order 122630 buy 50 --market --key qs-etf-buy --format json >/dev/null
 # Rest below / above the market: settle fills them when the price crosses.
-p005930=$(ascend stock show 005930 --offline --format json | sed -n 's/.*"price": "\([0-9]*\)".*/\1/p' | head -n1)
+p005930=$(ascend stock show 005930 --offline --format json | sed -n 's/.*"price": *"\([0-9]*\)".*/\1/p' | head -n1)
 ascend place-order 005930 buy 20 --limit "$(( (p005930 * 97 / 100) / 100 * 100 ))" --tif gtc --key qs-4 --format json >/dev/null
 ascend place-order 005930 sell 10 --limit "$(( (p005930 * 103 / 100) / 100 * 100 ))" --tif gtc --key qs-5 --format json >/dev/null
 ascend orders

@@ -128,14 +128,14 @@ pass "each trader is their Unix account ($mapped)"
 # B places a resting order; A can neither see nor cancel it, nor act for B.
 as "$tb" "" -- stock show 005930 --offline -f json
 expect 0 "stock show"
-price=$(printf '%s' "$out" | sed -n 's/.*"price": "\([0-9]*\)".*/\1/p' | head -n1)
+price=$(printf '%s' "$out" | sed -n 's/.*"price": *"\([0-9]*\)".*/\1/p' | head -n1)
 limit=$(((price * 90 / 100) / 100 * 100))
 as "$tb" "" -- place-order 005930 buy 1 --limit "$limit" --tif gtc -f json
 expect 0 "trader B places an order"
 order=$(printf '%s' "$out" | grep -o '"id": *[0-9]*' | head -n1 | grep -o '[0-9]*$')
 as "$ta" "" -- orders -f json
 expect 0 "trader A lists orders"
-[[ "$out" != *"\"id\": $order,"* ]] || die "A sees B's order: $out"
+[[ "$out" != *"\"id\":$order,"* ]] || die "A sees B's order: $out"
 pass "trader A does not see B's order #$order"
 as "$ta" "" -- cancel "$order"
 expect 3 "trader A cancels B's order"
@@ -178,7 +178,7 @@ operator admin settings set commission_pct 0.02
 expect 0 "the operator sets the commission"
 operator --user b@shared.example orders -f json
 expect 0 "the operator lists B's orders"
-[[ "$out" == *"\"id\": $order,"* ]] || die "the operator does not see B's order: $out"
+[[ "$out" == *"\"id\":$order,"* ]] || die "the operator does not see B's order: $out"
 by=$(psql -qtA "$service_url" -c "SELECT set_by FROM settings WHERE name = 'commission_pct' ORDER BY id DESC LIMIT 1")
 [[ "$by" == "$oprole" ]] || die "set_by: $by"
 pass "the operator sets the commission (recorded as $by) and acts for B"

@@ -270,11 +270,23 @@ impl Show {
         let app = ctx.app().await?;
         let d = stocks::detail(&app, &code, self.days.max(1)).await?;
         if let Some(path) = &self.chart {
-            let series = ascend::chart::Series {
-                name: format!("{} close", d.stock.code),
-                points: d.bars.iter().map(|b| (b.date, b.close)).collect(),
-            };
-            ascend::chart::write_chart(path, &format!("{} daily close", d.stock.code), &[series])?;
+            let candles: Vec<ascend::chart::Candle> = d
+                .bars
+                .iter()
+                .map(|b| ascend::chart::Candle {
+                    date: b.date,
+                    open: b.open,
+                    high: b.high,
+                    low: b.low,
+                    close: b.close,
+                    volume: b.volume,
+                })
+                .collect();
+            ascend::chart::write_candles(
+                path,
+                &format!("{} {} — daily", d.stock.code, d.stock.name),
+                &candles,
+            )?;
             eprintln!("chart written to {}", path.display());
         }
         let (order_book, order_book_error) = if self.offline {
