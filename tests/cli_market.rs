@@ -53,15 +53,21 @@ async fn crawl_trade_snapshot_and_read_back_through_the_binary(pool: PgPool) {
         "{}",
         stderr(&o)
     );
-    // Bad source specs are rejected.
-    for (args, field) in [
-        (vec!["crawl-stocks", "--source", "yahoo"], "error: source:"),
-        (vec!["crawl-stocks", "--source", "sim:x"], "error: source:"),
-        (
-            vec!["crawl-stocks", "--concurrency", "0"],
-            "error: concurrency:",
-        ),
-    ] {
+    // A source that is none of the forms is a usage error naming them.
+    for bad in ["yahoo", "sim:x", "replay:"] {
+        let o = cli.run(&["crawl-stocks", "--source", bad], None);
+        assert_eq!(code(&o), 2, "{bad}: {}", stderr(&o));
+        assert!(stderr(&o).starts_with("error: source: "), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("(use naver, replay:DIR or sim[:SEED])"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    for (args, field) in [(
+        vec!["crawl-stocks", "--concurrency", "0"],
+        "error: concurrency:",
+    )] {
         let o = cli.run(&args, None);
         assert_eq!(code(&o), 3, "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).starts_with(field), "{}", stderr(&o));

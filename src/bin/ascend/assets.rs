@@ -84,7 +84,7 @@ pub struct Portfolio {
     #[arg(long)]
     offline: bool,
     /// Quote source: naver, replay:DIR or sim[:SEED].
-    #[arg(long, env = "ASCEND_SOURCE", default_value = "naver")]
+    #[arg(long, env = "ASCEND_SOURCE", default_value = "naver", value_parser = crate::source_arg::SourceArg)]
     source: String,
     /// Give up on live quotes after this many milliseconds.
     #[arg(long, default_value_t = 1500)]

@@ -35,7 +35,7 @@ pub struct CrawlStocks {
     #[arg(long)]
     history: Option<u32>,
     /// naver, replay:DIR or sim[:SEED].
-    #[arg(long, env = "ASCEND_SOURCE", default_value = "naver")]
+    #[arg(long, env = "ASCEND_SOURCE", default_value = "naver", value_parser = crate::source_arg::SourceArg)]
     source: String,
     /// Save every raw response under DIR (Naver sources).
     #[arg(long)]

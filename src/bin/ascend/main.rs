@@ -14,6 +14,7 @@ mod output;
 mod session;
 mod settle;
 mod signals;
+mod source_arg;
 mod stock;
 mod user;
 

@@ -48,7 +48,7 @@ pub struct Show {
     #[arg(long)]
     chart: Option<PathBuf>,
     /// Where the order book (호가) comes from: naver, replay:DIR or sim[:SEED].
-    #[arg(long, env = "ASCEND_SOURCE", default_value = "naver")]
+    #[arg(long, env = "ASCEND_SOURCE", default_value = "naver", value_parser = crate::source_arg::SourceArg)]
     source: String,
     /// Stored data only: no order book request.
     #[arg(long)]
