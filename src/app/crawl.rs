@@ -326,7 +326,7 @@ fn closing_bars(
     calendar: &Calendar,
     listings: &[(Market, Vec<StockQuote>)],
     at: chrono::DateTime<chrono::Utc>,
-) -> Vec<(String, crate::market::Bar)> {
+) -> Vec<(String, crate::domain::market_data::Bar)> {
     use crate::domain::TradingSession;
     let day = rules::trade_date(at);
     let local = at.with_timezone(&rules::kst()).time();
@@ -349,7 +349,7 @@ fn closing_bars(
         let close = q.price.get();
         bars.push((
             q.code.to_string(),
-            crate::market::Bar {
+            crate::domain::market_data::Bar {
                 date: day,
                 open,
                 high: high.max(close).max(open),
@@ -426,7 +426,7 @@ async fn history<M: MarketData>(
             let written = &written;
             let products = &products;
             async move {
-                let rows: Vec<(String, crate::market::Bar)> = bars
+                let rows: Vec<(String, crate::domain::market_data::Bar)> = bars
                     .into_iter()
                     .map(|b| (symbol.as_str().to_string(), b))
                     .collect();

@@ -214,7 +214,7 @@ pub struct StockDetail {
     pub stock: StockView,
     pub tick: Option<Decimal>,
     pub band: Option<rules::Band>,
-    pub bars: Vec<crate::market::Bar>,
+    pub bars: Vec<crate::domain::market_data::Bar>,
 }
 
 pub async fn detail(app: &App, code: &StockCode, days: i64) -> Result<StockDetail> {
