@@ -298,13 +298,7 @@ async fn after_market_rows(
     if calendar.is_trading_day(day) != Ok(true) {
         return Ok(());
     }
-    let closes: std::collections::HashMap<String, Decimal> =
-        sqlx::query_as("SELECT symbol, close FROM daily_bars WHERE date = $1 AND regular")
-            .bind(day)
-            .fetch_all(&app.pool)
-            .await?
-            .into_iter()
-            .collect();
+    let closes = store::regular_closes(&mut *app.pool.acquire().await?, day).await?;
     for q in listings
         .iter_mut()
         .flat_map(|(_, quotes)| quotes.iter_mut())

@@ -153,6 +153,35 @@ pub async fn calendar(conn: &mut PgConnection) -> Result<Calendar> {
     Ok(Calendar::from_bar_dates(dates))
 }
 
+/// The closes of a symbol on those of `dates` it has a bar of, by date.
+pub async fn closes_on(
+    conn: &mut PgConnection,
+    symbol: &str,
+    dates: &[NaiveDate],
+) -> Result<Vec<(NaiveDate, Decimal)>> {
+    Ok(sqlx::query_as(
+        "SELECT date, close FROM daily_bars WHERE symbol = $1 AND date = ANY($2) ORDER BY date",
+    )
+    .bind(symbol)
+    .bind(dates)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Every symbol's regular-session close of `day` (bars whose close includes the after-market
+/// are left out).
+pub async fn regular_closes(
+    conn: &mut PgConnection,
+    day: NaiveDate,
+) -> Result<std::collections::HashMap<String, Decimal>> {
+    let rows: Vec<(String, Decimal)> =
+        sqlx::query_as("SELECT symbol, close FROM daily_bars WHERE date = $1 AND regular")
+            .bind(day)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// The last `days` stored bars of a symbol, oldest first.
 pub async fn bars(conn: &mut PgConnection, symbol: &str, days: i64) -> Result<Vec<Bar>> {
     let rows: Vec<BarRow> = sqlx::query_as(

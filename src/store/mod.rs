@@ -4,10 +4,13 @@
 //! holding, then order — so concurrent writers cannot deadlock. The account row lock guards
 //! everything a user owns: every writer of a user's holdings, orders or ledger takes it first.
 
+pub mod audit;
 pub mod ledger;
 pub mod market;
+pub mod portfolio;
 pub mod settings;
 pub mod snapshots;
+pub mod stocks;
 pub mod trading;
 pub mod users;
 
