@@ -5,6 +5,8 @@ pub mod admin;
 pub mod assets;
 pub mod audit;
 pub mod crawl;
+pub mod db;
+pub mod market;
 pub mod orders;
 pub mod portfolio;
 pub mod settle;
@@ -13,6 +15,9 @@ pub mod stocks;
 pub mod users;
 
 use sqlx::PgPool;
+
+/// Order and fill rows as the order commands return them.
+pub use crate::store::trading::{FillRow, OrderRow};
 
 use crate::clock::Clock;
 use crate::domain::rules::kst;

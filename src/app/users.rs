@@ -317,6 +317,12 @@ pub async fn delete(app: &App, actor: &Actor, password: Option<&str>) -> Result<
     })
 }
 
+/// Active users by email (case-insensitive): (lower(email), id), for bulk files that name
+/// users by email.
+pub async fn ids_by_email(app: &App, emails: &[String]) -> Result<Vec<(String, i64)>> {
+    store::ids_by_email(&mut *app.pool.acquire().await?, emails).await
+}
+
 /// Registers many users, `batch` per transaction; passwords are hashed on all cores first. A
 /// refused row (an email already registered or repeated in the input) is reported and does not
 /// stop the others. Returns, per row, the new user id or the reason.

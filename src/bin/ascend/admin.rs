@@ -8,9 +8,8 @@ use serde::Serialize;
 
 use crate::output::{render, render_one, time, Tabular};
 use crate::{io_err, Ctx};
-use ascend::app::admin;
+use ascend::app::admin::{self, SettingRow};
 use ascend::domain::settings::SettingName;
-use ascend::store::settings::SettingRow;
 use ascend::{exit, Error};
 
 #[derive(Debug, Subcommand)]

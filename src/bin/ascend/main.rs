@@ -138,7 +138,7 @@ impl Ctx {
         let url = self.database_url.as_deref().ok_or_else(|| {
             Error::Unavailable("DATABASE_URL is not set (give --database-url or set DATABASE_URL; scripts/db.sh prints one)".into())
         })?;
-        ascend::store::connect(url, 8).await
+        ascend::app::db::connect(url, 8).await
     }
 
     /// The app of this command: the database's settings and clock, and what the caller may do.

@@ -1,0 +1,23 @@
+//! `ascend db`: connecting, and the schema's migrations.
+
+use sqlx::PgPool;
+
+use crate::error::Result;
+
+pub use crate::store::MigrationStatus;
+
+/// Connects to the database at `url` with a pool of at most `max_connections`; a database
+/// that does not answer is reported at once (exit 5), not after a hang.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
+    crate::store::connect(url, max_connections).await
+}
+
+/// Applies every pending migration; returns the status of each afterwards.
+pub async fn migrate(pool: &PgPool) -> Result<Vec<MigrationStatus>> {
+    crate::store::migrate(pool).await
+}
+
+/// Every migration this program knows and whether it is applied.
+pub async fn status(pool: &PgPool) -> Result<Vec<MigrationStatus>> {
+    crate::store::migration_status(pool).await
+}
