@@ -6,6 +6,14 @@ use crate::error::Result;
 
 pub use crate::store::MigrationStatus;
 
+/// Connections of the program's pool when `ASCEND_POOL_SIZE` is not given: the larger of 8
+/// and twice the machine's cores, so that every settle worker has a connection and the
+/// commands that run queries side by side do not wait for one.
+pub fn default_pool_size() -> u32 {
+    let cores = u32::try_from(super::cores()).unwrap_or(u32::MAX);
+    cores.saturating_mul(2).max(8)
+}
+
 /// Connects to the database at `url` with a pool of at most `max_connections`; a database
 /// that does not answer is reported at once (exit 5), not after a hang.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
