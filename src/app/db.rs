@@ -1,10 +1,10 @@
 //! `ascend db`: connecting, and the schema's migrations.
 
-use sqlx::PgPool;
-
 use crate::error::Result;
 
 pub use crate::store::MigrationStatus;
+/// The connection pool every use case runs on.
+pub use sqlx::PgPool;
 
 /// Connections of the program's pool when `ASCEND_POOL_SIZE` is not given: the larger of 8
 /// and twice the machine's cores, so that every settle worker has a connection and the

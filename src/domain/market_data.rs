@@ -1,8 +1,8 @@
 //! Market-data values as the rest of the program sees them, whatever source they came from: a
 //! listing row, a quote, a daily bar, an index now and an order book. Plain units: prices and
 //! money in won, volumes and quantities in shares, indices in points. The parsers in
-//! `crate::market` convert whatever unit a page prints into these; the store reads and writes
-//! them through row types of its own.
+//! `crate::market` convert whatever unit a page prints into these; the store maps them to and
+//! from its tables itself (nothing here knows of sqlx).
 
 use std::fmt;
 

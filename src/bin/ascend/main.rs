@@ -140,7 +140,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub async fn pool(&self) -> Result<sqlx::PgPool, Error> {
+    pub async fn pool(&self) -> Result<ascend::app::db::PgPool, Error> {
         let url = self.database_url.as_deref().ok_or_else(|| {
             Error::Unavailable("DATABASE_URL is not set (give --database-url or set DATABASE_URL; scripts/db.sh prints one)".into())
         })?;
