@@ -628,3 +628,38 @@ async fn a_shared_host_trader_is_their_unix_account_and_nothing_more(pool: PgPoo
     ];
     ok(&as_(&root, &["--user", "bob@example.com", "orders"], None));
 }
+
+#[sqlx::test]
+async fn tuning_settings_are_derived_from_the_machine_until_an_operator_sets_them(pool: PgPool) {
+    let cli = Cli::new(&pool).await;
+    let machine = ascend::app::Tuning::of_machine();
+    assert_eq!(machine.settle_workers, ascend::app::cores() + 1);
+    let app = ascend::app::App::connect(pool.clone(), None, None)
+        .await
+        .unwrap();
+    assert_eq!(app.tuning, machine);
+    // Unset settings have no stored row: `show` lists only what is stored.
+    let shown = json(&cli.run(&["admin", "settings", "show", "-f", "json"], None));
+    assert!(shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["name"] != "settle_workers"));
+
+    ok(&cli.run(&["admin", "settings", "set", "settle_workers", "7"], None));
+    ok(&cli.run(
+        &["admin", "settings", "set", "order_import_batch", "5,000"],
+        None,
+    ));
+    refused(
+        &cli.run(&["admin", "settings", "set", "settle_workers", "0"], None),
+        3,
+        "settle_workers: \"0\" must be a whole number of workers from 1 to 64",
+    );
+    let app = ascend::app::App::connect(pool.clone(), None, None)
+        .await
+        .unwrap();
+    assert_eq!(app.tuning.settle_workers, 7);
+    assert_eq!(app.tuning.order_import_batch, 5_000);
+    assert_eq!(app.tuning.user_import_batch, machine.user_import_batch);
+}

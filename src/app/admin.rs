@@ -5,7 +5,8 @@ use serde::Serialize;
 use super::App;
 use crate::domain::settings::SettingName;
 use crate::error::Result;
-use crate::store::settings::{self as store, SettingRow};
+use crate::store::settings as store;
+pub use crate::store::settings::SettingRow;
 use crate::store::users::log_action;
 
 /// A setting as it stands.

@@ -8,7 +8,9 @@ use super::App;
 use crate::chart::Series;
 use crate::domain::portfolio::total_return_pct;
 use crate::error::Result;
-use crate::store::snapshots::{self, SnapshotRow};
+use crate::store::snapshots;
+
+pub use crate::store::snapshots::SnapshotRow;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AssetsView {
@@ -39,25 +41,13 @@ impl AssetsView {
 
 pub async fn assets(app: &App, user_id: i64, days: i64) -> Result<AssetsView> {
     let mut conn = app.pool.acquire().await?;
-    let (cash, stock_valuation, initial): (Decimal, Decimal, Decimal) = sqlx::query_as(
-        "SELECT a.available + a.reserved,
-                coalesce((SELECT sum((h.available + h.reserved) * coalesce(s.price, 0)) FROM holdings h
-                          JOIN stocks s ON s.code = h.code WHERE h.user_id = a.user_id), 0),
-                u.initial_cash
-         FROM accounts a JOIN users u ON u.id = a.user_id WHERE a.user_id = $1",
-    )
-    .bind(user_id)
-    .fetch_one(&mut *conn)
-    .await?;
+    let t = crate::store::portfolio::totals(&mut conn, user_id).await?;
+    let (cash, stock_valuation, initial) = (t.cash, t.stock_valuation, t.initial_cash);
     let rows = snapshots::for_user(&mut conn, user_id, days).await?;
     let mut kospi_rebased = Vec::new();
     if let Some(first) = rows.first() {
         let dates: Vec<chrono::NaiveDate> = rows.iter().map(|r| r.date).collect();
-        let closes: Vec<(chrono::NaiveDate, Decimal)> =
-            sqlx::query_as("SELECT date, close FROM daily_bars WHERE symbol = 'KOSPI' AND date = ANY($1) ORDER BY date")
-                .bind(&dates)
-                .fetch_all(&mut *conn)
-                .await?;
+        let closes = crate::store::market::closes_on(&mut conn, "KOSPI", &dates).await?;
         if let Some((d0, c0)) = closes.first().copied() {
             if d0 == first.date && !c0.is_zero() {
                 kospi_rebased = closes

@@ -298,13 +298,7 @@ async fn after_market_rows(
     if calendar.is_trading_day(day) != Ok(true) {
         return Ok(());
     }
-    let closes: std::collections::HashMap<String, Decimal> =
-        sqlx::query_as("SELECT symbol, close FROM daily_bars WHERE date = $1 AND regular")
-            .bind(day)
-            .fetch_all(&app.pool)
-            .await?
-            .into_iter()
-            .collect();
+    let closes = store::regular_closes(&mut *app.pool.acquire().await?, day).await?;
     for q in listings
         .iter_mut()
         .flat_map(|(_, quotes)| quotes.iter_mut())
@@ -326,7 +320,7 @@ fn closing_bars(
     calendar: &Calendar,
     listings: &[(Market, Vec<StockQuote>)],
     at: chrono::DateTime<chrono::Utc>,
-) -> Vec<(String, crate::market::Bar)> {
+) -> Vec<(String, crate::domain::market_data::Bar)> {
     use crate::domain::TradingSession;
     let day = rules::trade_date(at);
     let local = at.with_timezone(&rules::kst()).time();
@@ -349,7 +343,7 @@ fn closing_bars(
         let close = q.price.get();
         bars.push((
             q.code.to_string(),
-            crate::market::Bar {
+            crate::domain::market_data::Bar {
                 date: day,
                 open,
                 high: high.max(close).max(open),
@@ -426,7 +420,7 @@ async fn history<M: MarketData>(
             let written = &written;
             let products = &products;
             async move {
-                let rows: Vec<(String, crate::market::Bar)> = bars
+                let rows: Vec<(String, crate::domain::market_data::Bar)> = bars
                     .into_iter()
                     .map(|b| (symbol.as_str().to_string(), b))
                     .collect();

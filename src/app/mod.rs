@@ -5,6 +5,8 @@ pub mod admin;
 pub mod assets;
 pub mod audit;
 pub mod crawl;
+pub mod db;
+pub mod market;
 pub mod orders;
 pub mod portfolio;
 pub mod settle;
@@ -14,9 +16,12 @@ pub mod users;
 
 use sqlx::PgPool;
 
+/// Order and fill rows as the order commands return them.
+pub use crate::store::trading::{FillRow, OrderRow};
+
 use crate::clock::Clock;
 use crate::domain::rules::kst;
-use crate::domain::settings::{ClockMode, Settings};
+use crate::domain::settings::{ClockMode, Settings, StoredTuning};
 use crate::domain::{Invalid, Rulebook};
 use crate::error::{Error, Result};
 use crate::store::users::UserRow;
@@ -28,6 +33,43 @@ pub struct App {
     pub clock: Clock,
     pub rules: Rulebook,
     pub caller: Caller,
+    /// Worker counts and rows per transaction of the batch jobs.
+    pub tuning: Tuning,
+}
+
+/// The tuning of the batch jobs in force: each the operator's setting (`ascend admin settings
+/// set settle_workers 4`), else a default derived from the machine. docs/PERFORMANCE.md has the
+/// measurements behind the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// Transactions `settle` runs side by side; unset: the machine's cores + 1 (each batch
+    /// also spends time in the client while its connection waits).
+    pub settle_workers: usize,
+    /// Users per transaction of `user register --file`; unset: 500.
+    pub user_import_batch: usize,
+    /// Orders per transaction of `place-order --file`; unset: 2,000.
+    pub order_import_batch: usize,
+}
+
+impl Tuning {
+    /// The stored settings, with the machine's defaults where one is unset.
+    pub fn of(stored: StoredTuning) -> Tuning {
+        Tuning {
+            settle_workers: stored.settle_workers.unwrap_or(cores() + 1),
+            user_import_batch: stored.user_import_batch.unwrap_or(500),
+            order_import_batch: stored.order_import_batch.unwrap_or(2_000),
+        }
+    }
+
+    /// Every value derived from the machine (no setting stored).
+    pub fn of_machine() -> Tuning {
+        Tuning::of(StoredTuning::default())
+    }
+}
+
+/// The cores this process may use (`std::thread::available_parallelism`; 1 when unknown).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl App {
@@ -39,6 +81,7 @@ impl App {
             clock,
             rules,
             caller: Caller::operator("library"),
+            tuning: Tuning::of_machine(),
         }
     }
 
@@ -123,6 +166,7 @@ impl App {
             clock,
             rules: settings.rules,
             caller,
+            tuning: Tuning::of(settings.tuning),
         })
     }
 }
@@ -210,5 +254,33 @@ pub async fn resolve(app: &App, actor: &Actor) -> Result<UserRow> {
                 ))
             }),
         Actor::Session(token) => users::session_user(&mut conn, token, app.clock.now()).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuning_takes_each_stored_setting_and_derives_the_rest_from_the_machine() {
+        let machine = Tuning::of_machine();
+        assert_eq!(machine.settle_workers, cores() + 1);
+        assert_eq!(machine.user_import_batch, 500);
+        assert_eq!(machine.order_import_batch, 2_000);
+        let set = Tuning::of(StoredTuning {
+            settle_workers: Some(2),
+            user_import_batch: None,
+            order_import_batch: Some(10),
+        });
+        assert_eq!(
+            set,
+            Tuning {
+                settle_workers: 2,
+                user_import_batch: 500,
+                order_import_batch: 10,
+            }
+        );
+        assert!(db::default_pool_size() >= 8);
+        assert!(db::default_pool_size() as usize >= machine.settle_workers);
     }
 }

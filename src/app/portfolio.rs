@@ -5,16 +5,15 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::FromRow;
 
 use super::App;
 use crate::domain::portfolio::{total_return_pct, weight_pct, Position};
 use crate::domain::StockCode;
 use crate::error::{Error, Result};
 use crate::market::MarketData;
+use crate::store::portfolio as store;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct HoldingView {
@@ -49,17 +48,6 @@ pub struct PortfolioView {
     pub prices: String,
 }
 
-#[derive(FromRow)]
-struct Row {
-    code: String,
-    name: String,
-    available: i64,
-    reserved: i64,
-    cost: Decimal,
-    price: Option<Decimal>,
-    price_at: Option<DateTime<Utc>>,
-}
-
 /// Values a user's portfolio. `live` is the quote source and its timeout; `None` is offline.
 pub async fn portfolio<M: MarketData>(
     app: &App,
@@ -68,21 +56,11 @@ pub async fn portfolio<M: MarketData>(
 ) -> Result<PortfolioView> {
     let now = app.clock.now();
     let mut conn = app.pool.acquire().await?;
-    let (available, reserved, initial): (Decimal, Decimal, Decimal) = sqlx::query_as(
-        "SELECT a.available, a.reserved, u.initial_cash FROM accounts a JOIN users u ON u.id = a.user_id WHERE a.user_id = $1",
-    )
-    .bind(user_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| Error::not_found(format!("user #{user_id} has no account")))?;
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT h.code, s.name, h.available, h.reserved, h.cost, s.price, s.price_at
-         FROM holdings h JOIN stocks s ON s.code = h.code
-         WHERE h.user_id = $1 AND h.available + h.reserved > 0 ORDER BY h.code",
-    )
-    .bind(user_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let cash = store::cash(&mut conn, user_id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("user #{user_id} has no account")))?;
+    let (available, reserved, initial) = (cash.available, cash.reserved, cash.initial_cash);
+    let rows = store::holdings(&mut conn, user_id).await?;
     drop(conn);
 
     let mut live_prices = std::collections::HashMap::new();

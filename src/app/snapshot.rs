@@ -184,10 +184,6 @@ async fn take(
     let day_start = rules::kst_instant(date, NaiveTime::MIN);
     let end = day_start + Duration::days(1);
     let mut tx = app.pool.begin().await?;
-    // One statement aggregates every holding: give it room to hash in memory.
-    sqlx::query("SET LOCAL work_mem = '64MB'")
-        .execute(&mut *tx)
-        .await?;
     let (n, carried) = snapshots::take(&mut tx, date, day_start, end, prev, now, existing).await?;
     tx.commit().await?;
     Ok(DayResult {

@@ -317,6 +317,12 @@ pub async fn delete(app: &App, actor: &Actor, password: Option<&str>) -> Result<
     })
 }
 
+/// Active users by email (case-insensitive): (lower(email), id), for bulk files that name
+/// users by email.
+pub async fn ids_by_email(app: &App, emails: &[String]) -> Result<Vec<(String, i64)>> {
+    store::ids_by_email(&mut *app.pool.acquire().await?, emails).await
+}
+
 /// A row of a bulk registration that did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registered {

@@ -3,6 +3,7 @@
 
 pub mod calendar;
 pub mod instrument;
+pub mod market_data;
 pub mod portfolio;
 pub mod quote;
 pub mod rules;

@@ -1,6 +1,8 @@
 //! Deployment settings: the rules an operator sets for everyone (commission, how old a price
-//! may be, whose clock counts). They are stored in the database with their history and read at
-//! the start of every command; traders cannot change them per command.
+//! may be, whose clock counts) and the tuning of the batch jobs (worker counts, rows per
+//! transaction). They are stored in the database with their history and read at the start of
+//! every command; traders cannot change them per command. A tuning setting never stored keeps
+//! a default the program derives from the machine it runs on (see `crate::app::Tuning`).
 
 use std::fmt;
 
@@ -38,13 +40,22 @@ pub enum SettingName {
     MaxPriceAgeMin,
     /// `real` (the database server's clock) or `simulated` (operators may give --now).
     Clock,
+    /// Transactions `settle` runs side by side (1 to 64; unset: the machine's cores + 1).
+    SettleWorkers,
+    /// Users per transaction of `user register --file` (1 to 100,000; unset: 500).
+    UserImportBatch,
+    /// Orders per transaction of `place-order --file` (1 to 100,000; unset: 2,000).
+    OrderImportBatch,
 }
 
 impl SettingName {
-    pub const ALL: [SettingName; 3] = [
+    pub const ALL: [SettingName; 6] = [
         SettingName::CommissionPct,
         SettingName::MaxPriceAgeMin,
         SettingName::Clock,
+        SettingName::SettleWorkers,
+        SettingName::UserImportBatch,
+        SettingName::OrderImportBatch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +63,9 @@ impl SettingName {
             SettingName::CommissionPct => "commission_pct",
             SettingName::MaxPriceAgeMin => "max_price_age_min",
             SettingName::Clock => "clock",
+            SettingName::SettleWorkers => "settle_workers",
+            SettingName::UserImportBatch => "user_import_batch",
+            SettingName::OrderImportBatch => "order_import_batch",
         }
     }
 
@@ -86,8 +100,30 @@ impl SettingName {
                     format!("{v:?} must be real or simulated"),
                 )),
             },
+            SettingName::SettleWorkers => whole_number(self, v, 64, "workers"),
+            SettingName::UserImportBatch => whole_number(self, v, 100_000, "users"),
+            SettingName::OrderImportBatch => whole_number(self, v, 100_000, "orders"),
         }
     }
+}
+
+/// A whole number from 1 to `max`, read by the rule of every number a person types (`1,000`
+/// or `1000`) and stored without separators.
+fn whole_number(name: SettingName, v: &str, max: u32, unit: &str) -> Result<String, Invalid> {
+    let bad = || {
+        Invalid::new(
+            name.as_str(),
+            format!(
+                "{v:?} must be a whole number of {unit} from 1 to {}",
+                super::group_thousands(max.into())
+            ),
+        )
+    };
+    let n = super::parse_decimal(v, name.as_str()).map_err(|_| bad())?;
+    if !n.fract().is_zero() || n < Decimal::ONE || n > Decimal::from(max) {
+        return Err(bad());
+    }
+    Ok(n.normalize().to_string())
 }
 
 impl fmt::Display for SettingName {
@@ -101,6 +137,16 @@ impl fmt::Display for SettingName {
 pub struct Settings {
     pub rules: Rulebook,
     pub clock: ClockMode,
+    pub tuning: StoredTuning,
+}
+
+/// The tuning settings as stored: `None` where an operator never set one, and the program
+/// derives a default from the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoredTuning {
+    pub settle_workers: Option<usize>,
+    pub user_import_batch: Option<usize>,
+    pub order_import_batch: Option<usize>,
 }
 
 impl Settings {
@@ -135,6 +181,15 @@ impl Settings {
                     } else {
                         ClockMode::Simulated
                     };
+                }
+                SettingName::SettleWorkers => {
+                    s.tuning.settle_workers = Some(v.parse().expect("checked"));
+                }
+                SettingName::UserImportBatch => {
+                    s.tuning.user_import_batch = Some(v.parse().expect("checked"));
+                }
+                SettingName::OrderImportBatch => {
+                    s.tuning.order_import_batch = Some(v.parse().expect("checked"));
                 }
             }
         }
@@ -187,5 +242,42 @@ mod tests {
         assert_eq!(Settings::from_stored([]).unwrap(), Settings::default());
         assert!(Settings::from_stored([("fee", "1")]).is_err());
         assert!(Settings::from_stored([("clock", "later")]).is_err());
+    }
+
+    #[test]
+    fn tuning_settings_are_whole_numbers_in_range_and_unset_by_default() {
+        assert_eq!(SettingName::SettleWorkers.parse(" 4 ").unwrap(), "4");
+        assert_eq!(
+            SettingName::OrderImportBatch.parse("5,000").unwrap(),
+            "5000"
+        );
+        assert_eq!(
+            SettingName::SettleWorkers
+                .parse("0")
+                .unwrap_err()
+                .to_string(),
+            "settle_workers: \"0\" must be a whole number of workers from 1 to 64"
+        );
+        for bad in ["65", "-1", "1.5", "x", "5,00", ""] {
+            assert!(SettingName::SettleWorkers.parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            SettingName::UserImportBatch
+                .parse("100001")
+                .unwrap_err()
+                .field,
+            "user_import_batch"
+        );
+        let s =
+            Settings::from_stored([("settle_workers", "8"), ("user_import_batch", "250")]).unwrap();
+        assert_eq!(
+            s.tuning,
+            StoredTuning {
+                settle_workers: Some(8),
+                user_import_batch: Some(250),
+                order_import_batch: None,
+            }
+        );
+        assert_eq!(Settings::default().tuning, StoredTuning::default());
     }
 }

@@ -26,7 +26,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::parse::{parse_number, Bar, Level, OrderBook, ParseError};
+use super::parse::{parse_number, ParseError};
+pub use crate::domain::market_data::{Bar, Level, ListedRow, OrderBook, QuoteNow};
 use crate::domain::rules::kst;
 use crate::domain::{group_thousands, InstrumentKind, Market, StockCode, TradingSession};
 
@@ -146,75 +147,11 @@ impl Direction {
     }
 }
 
-/// One listed instrument from a listing page, in plain units (won, shares).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ListedRow {
-    pub code: StockCode,
-    pub name: String,
-    pub market: Market,
-    pub kind: InstrumentKind,
-    /// The current (or last) price in won; always > 0.
-    pub price: Decimal,
-    /// price − signed change.
-    pub prev_close: Decimal,
-    /// Change in percent, signed by the direction code.
-    pub change_rate: Option<Decimal>,
-    /// `None` where the feed prints 0 or `-` (halted, not traded yet).
-    pub open: Option<Decimal>,
-    pub high: Option<Decimal>,
-    pub low: Option<Decimal>,
-    /// Shares traded today.
-    pub volume: Option<i64>,
-    /// Won traded today.
-    pub trading_value: Option<Decimal>,
-    /// Market capitalisation in won.
-    pub market_cap: Option<Decimal>,
-    /// Listed shares (stock/default only; marketValue has no share count).
-    pub listed_shares: Option<i64>,
-    /// Listing date (stock/default `listedDate`).
-    pub listed_on: Option<NaiveDate>,
-    pub upper_limit: Option<Decimal>,
-    pub lower_limit: Option<Decimal>,
-    /// Trading is stopped (a halt flag set, or a status other than tradable).
-    pub halted: bool,
-    /// The session the price was printed in; `Regular` when the row does not say.
-    pub session: TradingSession,
-}
-
 /// One page of `m.stock` marketValue: its rows and the market's row count (ETF/ETN included).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MarketValuePage {
     pub rows: Vec<ListedRow>,
     pub total_count: usize,
-}
-
-/// One code of the polling quote API (top-level KRX fields only; ignore overMarketPriceInfo / integratedPriceInfo).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QuoteNow {
-    pub code: StockCode,
-    pub name: String,
-    /// The last KRX price (after 16:00 the after-market's); `None` where the feed prints `-`.
-    pub price: Option<Decimal>,
-    /// price − signed change; `None` without a price or a change.
-    pub prev_close: Option<Decimal>,
-    /// Change in percent, signed by the direction code.
-    pub change_rate: Option<Decimal>,
-    pub open: Option<Decimal>,
-    pub high: Option<Decimal>,
-    pub low: Option<Decimal>,
-    /// Shares traded today; `None` before the open.
-    pub volume: Option<i64>,
-    /// Won traded today.
-    pub trading_value: Option<Decimal>,
-    /// Market capitalisation in won (`marketValueFullRaw`).
-    pub market_cap: Option<Decimal>,
-    /// `PREOPEN` / `OPEN` / `CLOSE` as given.
-    pub market_status: String,
-    /// `marketSessionType` regularMarket / afterMarket.
-    pub session: TradingSession,
-    /// `localTradedAt`, converted to KST wall-clock time.
-    pub traded_at: Option<NaiveDateTime>,
-    pub halted: bool,
 }
 
 /// An index now (polling index API, or m.stock `/api/index/{X}/basic`).

@@ -9,7 +9,6 @@ pub mod parse;
 pub mod sim;
 pub mod source;
 
-use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -18,51 +17,11 @@ use rust_decimal::Decimal;
 
 use crate::domain::{Invalid, Market, StockCode};
 
-pub use json::{ListedRow, QuoteNow};
-pub use parse::{Bar, IndexNow, Level, OrderBook, ParseError};
+pub use crate::domain::market_data::{
+    Bar, IndexCode, IndexNow, Level, ListedRow, OrderBook, QuoteNow,
+};
+pub use parse::ParseError;
 pub use sim::Sim;
-
-/// The two KRX indices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-pub enum IndexCode {
-    Kospi,
-    Kosdaq,
-}
-
-impl IndexCode {
-    pub const ALL: [IndexCode; 2] = [IndexCode::Kospi, IndexCode::Kosdaq];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IndexCode::Kospi => "KOSPI",
-            IndexCode::Kosdaq => "KOSDAQ",
-        }
-    }
-}
-
-impl fmt::Display for IndexCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl IndexNow {
-    /// The stored shape of an index quote: value, change from the previous close, rate.
-    pub fn from_quote(q: &json::IndexQuote) -> IndexNow {
-        let change = q.value - q.prev_close;
-        let rate = q.change_rate.unwrap_or_else(|| {
-            if q.prev_close.is_zero() {
-                Decimal::ZERO
-            } else {
-                (change * Decimal::from(100) / q.prev_close).round_dp(2)
-            }
-        });
-        IndexNow {
-            value: q.value,
-            change,
-            change_rate: rate,
-        }
-    }
-}
 
 /// What a daily-bar request is for: a stock or an index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

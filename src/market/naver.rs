@@ -397,7 +397,11 @@ impl MarketData for Naver {
                 url: url.clone(),
                 what: format!("no row for {index}"),
             })?;
-        Ok(IndexNow::from_quote(&q))
+        Ok(IndexNow::from_prev_close(
+            q.value,
+            q.prev_close,
+            q.change_rate,
+        ))
     }
 
     async fn daily_bars(&self, symbol: &Symbol, days: u32) -> MarketResult<Vec<Bar>> {

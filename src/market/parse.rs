@@ -1,6 +1,6 @@
-//! What the market parsers share: the error a response that cannot be read turns into, the
-//! plain value types the rest of the program uses (daily bar, index now, order book), and the
-//! reading of numbers as Naver prints them.
+//! What the market parsers share: the error a response that cannot be read turns into and the
+//! reading of numbers as Naver prints them. The values they produce (daily bar, index now,
+//! order book, listing row, quote) are domain types: [`crate::domain::market_data`].
 //!
 //! The parsers of Naver's renewed JSON endpoints are in [`super::json`]. The classic HTML
 //! pages they replaced (the market-cap listing, the index summary, the 10-step order book) and
@@ -9,9 +9,9 @@
 
 use std::str::FromStr;
 
-use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+
+pub use crate::domain::market_data::{Bar, IndexNow, Level, OrderBook};
 
 /// Why a response could not be turned into values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,39 +66,6 @@ pub enum ParseError {
         best_ask: Decimal,
         best_bid: Decimal,
     },
-}
-
-/// One daily bar: parsed from the chart API, stored in daily_bars and read back from it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
-pub struct Bar {
-    pub date: NaiveDate,
-    pub open: Decimal,
-    pub high: Decimal,
-    pub low: Decimal,
-    pub close: Decimal,
-    pub volume: i64,
-}
-
-/// An index's current value and change from the previous close.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IndexNow {
-    pub value: Decimal,
-    pub change: Decimal,
-    pub change_rate: Decimal,
-}
-
-/// One price level of the order book.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Level {
-    pub price: Decimal,
-    pub quantity: i64,
-}
-
-/// The order book: asks by ascending price, bids by descending price (best first on both).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OrderBook {
-    pub asks: Vec<Level>,
-    pub bids: Vec<Level>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -209,19 +176,5 @@ mod tests {
             assert!(!message.contains('\n'), "{message}");
             assert!(!message.starts_with(char::is_uppercase), "{message}");
         }
-    }
-
-    #[test]
-    fn bars_round_trip_through_json() {
-        let bar = Bar {
-            date: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
-            open: dec!(273_500),
-            high: dec!(276_000),
-            low: dec!(272_000),
-            close: dec!(274_500),
-            volume: 12_913_819,
-        };
-        let json = serde_json::to_string(&bar).unwrap();
-        assert_eq!(serde_json::from_str::<Bar>(&json).unwrap(), bar);
     }
 }

@@ -6,9 +6,9 @@ use serde::Serialize;
 use sqlx::{FromRow, PgConnection};
 
 use crate::domain::calendar::Calendar;
+use crate::domain::market_data::{Bar, IndexCode, IndexNow};
 use crate::domain::Market;
 use crate::error::Result;
-use crate::market::{Bar, IndexCode, IndexNow};
 
 /// Upserts daily bars of many symbols in one statement. Bars dated on or after
 /// `after_market_from` come from a source whose daily close includes the after-market: they
@@ -153,17 +153,69 @@ pub async fn calendar(conn: &mut PgConnection) -> Result<Calendar> {
     Ok(Calendar::from_bar_dates(dates))
 }
 
+/// The closes of a symbol on those of `dates` it has a bar of, by date.
+pub async fn closes_on(
+    conn: &mut PgConnection,
+    symbol: &str,
+    dates: &[NaiveDate],
+) -> Result<Vec<(NaiveDate, Decimal)>> {
+    Ok(sqlx::query_as(
+        "SELECT date, close FROM daily_bars WHERE symbol = $1 AND date = ANY($2) ORDER BY date",
+    )
+    .bind(symbol)
+    .bind(dates)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Every symbol's regular-session close of `day` (bars whose close includes the after-market
+/// are left out).
+pub async fn regular_closes(
+    conn: &mut PgConnection,
+    day: NaiveDate,
+) -> Result<std::collections::HashMap<String, Decimal>> {
+    let rows: Vec<(String, Decimal)> =
+        sqlx::query_as("SELECT symbol, close FROM daily_bars WHERE date = $1 AND regular")
+            .bind(day)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// The last `days` stored bars of a symbol, oldest first.
 pub async fn bars(conn: &mut PgConnection, symbol: &str, days: i64) -> Result<Vec<Bar>> {
-    let mut rows: Vec<Bar> = sqlx::query_as(
+    let rows: Vec<BarRow> = sqlx::query_as(
         "SELECT date, open, high, low, close, volume FROM daily_bars WHERE symbol = $1 ORDER BY date DESC LIMIT $2",
     )
     .bind(symbol)
     .bind(days)
     .fetch_all(&mut *conn)
     .await?;
-    rows.reverse();
-    Ok(rows)
+    Ok(rows.into_iter().rev().map(Bar::from).collect())
+}
+
+/// A row of daily_bars as read.
+#[derive(FromRow)]
+struct BarRow {
+    date: NaiveDate,
+    open: Decimal,
+    high: Decimal,
+    low: Decimal,
+    close: Decimal,
+    volume: i64,
+}
+
+impl From<BarRow> for Bar {
+    fn from(r: BarRow) -> Bar {
+        Bar {
+            date: r.date,
+            open: r.open,
+            high: r.high,
+            low: r.low,
+            close: r.close,
+            volume: r.volume,
+        }
+    }
 }
 
 #[derive(Debug, Clone, FromRow, Serialize, PartialEq)]

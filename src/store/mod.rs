@@ -4,10 +4,13 @@
 //! holding, then order — so concurrent writers cannot deadlock. The account row lock guards
 //! everything a user owns: every writer of a user's holdings, orders or ledger takes it first.
 
+pub mod audit;
 pub mod ledger;
 pub mod market;
+pub mod portfolio;
 pub mod settings;
 pub mod snapshots;
+pub mod stocks;
 pub mod trading;
 pub mod users;
 
@@ -22,8 +25,8 @@ use crate::error::{Error, Result};
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Session settings every connection of the program uses. Our statements are set-based with
-/// array parameters, so a generic plan serves every call: planning each execution anew (the
-/// default for the first few) was a large share of place-order's server time.
+/// array parameters, so a generic plan serves every call and no execution is planned anew
+/// (docs/PERFORMANCE.md has the measurement).
 ///
 /// A statement slower than a second is logged at debug level (`ASCEND_LOG=sqlx=debug`), not as
 /// sqlx's default warning: a bulk load or a busy server is not a fault to print among the
@@ -34,8 +37,8 @@ pub fn tune(opts: PgConnectOptions) -> PgConnectOptions {
 }
 
 /// Pool settings of the program and the benchmarks. sqlx pings a pooled connection before
-/// every acquire by default: one more round trip per transaction (a fifth of place-order's).
-/// Without it, a connection that has died fails its first statement, which reports an
+/// every acquire by default, one more round trip per transaction; this pool does not. A
+/// connection that has died fails its first statement instead, which reports an
 /// infrastructure error (exit code 5) like any other lost connection.
 pub fn pool_options() -> PgPoolOptions {
     PgPoolOptions::new().test_before_acquire(false)

@@ -23,7 +23,8 @@ pub enum Existing {
 /// after-market, else the latest bar before it, else the latest price). A holding valued at a
 /// price of another day is named in the row's note (`005930 carried from 2026-11-26`). `prev`
 /// is the previous trading day, for the daily return. Returns the number of users written and
-/// how many of them have a note.
+/// how many of them have a note. Run it in a transaction: it raises the transaction's
+/// `work_mem`.
 pub async fn take(
     conn: &mut PgConnection,
     date: NaiveDate,
@@ -33,6 +34,10 @@ pub async fn take(
     taken_at: DateTime<Utc>,
     existing: Existing,
 ) -> Result<(u64, u64)> {
+    // One statement aggregates every holding: give it room to hash in memory.
+    sqlx::query("SET LOCAL work_mem = '64MB'")
+        .execute(&mut *conn)
+        .await?;
     let (written, noted): (i64, i64) = sqlx::query_as(
         "WITH active AS (
              SELECT id, initial_cash FROM users

@@ -8,9 +8,8 @@ use serde::Serialize;
 
 use crate::output::{render, render_one, time, Tabular};
 use crate::{io_err, Ctx};
-use ascend::app::admin;
+use ascend::app::admin::{self, SettingRow};
 use ascend::domain::settings::SettingName;
-use ascend::store::settings::SettingRow;
 use ascend::{exit, Error};
 
 #[derive(Debug, Subcommand)]
@@ -31,7 +30,10 @@ pub enum SettingsCommand {
     /// commission_pct: commission in percent of each fill, both sides (0 to 1; default 0.015).
     /// max_price_age_min: a stored price older than this may not be traded on (1 to 1440
     /// minutes; default 15). clock: real (the database server's time) or simulated (operators
-    /// may give --now; for tests, the quickstart and backtests).
+    /// may give --now; for tests, the quickstart and backtests). settle_workers: settle
+    /// transactions side by side (1 to 64; unset: the cores + 1). user_import_batch,
+    /// order_import_batch: rows per transaction of `user register --file` and `place-order
+    /// --file` (1 to 100,000; unset: 500 and 2,000).
     Set(Set),
 }
 

@@ -11,11 +11,10 @@ use serde::Serialize;
 
 use crate::output::{money, render, render_one, Format, Tabular};
 use crate::{io_err, Ctx};
+use ascend::app::market::{self as market_data, Source, SourceOptions, SourceSpec};
 use ascend::app::portfolio::{self, HoldingView, PortfolioView};
 use ascend::app::{self, snapshot};
 use ascend::domain::Invalid;
-use ascend::market::source::Source;
-use ascend::market::SourceSpec;
 use ascend::{exit, Error};
 
 fn pct(p: Option<Decimal>) -> String {
@@ -100,10 +99,12 @@ impl Portfolio {
         let view = if self.offline {
             portfolio::portfolio::<Source>(&app, user.id, None).await?
         } else {
-            let mut config = Source::config_from_env();
-            config.timeout = Duration::from_millis(self.timeout_ms);
-            config.retries = 0;
-            let source = Source::open(&spec, config, None, app.clock)?;
+            let opts = SourceOptions {
+                timeout: Some(Duration::from_millis(self.timeout_ms)),
+                retries: Some(0),
+                ..SourceOptions::default()
+            };
+            let source = market_data::open(&app, &spec, opts)?;
             portfolio::portfolio(
                 &app,
                 user.id,
@@ -335,7 +336,7 @@ pub struct Assets {
 /// A snapshot row; in a table a day with a note is marked `*` and the note is a footnote (the
 /// table stays within 80 columns), in CSV the note is a column.
 #[derive(Serialize)]
-struct S(ascend::store::snapshots::SnapshotRow);
+struct S(ascend::app::assets::SnapshotRow);
 
 impl Tabular for S {
     fn headers() -> &'static [&'static str] {
@@ -372,7 +373,7 @@ impl Tabular for S {
 
 /// The table of snapshots: [`S`] without the note column.
 #[derive(Serialize)]
-struct T(ascend::store::snapshots::SnapshotRow);
+struct T(ascend::app::assets::SnapshotRow);
 
 impl Tabular for T {
     fn headers() -> &'static [&'static str] {

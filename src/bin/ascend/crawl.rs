@@ -9,9 +9,8 @@ use clap::Args;
 use crate::output::{money, render_one};
 use crate::{io_err, Ctx};
 use ascend::app::crawl::{self, CrawlOptions, Progress};
+use ascend::app::market::{self as market_data, SourceOptions, SourceSpec};
 use ascend::domain::{rules, Market};
-use ascend::market::source::Source;
-use ascend::market::SourceSpec;
 use ascend::{exit, Error};
 
 /// Crawl the KOSPI and KOSDAQ listings (stocks, and the ETFs and ETNs listed on KOSPI: price,
@@ -90,7 +89,7 @@ impl CrawlStocks {
         }
         let app = ctx.app().await?;
         let now = app.clock.now();
-        let cal = ascend::store::market::calendar(&mut *app.pool.acquire().await?).await?;
+        let cal = market_data::calendar(&app).await?;
         let today = rules::trade_date(now);
         match cal.is_trading_day(today) {
             Ok(false) if !self.any_day => {
@@ -101,9 +100,12 @@ impl CrawlStocks {
             Err(e) => eprintln!("crawl-stocks: {e}; crawling to learn it from the KOSPI bars"),
             Ok(_) => {}
         }
-        let mut config = Source::config_from_env();
-        config.deadline = Duration::from_secs(self.deadline.max(1));
-        let source = Source::open(&spec, config, self.record.clone(), app.clock)?;
+        let opts = SourceOptions {
+            deadline: Some(Duration::from_secs(self.deadline.max(1))),
+            record: self.record.clone(),
+            ..SourceOptions::default()
+        };
+        let source = market_data::open(&app, &spec, opts)?;
         let opts = CrawlOptions {
             markets,
             history_days: self.history,
@@ -183,7 +185,7 @@ impl CrawlStocks {
 mod tests {
     #[test]
     fn help_names_every_host_setting_with_its_default() {
-        for (setting, default) in ascend::market::naver::NaverConfig::HOST_SETTINGS {
+        for (setting, default) in ascend::app::market::host_settings() {
             let line = super::HOSTS
                 .lines()
                 .find(|l| l.trim_start().starts_with(setting))

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::output::{render, Tabular};
 use crate::{io_err, Ctx};
-use ascend::store::{self, MigrationStatus};
+use ascend::app::db::{self, MigrationStatus};
 use ascend::{exit, Error};
 
 #[derive(Debug, Subcommand)]
@@ -45,9 +45,9 @@ impl DbCommand {
                         "db migrate: only an operator may do this; on this shared host {me} is a trader"
                     )));
                 }
-                store::migrate(&pool).await?
+                db::migrate(&pool).await?
             }
-            DbCommand::Status => store::migration_status(&pool).await?,
+            DbCommand::Status => db::status(&pool).await?,
         };
         let pending = rows.iter().any(|r| !r.applied);
         let rows: Vec<Row> = rows.into_iter().map(Row).collect();

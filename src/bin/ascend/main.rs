@@ -47,7 +47,8 @@ Exit codes:
 Environment: DATABASE_URL, ASCEND_NOW (simulated databases only), ASCEND_USER,
 ASCEND_CONFIG_DIR (where the login session file lives), ASCEND_SHARED_HOST (set by the
 shared-host installer: a trader is the Unix account that runs the program through sudo).
-Commission, maximum price age and the clock are the database's settings: ascend admin settings.";
+Commission, maximum price age, the clock and the batch jobs' tuning are the database's
+settings: ascend admin settings. ASCEND_POOL_SIZE: database connections at most.";
 
 /// Ascend: paper trading (모의투자) on KOSPI and KOSDAQ at real prices, on PostgreSQL.
 ///
@@ -60,6 +61,10 @@ struct Cli {
     /// PostgreSQL URL.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
+    /// Database connections at most (default: the larger of 8 and twice the cores).
+    #[arg(long, env = "ASCEND_POOL_SIZE", global = true,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pool_size: Option<u32>,
     /// Pretend it is this time (RFC 3339, or "YYYY-MM-DD HH:MM" in KST). Operators only, and
     /// only in a database whose clock setting is simulated.
     #[arg(long, env = "ASCEND_NOW", global = true)]
@@ -191,6 +196,7 @@ pub struct Ctx {
     pub format: Format,
     pub user: Option<String>,
     database_url: Option<String>,
+    pool_size: Option<u32>,
     /// `--now`, checked against the database's clock setting when the app connects.
     now: Option<Clock>,
     /// On a shared host, the Unix account of the trader who ran the program through sudo.
@@ -198,11 +204,14 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub async fn pool(&self) -> Result<sqlx::PgPool, Error> {
+    pub async fn pool(&self) -> Result<ascend::app::db::PgPool, Error> {
         let url = self.database_url.as_deref().ok_or_else(|| {
             Error::Unavailable("DATABASE_URL is not set (give --database-url or set DATABASE_URL; scripts/db.sh prints one)".into())
         })?;
-        ascend::store::connect(url, 8).await
+        let size = self
+            .pool_size
+            .unwrap_or_else(ascend::app::db::default_pool_size);
+        ascend::app::db::connect(url, size).await
     }
 
     /// The app of this command: the database's settings and clock, and what the caller may do.
@@ -281,6 +290,7 @@ fn build_ctx(cli: &Cli) -> Result<Ctx, Error> {
         format: cli.format.unwrap_or_else(Format::auto),
         user: cli.user.clone(),
         database_url: cli.database_url.clone(),
+        pool_size: cli.pool_size,
         now,
         unix_user,
     })

@@ -8,37 +8,31 @@ use serde::Serialize;
 
 use crate::output::{money, render, time, Format, Tabular};
 use crate::{io_err, Ctx};
+use ascend::app::market as market_data;
 use ascend::chart::sparkline;
 use ascend::domain::calendar::DayInfo;
 use ascend::domain::{rules, Invalid};
-use ascend::store::market as store;
 use ascend::{exit, Error};
 
 #[derive(Serialize)]
-struct IndexView {
-    code: String,
-    value: rust_decimal::Decimal,
-    change: rust_decimal::Decimal,
-    change_rate: rust_decimal::Decimal,
-    at: chrono::DateTime<chrono::Utc>,
-    trend: Vec<rust_decimal::Decimal>,
-}
+struct IndexView(market_data::IndexTrend);
 
 impl Tabular for IndexView {
     fn headers() -> &'static [&'static str] {
         &["index", "value", "change", "rate %", "at", "trend (closes)"]
     }
     fn cells(&self, h: bool) -> Vec<String> {
+        let i = &self.0;
         vec![
-            self.code.clone(),
-            money(self.value, h),
-            money(self.change, h),
-            self.change_rate.to_string(),
-            time(self.at, h),
+            i.code.clone(),
+            money(i.value, h),
+            money(i.change, h),
+            i.change_rate.to_string(),
+            time(i.at, h),
             if h {
-                sparkline(&self.trend)
+                sparkline(&i.trend)
             } else {
-                self.trend
+                i.trend
                     .iter()
                     .map(|d| d.to_string())
                     .collect::<Vec<_>>()
@@ -59,29 +53,13 @@ pub struct Index {
 impl Index {
     pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
         let app = ctx.app().await?;
-        let mut conn = app.pool.acquire().await?;
-        let rows = store::indices(&mut conn).await?;
+        let rows = market_data::indices(&app, self.days.max(1)).await?;
         if rows.is_empty() {
             return Err(Error::not_found(
                 "index: no index values are stored yet; run `ascend crawl-stocks`",
             ));
         }
-        let mut views = Vec::new();
-        for r in rows {
-            let trend = store::bars(&mut conn, &r.code, self.days.max(1))
-                .await?
-                .into_iter()
-                .map(|b| b.close)
-                .collect();
-            views.push(IndexView {
-                code: r.code,
-                value: r.value,
-                change: r.change,
-                change_rate: r.change_rate,
-                at: r.at,
-                trend,
-            });
-        }
+        let views: Vec<IndexView> = rows.into_iter().map(IndexView).collect();
         render(out, ctx.format, &views).map_err(io_err)?;
         Ok(exit::OK)
     }
@@ -146,7 +124,7 @@ impl Calendar {
                 today.with_day(1).expect("day 1")
             }
         };
-        let cal = store::calendar(&mut *app.pool.acquire().await?).await?;
+        let cal = market_data::calendar(&app).await?;
         let days = first
             .iter_days()
             .take_while(|d| d.month() == first.month())

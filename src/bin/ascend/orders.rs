@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::output::{money, opt_money, render, render_one, time, Tabular};
 use crate::{io_err, Ctx};
 use ascend::app::{self, orders::OrderRequest};
-use ascend::store::trading::{FillRow, OrderRow};
+use ascend::app::{FillRow, OrderRow};
 use ascend::{exit, Error};
 
 /// Place an order. Examples:
@@ -305,11 +305,10 @@ async fn place_file(ctx: &Ctx, out: &mut dyn Write, path: &std::path::Path) -> R
         .iter()
         .map(|(_, f)| f["email"].to_lowercase())
         .collect();
-    let ids: HashMap<String, i64> =
-        ascend::store::users::ids_by_email(&mut *app.pool.acquire().await?, &emails)
-            .await?
-            .into_iter()
-            .collect();
+    let ids: HashMap<String, i64> = ascend::app::users::ids_by_email(&app, &emails)
+        .await?
+        .into_iter()
+        .collect();
     let mut failed = input.failed;
     let mut rows = Vec::new();
     for (row, f) in &input.rows {

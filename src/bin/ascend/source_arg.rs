@@ -22,7 +22,7 @@ impl TypedValueParser for SourceArg {
         let s = value
             .to_str()
             .ok_or_else(|| clap::Error::new(ErrorKind::InvalidUtf8).with_cmd(cmd))?;
-        match s.parse::<ascend::market::SourceSpec>() {
+        match s.parse::<ascend::app::market::SourceSpec>() {
             Ok(_) => Ok(s.trim().to_string()),
             Err(e) => {
                 Err(clap::Error::raw(ErrorKind::InvalidValue, format!("{e}\n")).with_cmd(cmd))

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::output::{money, opt_money, render, render_one, time, Tabular};
 use crate::{io_err, Ctx};
+use ascend::app::market::{self as market_data, OrderBook, SourceOptions, SourceSpec};
 use ascend::app::stocks::{self, StockQuote, StockView};
 use ascend::domain::parse_decimal;
 use ascend::{exit, Error};
@@ -59,12 +60,12 @@ pub struct Show {
 struct ShowView<'a> {
     #[serde(flatten)]
     detail: &'a stocks::StockDetail,
-    order_book: Option<ascend::market::OrderBook>,
+    order_book: Option<OrderBook>,
     order_book_error: Option<String>,
 }
 
 /// The order book as a 호가 ladder: asks above (highest first), bids below.
-fn book_table(out: &mut dyn Write, book: &ascend::market::OrderBook) -> std::io::Result<()> {
+fn book_table(out: &mut dyn Write, book: &OrderBook) -> std::io::Result<()> {
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
         .set_header(["sell qty", "price", "buy qty"]);
@@ -292,12 +293,14 @@ impl Show {
         let (order_book, order_book_error) = if self.offline {
             (None, None)
         } else {
-            let spec: ascend::market::SourceSpec = self.source.parse()?;
-            let mut config = ascend::market::source::Source::config_from_env();
-            config.timeout = std::time::Duration::from_secs(3);
-            config.retries = 1;
-            let source = ascend::market::source::Source::open(&spec, config, None, app.clock)?;
-            match ascend::market::MarketData::order_book(&source, &code).await {
+            let spec: SourceSpec = self.source.parse()?;
+            let opts = SourceOptions {
+                timeout: Some(std::time::Duration::from_secs(3)),
+                retries: Some(1),
+                ..SourceOptions::default()
+            };
+            let source = market_data::open(&app, &spec, opts)?;
+            match market_data::order_book(&source, &code).await {
                 Ok(b) => (Some(b), None),
                 Err(e) => {
                     eprintln!("stock show: order book unavailable: {e}");

@@ -223,7 +223,8 @@ async fn register_file(
         }
     }
     let app = ctx.app().await?;
-    let results = users::register_many(&app, good, 500, "operator").await?;
+    let results =
+        users::register_many(&app, good, app.tuning.user_import_batch, "operator").await?;
     let (mut ok, mut existing) = (0, 0);
     for (row, r) in results {
         match r {
