@@ -7,94 +7,35 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::App;
+use crate::domain::order::{
+    self, Decision, Order, PlaceError, Position, Reservation, Shares, IOC_REASON,
+};
 use crate::domain::rules::{self, SessionState};
-use crate::domain::{Invalid, OrderKind, Price, Quantity, Side, StockCode, TimeInForce};
+use crate::domain::{Price, Side, StockCode};
 use crate::error::{Error, Result};
 use crate::store::ledger::{self, Posting};
 use crate::store::trading::{
     self, FillPlan, FillRow, NewOrderRow, OrderInsert, OrderRow, StockRow,
 };
 
-/// A request to place an order, parsed at the boundary.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrderRequest {
-    pub code: StockCode,
-    pub side: Side,
-    pub quantity: Quantity,
-    /// `None` for a market order.
-    pub limit: Option<Price>,
-    pub tif: TimeInForce,
-    pub idempotency_key: Option<String>,
+pub use crate::domain::order::OrderRequest;
+
+/// True when a stored order carries exactly the parameters of `req`.
+fn same_as(req: &OrderRequest, o: &OrderRow) -> bool {
+    o.code == req.code.as_str()
+        && o.side == req.side.as_str()
+        && o.quantity == req.quantity.get()
+        && o.limit_price == req.limit.map(Price::get)
+        && o.tif == req.tif.as_str()
 }
 
-impl OrderRequest {
-    /// Parses the text a person or a CSV row gives. `limit` and `market` are exclusive and one
-    /// of them is required.
-    pub fn parse(
-        code: &str,
-        side: &str,
-        quantity: &str,
-        limit: Option<&str>,
-        market: bool,
-        tif: Option<&str>,
-        key: Option<&str>,
-    ) -> Result<Self, Invalid> {
-        let code = StockCode::parse(code)?;
-        let side: Side = side.parse()?;
-        let quantity: Quantity = quantity.parse()?;
-        let limit = match (limit, market) {
-            (Some(_), true) => {
-                return Err(Invalid::new(
-                    "limit",
-                    "give either --limit PRICE or --market, not both",
-                ))
-            }
-            (None, false) => {
-                return Err(Invalid::new(
-                    "limit",
-                    "give --limit PRICE for a limit order or --market for a market order",
-                ))
-            }
-            (Some(p), false) => Some(p.parse::<Price>()?),
-            (None, true) => None,
-        };
-        let tif = tif.map(str::parse).transpose()?.unwrap_or(TimeInForce::Day);
-        let idempotency_key = key.map(str::trim).map(|k| {
-            crate::domain::refuse_format_chars(k, "key")?;
-            if k.is_empty() || k.len() > 100 || k.chars().any(char::is_control) {
-                Err(Invalid::new(
-                    "key",
-                    "must be 1 to 100 characters without control characters",
-                ))
-            } else {
-                Ok(k.to_string())
-            }
-        });
-        Ok(OrderRequest {
-            code,
-            side,
-            quantity,
-            limit,
-            tif,
-            idempotency_key: idempotency_key.transpose()?,
-        })
-    }
-
-    pub fn kind(&self) -> OrderKind {
-        if self.limit.is_some() {
-            OrderKind::Limit
-        } else {
-            OrderKind::Market
+/// A refusal by the rules: a field's rule (`Invalid`) or a rejection, with the domain's message.
+impl From<PlaceError> for Error {
+    fn from(e: PlaceError) -> Self {
+        match e {
+            PlaceError::Invalid(i) => Error::Invalid(i),
+            other => Error::Rejected(other.to_string()),
         }
-    }
-
-    /// True when a stored order carries exactly these parameters.
-    fn same_as(&self, o: &OrderRow) -> bool {
-        o.code == self.code.as_str()
-            && o.side == self.side.as_str()
-            && o.quantity == self.quantity.get()
-            && o.limit_price == self.limit.map(Price::get)
-            && o.tif == self.tif.as_str()
     }
 }
 
@@ -106,157 +47,25 @@ pub struct Placed {
     pub replayed: bool,
 }
 
-fn fresh_price(stock: &StockRow, now: DateTime<Utc>, max_age: chrono::Duration) -> Result<Price> {
-    let (Some(price), Some(at)) = (stock.price, stock.price_at) else {
-        return Err(Error::rejected(format!(
-            "price: no price is stored for {}; run `ascend crawl-stocks`",
-            stock.code
-        )));
-    };
-    if at > now {
-        return Err(Error::rejected(format!(
-            "price: the stored price of {} is stamped {}, after the order's time {}: a price from the future is not fresh",
-            stock.code,
-            at.with_timezone(&rules::kst()).format("%Y-%m-%d %H:%M KST"),
-            now.with_timezone(&rules::kst()).format("%Y-%m-%d %H:%M KST"),
-        )));
-    }
-    if now - at > max_age {
-        return Err(Error::rejected(format!(
-            "price: the stored price of {} is from {} ({} min old; the bound is {} min); run `ascend crawl-stocks`",
-            stock.code,
-            at.with_timezone(&rules::kst()).format("%Y-%m-%d %H:%M KST"),
-            (now - at).num_minutes(),
-            max_age.num_minutes()
-        )));
-    }
-    Ok(Price::new(price)?)
-}
-
-fn closed_reason(state: SessionState) -> &'static str {
-    match state {
-        SessionState::PreOpen => "before the regular session (09:00 KST)",
-        SessionState::AfterClose => "after the regular session closed (15:30 KST)",
-        SessionState::ClosedDay => "on a day the market is closed (weekend or KRX holiday)",
-        SessionState::Open => "during the session",
-    }
-}
-
-/// What the rules decide for an order, before anything is written.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    /// IOC that cannot fill now: recorded as cancelled, nothing reserved.
-    IocCancelled,
-    /// Accepted: reserve this much, and fill at once at `fill_at` when marketable.
-    Accepted {
-        reserved_cash: Decimal,
-        reserved_shares: i64,
-        fill_at: Option<Price>,
-    },
-}
-
-/// Applies the rulebook to an order: the stock must be listed; inside the session the price
-/// must be fresh and the band is around the previous close; outside it only resting limit
-/// orders are taken, with the band around the latest price (the next session's base); the
-/// limit must be inside the band; cash (a market buy at the upper limit, plus commission) or
-/// free shares must cover it.
-pub fn decide(
+/// [`order::decide`] on a stored stock, with the rulebook of the deployment.
+fn decide(
+    app: &App,
     req: &OrderRequest,
     stock: &StockRow,
     state: SessionState,
     now: DateTime<Utc>,
-    rules_: &crate::domain::Rulebook,
     available_cash: Decimal,
-    shares: (i64, i64),
+    shares: Shares,
 ) -> Result<Decision> {
-    if !stock.listed {
-        return Err(Error::rejected(format!(
-            "code: {} ({}) is no longer listed",
-            stock.code, stock.name
-        )));
-    }
-    if stock.halted {
-        return Err(Error::rejected(format!(
-            "code: {} ({}) is halted (거래정지): it takes no orders until trading resumes",
-            stock.code, stock.name
-        )));
-    }
-    let instrument = stock.instrument();
-    if let Some(limit) = req.limit {
-        rules::check_tick(instrument.kind, limit)?;
-    }
-    let (market_price, base) = if state == SessionState::Open {
-        let p = fresh_price(stock, now, rules_.max_price_age)?;
-        (Some(p), stock.prev_close.unwrap_or(p.get()))
-    } else {
-        if req.limit.is_none() {
-            return Err(Error::rejected(format!(
-                "kind: a market order cannot be placed {}; place a limit order to rest for the next session",
-                closed_reason(state)
-            )));
-        }
-        if req.tif == TimeInForce::Ioc {
-            return Err(Error::rejected(format!(
-                "tif: an IOC order cannot be placed {}: it could never fill",
-                closed_reason(state)
-            )));
-        }
-        let base = stock.price.ok_or_else(|| {
-            Error::rejected(format!(
-                "price: no price is stored for {}; run `ascend crawl-stocks`",
-                stock.code
-            ))
-        })?;
-        (None, base)
-    };
-    // Outside the session the band is the next session's, around the latest price; a new
-    // listing's first-day band applies only to its first session: before the open of that day,
-    // not after its close.
-    let today = rules::trade_date(now);
-    let session_day = match state {
-        SessionState::Open | SessionState::PreOpen => today,
-        SessionState::AfterClose | SessionState::ClosedDay => today.succ_opt().unwrap_or(today),
-    };
-    let band = rules::band_for(&instrument, base, session_day);
-    if let Some(limit) = req.limit {
-        band.check(limit)?;
-    }
-    let fill_at = market_price.and_then(|m| rules::fill_price(req.side, req.limit, m));
-    if fill_at.is_none() && req.tif == TimeInForce::Ioc {
-        return Ok(Decision::IocCancelled);
-    }
-    let (reserved_cash, reserved_shares) = match req.side {
-        Side::Buy => {
-            // A market buy reserves at the upper limit; the difference is released on fill.
-            let at_price = req.limit.unwrap_or(Price::new(band.upper)?);
-            let need = rules::buy_reservation(at_price, req.quantity, rules_.commission_rate).get();
-            if need > available_cash {
-                return Err(Error::rejected(format!(
-                    "cash: insufficient cash: this order needs {} won ({} × {} + commission) but {} won is available",
-                    crate::domain::group_thousands(need),
-                    req.quantity,
-                    at_price,
-                    crate::domain::group_thousands(available_cash)
-                )));
-            }
-            (need, 0)
-        }
-        Side::Sell => {
-            let (free, held) = shares;
-            if req.quantity.get() > free {
-                return Err(Error::rejected(format!(
-                    "quantity: insufficient shares of {}: selling {} but {} are available ({} reserved by open sell orders)",
-                    req.code, req.quantity, free, held
-                )));
-            }
-            (Decimal::ZERO, req.quantity.get())
-        }
-    };
-    Ok(Decision::Accepted {
-        reserved_cash,
-        reserved_shares,
-        fill_at,
-    })
+    Ok(order::decide(
+        req,
+        available_cash,
+        shares,
+        &stock.listing(),
+        &app.rules,
+        state,
+        now,
+    )?)
 }
 
 fn new_row(user_id: i64, req: &OrderRequest, fee_rate: Decimal, stock: &StockRow) -> NewOrderRow {
@@ -282,7 +91,7 @@ fn unknown_stock(code: &StockCode) -> Error {
 
 /// What an idempotency key says about a request: a replay of `prev`, or a conflict.
 fn check_replay(req: &OrderRequest, key: &str, prev: &OrderRow) -> Result<()> {
-    if req.same_as(prev) {
+    if same_as(req, prev) {
         return Ok(());
     }
     Err(Error::rejected(format!(
@@ -345,23 +154,20 @@ async fn place_short(
         return Ok(None);
     }
     let stock = seen.stock.ok_or_else(|| unknown_stock(&req.code))?;
-    let decision = decide(
-        req,
-        &stock,
-        state,
-        now,
-        &app.rules,
-        seen.account.available,
-        seen.shares,
-    )?;
-    let Decision::Accepted {
-        reserved_cash,
-        reserved_shares,
-        fill_at,
-    } = decision
-    else {
-        return Ok(None);
+    let shares = Shares {
+        available: seen.shares.0,
+        reserved: seen.shares.1,
     };
+    let (reservation, fill_at) =
+        match decide(app, req, &stock, state, now, seen.account.available, shares)? {
+            Decision::IocCancelled => return Ok(None),
+            Decision::Rest(r) => (r, None),
+            Decision::FillNow { reservation, price } => (reservation, Some(price)),
+        };
+    let Reservation {
+        cash: reserved_cash,
+        shares: reserved_shares,
+    } = reservation;
     let insert = OrderInsert {
         row: new_row(user_id, req, app.rules.commission_rate, &stock),
         status: "open",
@@ -468,13 +274,16 @@ async fn place_locked(
         Side::Buy => None,
     };
     let decision = decide(
+        app,
         req,
         &stock,
         state,
         now,
-        &app.rules,
         account.available,
-        holding.map_or((0, 0), |h| (h.available, h.reserved)),
+        holding.map_or(Shares::default(), |h| Shares {
+            available: h.available,
+            reserved: h.reserved,
+        }),
     )?;
     let row = new_row(user_id, req, app.rules.commission_rate, &stock);
     let (reserved_cash, reserved_shares, fill_at) = match decision {
@@ -498,11 +307,10 @@ async fn place_locked(
                 replayed: false,
             });
         }
-        Decision::Accepted {
-            reserved_cash,
-            reserved_shares,
-            fill_at,
-        } => (reserved_cash, reserved_shares, fill_at),
+        Decision::Rest(r) => (r.cash, r.shares, None),
+        Decision::FillNow { reservation, price } => {
+            (reservation.cash, reservation.shares, Some(price))
+        }
     };
     let (order, fill) = match fill_at {
         Some(price) => {
@@ -553,8 +361,6 @@ async fn place_locked(
     })
 }
 
-const IOC_REASON: &str = "ioc: not marketable at the current price";
-
 /// Cancels an open order of the user and releases its reservation.
 pub async fn cancel(app: &App, user_id: i64, order_id: i64) -> Result<OrderRow> {
     let now = app.clock.now();
@@ -571,16 +377,15 @@ pub async fn cancel(app: &App, user_id: i64, order_id: i64) -> Result<OrderRow> 
     let order = trading::order(&mut tx, order_id, true)
         .await?
         .ok_or_else(not_found)?;
-    if order.status != "open" {
+    if let Err(order::OrderError::Closed { status, .. }) = order.to_order()?.cancel() {
         return Err(Error::rejected(format!(
-            "order: order #{order_id} is already {} and cannot be cancelled",
-            order.status
+            "order: order #{order_id} is already {status} and cannot be cancelled"
         )));
     }
     trading::close_orders(
         &mut tx,
         std::slice::from_ref(&order),
-        "cancelled",
+        order::OrderStatus::Cancelled,
         "cancelled by the user",
         now,
     )
@@ -740,7 +545,11 @@ async fn place_batch(
         let key = (r.user_id, req.code.to_string());
         let held = shares.get(&key).copied().unwrap_or((0, 0));
         let row = new_row(r.user_id, req, app.rules.commission_rate, stock);
-        match decide(req, stock, state, now, &app.rules, available, held) {
+        let free = Shares {
+            available: held.0,
+            reserved: held.1,
+        };
+        match decide(app, req, stock, state, now, available, free) {
             Err(e) => {
                 outcomes.push(BulkOutcome::err(r.row, e));
                 continue;
@@ -755,46 +564,50 @@ async fn place_batch(
                 });
                 fill_at.push(None);
             }
-            Ok(Decision::Accepted {
-                reserved_cash,
-                reserved_shares,
-                fill_at: f,
-            }) => {
-                // What later rows of the batch see, as if this row were placed alone: an
-                // immediate fill releases its reservation and moves cash and shares (holdings
-                // were read for every (user, code) a row of the batch sells).
-                match f {
-                    None => {
-                        cash.insert(r.user_id, available - reserved_cash);
-                        if reserved_shares > 0 {
-                            shares
-                                .insert(key, (held.0 - reserved_shares, held.1 + reserved_shares));
-                        }
-                    }
-                    Some(price) => {
-                        let q = req.quantity.get();
-                        let net = rules::fill_amounts(
-                            req.side,
-                            price,
-                            req.quantity,
-                            app.rules.commission_rate,
-                            rules::trade_date(now),
-                            row.sell_tax_exempt,
-                        )
-                        .net
-                        .get();
-                        match req.side {
-                            Side::Buy => {
-                                cash.insert(r.user_id, available - net);
-                                shares.insert(key, (held.0 + q, held.1));
-                            }
-                            Side::Sell => {
-                                cash.insert(r.user_id, available + net);
-                                shares.insert(key, (held.0 - q, held.1));
-                            }
-                        }
-                    }
+            Ok(decision) => {
+                let reservation = decision.reservation();
+                let f = match decision {
+                    Decision::FillNow { price, .. } => Some(price),
+                    _ => None,
+                };
+                // What later rows of the batch see, as if this row were placed alone: the
+                // reservation, and for an immediate fill what the fill does to cash and
+                // shares (holdings were read for every (user, code) a row of the batch sells).
+                let mut cash_delta = reservation.cash_delta();
+                let mut holding_delta = reservation.holding_delta();
+                if let Some(price) = f {
+                    let placed = Order::placed(
+                        r.user_id,
+                        req,
+                        row.fee_rate,
+                        row.sell_tax_exempt,
+                        reservation,
+                    );
+                    let fx = order::fill(
+                        &placed,
+                        price,
+                        req.quantity,
+                        Position::default(),
+                        rules::trade_date(now),
+                    )
+                    .map_err(|e| Error::Unexpected(anyhow::anyhow!("row {}: {e}", r.row)))?;
+                    cash_delta += fx.cash;
+                    holding_delta += fx.holding;
                 }
+                cash.insert(r.user_id, available + cash_delta.available);
+                if !holding_delta.is_zero() {
+                    shares.insert(
+                        key,
+                        (
+                            held.0 + holding_delta.available,
+                            held.1 + holding_delta.reserved,
+                        ),
+                    );
+                }
+                let Reservation {
+                    cash: reserved_cash,
+                    shares: reserved_shares,
+                } = reservation;
                 inserts.push(OrderInsert {
                     row,
                     status: "open",

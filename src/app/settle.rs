@@ -17,6 +17,7 @@ use sqlx::PgConnection;
 
 use super::App;
 use crate::domain::calendar::{Calendar, CalendarError};
+use crate::domain::order::OrderStatus;
 use crate::domain::rules::{self, SessionState};
 use crate::domain::Price;
 use crate::error::{Error, Result};
@@ -291,7 +292,7 @@ async fn expire_chunk(
     trading::close_orders(
         conn,
         &orders,
-        "expired",
+        OrderStatus::Expired,
         "day order expired at the close",
         now,
     )

@@ -3,6 +3,8 @@
 
 pub mod calendar;
 pub mod instrument;
+pub mod ledger;
+pub mod order;
 pub mod portfolio;
 pub mod quote;
 pub mod rules;

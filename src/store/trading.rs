@@ -8,7 +8,9 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection};
 
-use super::ledger::{self, Book, Entry, EntryKind, Posting, KRW};
+pub use super::ledger::FillRow;
+use super::ledger::{self, Entry, EntryKind, Posting};
+use crate::domain::order::{self, Listing, Order, OrderStatus, Position, Reservation};
 use crate::domain::{rules, OrderKind, Price, Quantity, Side, StockCode, TimeInForce};
 use crate::error::{Error, Result};
 
@@ -182,6 +184,20 @@ impl StockRow {
     pub fn instrument(&self) -> rules::Instrument {
         rules::Instrument::stored(&self.kind, self.leverage, self.listed_on)
     }
+
+    /// What the order rules need of the stock.
+    pub fn listing(&self) -> Listing {
+        Listing {
+            code: self.code.clone(),
+            name: self.name.clone(),
+            listed: self.listed,
+            halted: self.halted,
+            instrument: self.instrument(),
+            price: self.price,
+            prev_close: self.prev_close,
+            price_at: self.price_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, FromRow)]
@@ -243,6 +259,27 @@ impl OrderRow {
     }
     pub fn remaining(&self) -> i64 {
         self.quantity - self.filled_quantity
+    }
+    /// The order as the domain sees it, where it stands.
+    pub fn to_order(&self) -> Result<Order> {
+        Order::stored(
+            self.user_id,
+            StockCode::parse(&self.code)?,
+            self.side.parse()?,
+            self.kind.parse()?,
+            self.tif.parse()?,
+            Quantity::new(self.quantity)?,
+            self.limit_price.map(Price::new).transpose()?,
+            self.fee_rate,
+            self.sell_tax_exempt,
+            self.status.parse()?,
+            self.filled_quantity,
+            Reservation {
+                cash: self.reserved_cash,
+                shares: self.reserved_shares,
+            },
+        )
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("order #{} as stored: {e}", self.id)))
     }
     /// What the order reserves, in the unit [`Posting::reserve`] takes: cash for a buy,
     /// shares for a sell.
@@ -557,17 +594,38 @@ pub fn order_not_open(e: sqlx::Error) -> Error {
     }
 }
 
-/// Closes open orders (cancelled or expired) and releases their reservations through the
-/// ledger. The caller holds the account locks of their users and the order locks.
+/// Closes open orders (cancelled or expired, by the domain's transitions) and releases
+/// their reservations through the ledger. The caller holds the account locks of their users
+/// and the order locks.
 pub async fn close_orders(
     conn: &mut PgConnection,
     orders: &[OrderRow],
-    status: &str,
+    status: OrderStatus,
     reason: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
     if orders.is_empty() {
         return Ok(());
+    }
+    let mut posting = Posting::default();
+    for o in orders {
+        let mut order = o.to_order()?;
+        let release = match status {
+            OrderStatus::Cancelled => order.cancel(),
+            OrderStatus::Expired => order.expire(),
+            OrderStatus::Open | OrderStatus::Filled => {
+                return Err(Error::Unexpected(anyhow::anyhow!(
+                    "closing an order as {status}"
+                )))
+            }
+        }
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("order #{}: {e}", o.id)))?;
+        if !release.cash.is_zero() {
+            posting.cash(o.user_id, release.cash);
+        }
+        if !release.holding.is_zero() {
+            posting.shares(o.user_id, &o.code, release.holding);
+        }
     }
     let ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
     let done = sqlx::query(
@@ -576,7 +634,7 @@ pub async fn close_orders(
          WHERE id = ANY($1)",
     )
     .bind(&ids)
-    .bind(status)
+    .bind(status.as_str())
     .bind(reason)
     .bind(at)
     .execute(&mut *conn)
@@ -584,14 +642,6 @@ pub async fn close_orders(
     .map_err(order_not_open)?;
     if done.rows_affected() != ids.len() as u64 {
         return Err(order_changed());
-    }
-    let mut posting = Posting::default();
-    for o in orders {
-        let code = StockCode::parse(&o.code)?;
-        let amount = o.held();
-        if !amount.is_zero() {
-            posting.reserve(o.user_id, o.side(), &code, -amount)?;
-        }
     }
     ledger::post(conn, &posting, at).await
 }
@@ -601,21 +651,6 @@ pub async fn close_orders(
 pub struct FillPlan<'a> {
     pub order: &'a OrderRow,
     pub price: Price,
-}
-
-#[derive(Debug, Clone, Serialize, FromRow, PartialEq)]
-pub struct FillRow {
-    pub id: i64,
-    pub order_id: i64,
-    pub user_id: i64,
-    pub code: String,
-    pub side: String,
-    pub quantity: i64,
-    pub price: Decimal,
-    pub amount: Decimal,
-    pub fee: Decimal,
-    pub tax: Decimal,
-    pub filled_at: DateTime<Utc>,
 }
 
 /// Fills open orders in full: writes the fills, closes the orders, releases their reservations
@@ -714,65 +749,20 @@ pub async fn record_fills(
     let mut posting = before;
     for (plan, id) in plans.iter().zip(ids) {
         let o = plan.order;
-        let side = o.side();
         let qty = Quantity::new(o.remaining())?;
-        let amounts =
-            rules::fill_amounts(side, plan.price, qty, o.fee_rate, day, o.sell_tax_exempt);
-        let user = Some(o.user_id);
-        let (amount, fee, tax) = (amounts.amount.get(), amounts.fee.get(), amounts.tax.get());
-        let shares = qty.decimal();
-        let entry = match side {
-            Side::Buy => {
-                let refund = o.reserved_cash - amounts.net.get();
-                if refund.is_sign_negative() {
-                    return Err(Error::Unexpected(anyhow::anyhow!(
-                        "order #{} reserved {} but its fill costs {}",
-                        o.id,
-                        o.reserved_cash,
-                        amounts.net
-                    )));
-                }
-                // The reservation is freed; the cost leaves the cash; the shares arrive.
-                posting.cash(o.user_id, refund, -o.reserved_cash);
-                posting.shares(o.user_id, &o.code, qty.get(), 0, amount);
-                let h = held.entry((o.user_id, o.code.clone())).or_default();
-                *h = (h.0 + qty.get(), h.1 + amount);
-                Entry::new(EntryKind::Fill, o.user_id)
-                    .leg(user, Book::Cash, KRW, -amounts.net.get())
-                    .leg(None, Book::Market, KRW, amount)
-                    .leg(None, Book::Fees, KRW, fee)
-                    .leg(user, Book::Shares, &o.code, shares)
-                    .leg(None, Book::Market, &o.code, -shares)
-            }
-            Side::Sell => {
-                let key = (o.user_id, o.code.clone());
-                let (total, cost) = held.get(&key).copied().unwrap_or((0, Decimal::ZERO));
-                let sold_cost = if total > 0 {
-                    (cost * shares / Decimal::from(total)).round_dp(4)
-                } else {
-                    Decimal::ZERO
-                };
-                held.insert(key, (total - qty.get(), cost - sold_cost));
-                // The reserved shares leave; the proceeds less fee and tax arrive.
-                let unreserved = o.reserved_shares - qty.get();
-                posting.shares(
-                    o.user_id,
-                    &o.code,
-                    unreserved,
-                    -o.reserved_shares,
-                    -sold_cost,
-                );
-                posting.cash(o.user_id, amounts.net.get(), Decimal::ZERO);
-                Entry::new(EntryKind::Fill, o.user_id)
-                    .leg(user, Book::Shares, &o.code, -shares)
-                    .leg(None, Book::Market, &o.code, shares)
-                    .leg(None, Book::Market, KRW, -amount)
-                    .leg(user, Book::Cash, KRW, amounts.net.get())
-                    .leg(None, Book::Fees, KRW, fee)
-                    .leg(None, Book::Taxes, KRW, tax)
-            }
-        };
-        posting.entry(entry.order(o.id).fill(id));
+        let key = (o.user_id, o.code.clone());
+        let (shares, cost) = held.get(&key).copied().unwrap_or((0, Decimal::ZERO));
+        let fx = order::fill(
+            &o.to_order()?,
+            plan.price,
+            qty,
+            Position { shares, cost },
+            day,
+        )
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("order #{}: {e}", o.id)))?;
+        held.insert(key, (shares + fx.holding.shares(), cost + fx.holding.cost));
+        posting.cash(o.user_id, fx.cash);
+        posting.shares(o.user_id, &o.code, fx.holding);
         fills.push(FillRow {
             id,
             order_id: o.id,
@@ -781,11 +771,17 @@ pub async fn record_fills(
             side: o.side.clone(),
             quantity: qty.get(),
             price: plan.price.get(),
-            amount,
-            fee,
-            tax,
+            amount: fx.amounts.amount.get(),
+            fee: fx.amounts.fee.get(),
+            tax: fx.amounts.tax.get(),
             filled_at: at,
         });
+        posting.entry(
+            Entry::new(EntryKind::Fill, o.user_id)
+                .legs(fx.legs)
+                .order(o.id)
+                .fill(id),
+        );
     }
 
     ledger::post_with_fills(conn, &posting, &fills, at).await?;
