@@ -223,14 +223,15 @@ async fn fill_chunk(
     }
     // One statement closes the crossed orders and returns each as it was (the join's copy `o`
     // is read at the statement's snapshot) with the market price and an id for its fill. The
-    // chunk's account locks keep every other writer away from these users' orders, so what it
-    // read is what it closed; the status guard (see `trading`) fails the batch if not.
+    // chunk's account locks keep every other writer away from these users' orders; should one
+    // have changed an order all the same, `t.status = o.status` (a compare-and-set on the
+    // status as read, see `trading`) leaves it alone and it is neither returned nor filled.
     let mut rows: Vec<OrderRowWithPrice> = sqlx::query_as(concat!(
-        "UPDATE orders t SET status = CASE WHEN t.status = 'open' THEN 'filled' END,
+        "UPDATE orders t SET status = 'filled',
                              filled_quantity = o.quantity,
                              reserved_cash = 0, reserved_shares = 0, closed_at = $3
          FROM orders o JOIN stocks s ON s.code = o.code
-         WHERE t.id = o.id AND o.user_id = ANY($2) AND ",
+         WHERE t.id = o.id AND t.status = o.status AND o.user_id = ANY($2) AND ",
         crossed!("$1", "$3"),
         "
          RETURNING o.id, o.user_id, o.code, o.side, o.kind, o.tif, o.quantity, o.limit_price, o.fee_rate,
@@ -242,8 +243,7 @@ async fn fill_chunk(
     .bind(users)
     .bind(now)
     .fetch_all(&mut *conn)
-    .await
-    .map_err(trading::order_not_open)?;
+    .await?;
     // Fills apply in order: a sell's cost basis includes the shares bought by earlier fills.
     rows.sort_unstable_by_key(|r| r.order.id);
     let mut plans = Vec::with_capacity(rows.len());
