@@ -47,12 +47,35 @@ pub struct SettleSummary {
     pub note: Option<String>,
 }
 
+/// The SQL of [`crate::domain::order::crosses`], for orders `o` joined with their stocks `s`:
+/// an open limit order of a listed, not halted stock whose price was printed in
+/// [`fresh_since`, `now`] and is at or below a buy's limit, at or above a sell's. Every query
+/// that selects orders for settle to fill uses it; `crossed_orders` is checked against
+/// `crosses` on random books (tests/crosses.rs).
 macro_rules! crossed {
     ($fresh_since:literal, $now:literal) => {
         concat!("o.status = 'open' AND o.kind = 'limit' AND s.listed AND NOT s.halted AND s.price IS NOT NULL
      AND s.price_at >= ", $fresh_since, " AND s.price_at <= ", $now, "
      AND ((o.side = 'buy' AND s.price <= o.limit_price) OR (o.side = 'sell' AND s.price >= o.limit_price))")
     };
+}
+
+/// The ids of the orders settle would fill at `now`, in id order: those [`crossed!`] selects,
+/// which are those [`crate::domain::order::crosses`] says cross.
+pub async fn crossed_orders(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    max_price_age: chrono::Duration,
+) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(concat!(
+        "SELECT o.id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
+        crossed!("$1", "$2"),
+        " ORDER BY 1"
+    ))
+    .bind(now - max_price_age)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 /// Runs settle at the clock's time.
@@ -77,6 +100,7 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
     let fresh_since = now - app.rules.max_price_age;
 
     let cutoff = last_close(now, &calendar)?;
+    // The users with orders `Order::expire` accepts (open, DAY) placed before the cutoff.
     let users: Vec<i64> = sqlx::query_scalar(
         "SELECT DISTINCT user_id FROM orders WHERE status = 'open' AND tif = 'day' AND created_at < $1 ORDER BY 1",
     )
@@ -108,6 +132,8 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
         .bind(now)
         .fetch_all(&mut *conn)
         .await?;
+        // Open limit orders whose stock is unlisted or has no price `Listing::fresh_price`
+        // accepts.
         summary.skipped_stale = sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM orders o JOIN stocks s ON s.code = o.code
              WHERE o.status = 'open' AND o.kind = 'limit' AND (s.price IS NULL OR s.price_at IS NULL OR s.price_at < $1 OR s.price_at > $2 OR NOT s.listed)",

@@ -1294,4 +1294,170 @@ mod tests {
         );
         assert!(!crosses(&market, &stock(9_000), now(), &rules));
     }
+
+    mod conservation {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// One step of a user's life with one stock at 10,000 won.
+        #[derive(Debug, Clone)]
+        enum Step {
+            /// Side, quantity, limit in ticks from the price (None: market), time in force.
+            Place(bool, i64, Option<i64>, u8),
+            /// Which open order, how many of its remaining shares (at least one), ticks
+            /// toward the limit from it.
+            Fill(usize, i64, i64),
+            Cancel(usize),
+            Expire(usize),
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                (
+                    any::<bool>(),
+                    1..30i64,
+                    prop::option::of(-20..20i64),
+                    0..3u8
+                )
+                    .prop_map(|(b, q, l, t)| Step::Place(b, q, l, t)),
+                (0..8usize, 1..40i64, 0..5i64).prop_map(|(i, q, t)| Step::Fill(i, q, t)),
+                (0..8usize).prop_map(Step::Cancel),
+                (0..8usize).prop_map(Step::Expire),
+            ]
+        }
+
+        /// The user's books as the ledger keeps them: cached balances and every leg posted.
+        struct Books {
+            cash: CashDelta,
+            holding: HoldingDelta,
+            legs: Vec<Leg>,
+            open: Vec<Order>,
+        }
+
+        impl Books {
+            fn sum(&self, book: Book, asset: &str) -> Decimal {
+                self.legs
+                    .iter()
+                    .filter(|l| l.book == book && l.asset == asset)
+                    .map(|l| l.amount)
+                    .sum()
+            }
+
+            fn check(&self, initial_cash: Decimal, initial_shares: i64) {
+                // Cached balances are the sums of their legs.
+                assert_eq!(self.cash.total(), initial_cash + self.sum(Book::Cash, KRW));
+                assert_eq!(
+                    Decimal::from(self.holding.shares()),
+                    Decimal::from(initial_shares) + self.sum(Book::Shares, "005930")
+                );
+                // Conservation: the user's cash is the grant less fees, taxes and net purchases.
+                let spent = self.sum(Book::Market, KRW)
+                    + self.sum(Book::Fees, KRW)
+                    + self.sum(Book::Taxes, KRW);
+                assert_eq!(self.cash.total(), initial_cash - spent);
+                assert!(crate::domain::ledger::balanced(&self.legs));
+                // Nothing negative; reservations are what the open orders hold.
+                assert!(
+                    self.cash.available >= Decimal::ZERO && self.cash.reserved >= Decimal::ZERO
+                );
+                assert!(self.holding.available >= 0 && self.holding.reserved >= 0);
+                let held: Decimal = self.open.iter().map(|o| o.reserved().cash).sum();
+                let shares: i64 = self.open.iter().map(|o| o.reserved().shares).sum();
+                assert_eq!((self.cash.reserved, self.holding.reserved), (held, shares));
+                assert!(self.open.iter().all(|o| o.status().is_open()));
+            }
+
+            fn apply_fill(&mut self, o: &mut Order, price: Price, qty: Quantity) {
+                let position = Position {
+                    shares: self.holding.shares(),
+                    cost: self.holding.cost,
+                };
+                let fx = fill(o, price, qty, position, day()).unwrap();
+                o.record_fill(&fx).unwrap();
+                self.cash += fx.cash;
+                self.holding += fx.holding;
+                self.legs.extend(fx.legs);
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn money_is_conserved_and_reservations_match_the_open_orders(
+                steps in prop::collection::vec(step(), 1..40)
+            ) {
+                let initial_cash = dec!(2000000);
+                let initial_shares = 40;
+                let mut b = Books {
+                    cash: CashDelta { available: initial_cash, reserved: Decimal::ZERO },
+                    holding: HoldingDelta { available: initial_shares, reserved: 0, cost: dec!(380000) },
+                    legs: Vec::new(),
+                    open: Vec::new(),
+                };
+                let s = stock(10_000);
+                for st in steps {
+                    match st {
+                        Step::Place(buy, qty, ticks, tif) => {
+                            let limit = ticks.map(|t| (10_000 + 10 * t).to_string());
+                            let tif = ["day", "gtc", "ioc"][tif as usize];
+                            let r = req(if buy { "buy" } else { "sell" }, &qty.to_string(), limit.as_deref(), tif);
+                            let shares = Shares { available: b.holding.available, reserved: b.holding.reserved };
+                            let d = decide(&r, b.cash.available, shares, &s, &Rulebook::default(), SessionState::Open, now());
+                            let Ok(d) = d else { continue };
+                            let reservation = d.reservation();
+                            let mut o = Order::placed(7, &r, dec!(0.00015), false, reservation);
+                            b.cash += reservation.cash_delta();
+                            b.holding += reservation.holding_delta();
+                            match d {
+                                Decision::IocCancelled => prop_assert!(reservation.is_none()),
+                                Decision::Rest(_) => b.open.push(o),
+                                Decision::FillNow { price, .. } => {
+                                    b.apply_fill(&mut o, price, r.quantity);
+                                    prop_assert_eq!(o.status(), OrderStatus::Filled);
+                                    prop_assert!(o.reserved().is_none());
+                                }
+                            }
+                        }
+                        Step::Fill(i, qty, ticks) => {
+                            if b.open.is_empty() { continue }
+                            let i = i % b.open.len();
+                            let mut o = b.open.remove(i);
+                            let limit = o.limit.unwrap().get();
+                            // A resting order fills at its limit or better.
+                            let price = match o.side {
+                                Side::Buy => limit - Decimal::from(10 * ticks),
+                                Side::Sell => limit + Decimal::from(10 * ticks),
+                            };
+                            let qty = Quantity::new(qty.min(o.remaining())).unwrap();
+                            b.apply_fill(&mut o, Price::new(price).unwrap(), qty);
+                            if o.status().is_open() {
+                                b.open.insert(i, o);
+                            } else {
+                                prop_assert!(o.reserved().is_none());
+                            }
+                        }
+                        Step::Cancel(i) | Step::Expire(i) => {
+                            if b.open.is_empty() { continue }
+                            let i = i % b.open.len();
+                            let mut o = b.open.remove(i);
+                            let before = o.clone();
+                            let r = if matches!(st, Step::Cancel(_)) { o.cancel() } else { o.expire() };
+                            match r {
+                                Ok(release) => {
+                                    b.cash += release.cash;
+                                    b.holding += release.holding;
+                                    prop_assert!(!o.status().is_open());
+                                }
+                                Err(_) => {
+                                    // A refused transition changes nothing.
+                                    prop_assert_eq!(&o, &before);
+                                    b.open.insert(i, o);
+                                }
+                            }
+                        }
+                    }
+                    b.check(initial_cash, initial_shares);
+                }
+            }
+        }
+    }
 }
