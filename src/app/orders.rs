@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::App;
 use crate::domain::order::{
-    self, Decision, Order, PlaceError, Position, Reservation, Shares, IOC_REASON,
+    self, Decision, Order, OrderStatus, PlaceError, Position, Reservation, Shares, IOC_REASON,
 };
 use crate::domain::rules::{self, SessionState};
 use crate::domain::{Price, Side, StockCode};
@@ -23,10 +23,10 @@ pub use crate::domain::order::OrderRequest;
 /// True when a stored order carries exactly the parameters of `req`.
 fn same_as(req: &OrderRequest, o: &OrderRow) -> bool {
     o.code == req.code.as_str()
-        && o.side == req.side.as_str()
+        && o.side == req.side
         && o.quantity == req.quantity.get()
         && o.limit_price == req.limit.map(Price::get)
-        && o.tif == req.tif.as_str()
+        && o.tif == req.tif
 }
 
 /// A refusal by the rules: a field's rule (`Invalid`) or a rejection, with the domain's message.
@@ -170,7 +170,7 @@ async fn place_short(
     } = reservation;
     let insert = OrderInsert {
         row: new_row(user_id, req, app.rules.commission_rate, &stock),
-        status: "open",
+        status: OrderStatus::Open,
         reserved_cash,
         reserved_shares,
         reason: None,
@@ -220,7 +220,7 @@ async fn post_immediate_fill(
     now: DateTime<Utc>,
 ) -> Result<Option<FillRow>> {
     let placed = OrderRow {
-        status: "open".into(),
+        status: OrderStatus::Open,
         filled_quantity: 0,
         reserved_cash,
         reserved_shares,
@@ -292,7 +292,7 @@ async fn place_locked(
                 &mut tx,
                 &OrderInsert {
                     row,
-                    status: "cancelled",
+                    status: OrderStatus::Cancelled,
                     reserved_cash: Decimal::ZERO,
                     reserved_shares: 0,
                     reason: Some(IOC_REASON),
@@ -319,7 +319,7 @@ async fn place_locked(
                 &mut tx,
                 &OrderInsert {
                     row,
-                    status: "filled",
+                    status: OrderStatus::Filled,
                     reserved_cash: Decimal::ZERO,
                     reserved_shares: 0,
                     reason: None,
@@ -339,7 +339,7 @@ async fn place_locked(
                 &mut tx,
                 &OrderInsert {
                     row,
-                    status: "open",
+                    status: OrderStatus::Open,
                     reserved_cash,
                     reserved_shares,
                     reason: None,
@@ -385,7 +385,7 @@ pub async fn cancel(app: &App, user_id: i64, order_id: i64) -> Result<OrderRow> 
     trading::close_orders(
         &mut tx,
         std::slice::from_ref(&order),
-        order::OrderStatus::Cancelled,
+        OrderStatus::Cancelled,
         "cancelled by the user",
         now,
     )
@@ -557,7 +557,7 @@ async fn place_batch(
             Ok(Decision::IocCancelled) => {
                 inserts.push(OrderInsert {
                     row,
-                    status: "cancelled",
+                    status: OrderStatus::Cancelled,
                     reserved_cash: Decimal::ZERO,
                     reserved_shares: 0,
                     reason: Some(IOC_REASON),
@@ -610,7 +610,7 @@ async fn place_batch(
                 } = reservation;
                 inserts.push(OrderInsert {
                     row,
-                    status: "open",
+                    status: OrderStatus::Open,
                     reserved_cash,
                     reserved_shares,
                     reason: None,
@@ -632,7 +632,7 @@ async fn place_batch(
 
     let orders = trading::insert_orders(&mut tx, &inserts, now).await?;
     let mut reservations = Posting::default();
-    for o in orders.iter().filter(|o| o.status == "open") {
+    for o in orders.iter().filter(|o| o.status.is_open()) {
         let code = StockCode::parse(&o.code)?;
         reservations.reserve(o.user_id, o.side(), &code, o.held())?;
     }
@@ -655,7 +655,7 @@ async fn place_batch(
         outcomes[i].status = Some(if filled.contains(&o.id) {
             "filled".into()
         } else {
-            o.status.clone()
+            o.status.to_string()
         });
     }
     Ok(outcomes)

@@ -17,7 +17,7 @@ use sqlx::PgConnection;
 
 use super::App;
 use crate::domain::calendar::{Calendar, CalendarError};
-use crate::domain::order::OrderStatus;
+use crate::domain::order::{OrderStatus, TimeInForce};
 use crate::domain::rules::{self, SessionState};
 use crate::domain::Price;
 use crate::error::{Error, Result};
@@ -313,7 +313,7 @@ async fn expire_chunk(
     let orders: Vec<OrderRow> = trading::lock_open_orders(conn, users)
         .await?
         .into_iter()
-        .filter(|o| o.tif == "day" && o.created_at < cutoff)
+        .filter(|o| o.tif == TimeInForce::Day && o.created_at < cutoff)
         .collect();
     trading::close_orders(
         conn,

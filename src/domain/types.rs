@@ -337,6 +337,12 @@ macro_rules! text_enum {
                 f.write_str(self.as_str())
             }
         }
+        impl TryFrom<String> for $name {
+            type Error = Invalid;
+            fn try_from(s: String) -> Result<Self, Invalid> {
+                s.parse()
+            }
+        }
         impl FromStr for $name {
             type Err = Invalid;
             fn from_str(s: &str) -> Result<Self, Invalid> {

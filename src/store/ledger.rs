@@ -33,7 +33,8 @@ pub struct FillRow {
     pub order_id: i64,
     pub user_id: i64,
     pub code: String,
-    pub side: String,
+    #[sqlx(try_from = "String")]
+    pub side: Side,
     pub quantity: i64,
     pub price: Decimal,
     pub amount: Decimal,

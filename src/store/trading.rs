@@ -221,19 +221,23 @@ pub async fn holding(
     .await?)
 }
 
-/// An order as stored.
+/// An order as stored; side, kind, time in force and status are read as the domain's types.
 #[derive(Debug, Clone, FromRow, Serialize, PartialEq)]
 pub struct OrderRow {
     pub id: i64,
     pub user_id: i64,
     pub code: String,
-    pub side: String,
-    pub kind: String,
-    pub tif: String,
+    #[sqlx(try_from = "String")]
+    pub side: Side,
+    #[sqlx(try_from = "String")]
+    pub kind: OrderKind,
+    #[sqlx(try_from = "String")]
+    pub tif: TimeInForce,
     pub quantity: i64,
     pub limit_price: Option<Decimal>,
     pub fee_rate: Decimal,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OrderStatus,
     pub filled_quantity: i64,
     pub reserved_cash: Decimal,
     pub reserved_shares: i64,
@@ -255,7 +259,7 @@ macro_rules! order_columns {
 
 impl OrderRow {
     pub fn side(&self) -> Side {
-        self.side.parse().expect("side checked by the schema")
+        self.side
     }
     pub fn remaining(&self) -> i64 {
         self.quantity - self.filled_quantity
@@ -265,14 +269,14 @@ impl OrderRow {
         Order::stored(
             self.user_id,
             StockCode::parse(&self.code)?,
-            self.side.parse()?,
-            self.kind.parse()?,
-            self.tif.parse()?,
+            self.side,
+            self.kind,
+            self.tif,
             Quantity::new(self.quantity)?,
             self.limit_price.map(Price::new).transpose()?,
             self.fee_rate,
             self.sell_tax_exempt,
-            self.status.parse()?,
+            self.status,
             self.filled_quantity,
             Reservation {
                 cash: self.reserved_cash,
@@ -365,8 +369,8 @@ pub async fn insert_order(
     o: &OrderInsert,
     at: DateTime<Utc>,
 ) -> Result<OrderRow> {
-    let closed_at = (o.status != "open").then_some(at);
-    let filled = if o.status == "filled" {
+    let closed_at = (!o.status.is_open()).then_some(at);
+    let filled = if o.status == OrderStatus::Filled {
         o.row.quantity.get()
     } else {
         0
@@ -385,7 +389,7 @@ pub async fn insert_order(
     .bind(r.quantity.get())
     .bind(r.limit.map(Price::get))
     .bind(r.fee_rate)
-    .bind(o.status)
+    .bind(o.status.as_str())
     .bind(filled)
     .bind(o.reserved_cash)
     .bind(o.reserved_shares)
@@ -490,7 +494,7 @@ pub async fn insert_resting_order(
                  RETURNING h.user_id)"
         )),
     };
-    debug_assert_eq!(o.status, "open");
+    debug_assert!(o.status.is_open());
     none_if_key_taken(
         bind_guarded(sqlx::query_as::<_, OrderRow>(sql), o, at)
             .fetch_optional(&mut *conn)
@@ -765,7 +769,7 @@ pub async fn record_fills(
             order_id: o.id,
             user_id: o.user_id,
             code: o.code.clone(),
-            side: o.side.clone(),
+            side: o.side,
             quantity: qty.get(),
             price: plan.price.get(),
             amount: fx.amounts.amount.get(),
@@ -827,7 +831,7 @@ pub async fn lock_open_orders(conn: &mut PgConnection, user_ids: &[i64]) -> Resu
 #[derive(Debug, Clone)]
 pub struct OrderInsert {
     pub row: NewOrderRow,
-    pub status: &'static str,
+    pub status: OrderStatus,
     pub reserved_cash: Decimal,
     pub reserved_shares: i64,
     pub reason: Option<&'static str>,
