@@ -13,9 +13,9 @@ use crate::domain::order::{
 use crate::domain::rules::{self, SessionState};
 use crate::domain::{Price, Side, StockCode};
 use crate::error::{Error, Result};
-use crate::store::ledger::{self, Posting};
+use crate::store::ledger::Posting;
 use crate::store::trading::{
-    self, FillPlan, FillRow, NewOrderRow, OrderInsert, OrderRow, StockRow,
+    self, FillPlan, FillRow, NewOrderRow, OrderInsert, OrderRow, Placement, StockRow,
 };
 
 pub use crate::domain::order::OrderRequest;
@@ -115,7 +115,9 @@ fn check_replay(req: &OrderRequest, key: &str, prev: &OrderRow) -> Result<()> {
 /// where the reservation still fits (`trading::lock_and_insert_filled_order`), and its fill is
 /// posted in the same transaction. Everything else — an IOC cancel, a replayed key, or an
 /// order whose reservation no longer fits because something changed in between — takes the
-/// locked path, which decides again under the account lock.
+/// locked path, which decides again under the account lock and writes the order as a batch of
+/// one through `trading::write_placements`, the writer of placing from a file. Every path
+/// decides with `domain::order::decide`, and every fill is `domain::order::fill`.
 pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed> {
     let now = app.clock.now();
     let state = session_now(app, now).await?;
@@ -286,79 +288,41 @@ async fn place_locked(
         }),
     )?;
     let row = new_row(user_id, req, app.rules.commission_rate, &stock);
-    let (reserved_cash, reserved_shares, fill_at) = match decision {
-        Decision::IocCancelled => {
-            let order = trading::insert_order(
-                &mut tx,
-                &OrderInsert {
-                    row,
-                    status: OrderStatus::Cancelled,
-                    reserved_cash: Decimal::ZERO,
-                    reserved_shares: 0,
-                    reason: Some(IOC_REASON),
-                },
-                now,
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(Placed {
-                order,
-                fill: None,
-                replayed: false,
-            });
-        }
-        Decision::Rest(r) => (r.cash, r.shares, None),
-        Decision::FillNow { reservation, price } => {
-            (reservation.cash, reservation.shares, Some(price))
-        }
-    };
-    let (order, fill) = match fill_at {
-        Some(price) => {
-            // Filled at once: the order is stored filled (it never rests).
-            let order = trading::insert_order(
-                &mut tx,
-                &OrderInsert {
-                    row,
-                    status: OrderStatus::Filled,
-                    reserved_cash: Decimal::ZERO,
-                    reserved_shares: 0,
-                    reason: None,
-                },
-                now,
-            )
-            .await?;
-            // A seller's holding is locked and read above.
-            let held = holding.map(|h| (h.available + h.reserved, h.cost));
-            let reserved = (reserved_cash, reserved_shares);
-            let fill =
-                post_immediate_fill(&mut tx, &order, reserved, price, held, None, now).await?;
-            (order, fill)
-        }
-        None => {
-            let order = trading::insert_order(
-                &mut tx,
-                &OrderInsert {
-                    row,
-                    status: OrderStatus::Open,
-                    reserved_cash,
-                    reserved_shares,
-                    reason: None,
-                },
-                now,
-            )
-            .await?;
-            let mut reservation = Posting::default();
-            reservation.reserve(user_id, req.side, &req.code, order.held())?;
-            ledger::post(&mut tx, &reservation, now).await?;
-            (order, None)
-        }
-    };
+    let placement = placement(row, decision);
+    let (order, fill) = trading::write_placements(&mut tx, &[placement], now)
+        .await?
+        .pop()
+        .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("an order placed wrote nothing")))?;
     tx.commit().await?;
     Ok(Placed {
         order,
         fill,
         replayed: false,
     })
+}
+
+/// What to write for an order the rules accepted: cancelled with its reason (an IOC order that
+/// cannot fill), or open with its reservation, to fill at once when the decision says so.
+fn placement(row: NewOrderRow, decision: Decision) -> Placement {
+    let (status, reservation, reason) = match decision {
+        Decision::IocCancelled => (OrderStatus::Cancelled, Reservation::NONE, Some(IOC_REASON)),
+        Decision::Rest(r) | Decision::FillNow { reservation: r, .. } => {
+            (OrderStatus::Open, r, None)
+        }
+    };
+    Placement {
+        insert: OrderInsert {
+            row,
+            status,
+            reserved_cash: reservation.cash,
+            reserved_shares: reservation.shares,
+            reason,
+        },
+        fill_at: match decision {
+            Decision::FillNow { price, .. } => Some(price),
+            _ => None,
+        },
+    }
 }
 
 /// Cancels an open order of the user and releases its reservation.
@@ -503,9 +467,8 @@ async fn place_batch(
         .collect();
 
     let mut outcomes: Vec<BulkOutcome> = Vec::with_capacity(rows.len());
-    let mut inserts = Vec::new();
+    let mut placements = Vec::new();
     let mut insert_rows = Vec::new();
-    let mut fill_at: Vec<Option<Price>> = Vec::new();
     for r in rows {
         let req = &r.req;
         if let Some(key) = &req.idempotency_key {
@@ -554,16 +517,7 @@ async fn place_batch(
                 outcomes.push(BulkOutcome::err(r.row, e));
                 continue;
             }
-            Ok(Decision::IocCancelled) => {
-                inserts.push(OrderInsert {
-                    row,
-                    status: OrderStatus::Cancelled,
-                    reserved_cash: Decimal::ZERO,
-                    reserved_shares: 0,
-                    reason: Some(IOC_REASON),
-                });
-                fill_at.push(None);
-            }
+            Ok(decision @ Decision::IocCancelled) => placements.push(placement(row, decision)),
             Ok(decision) => {
                 let reservation = decision.reservation();
                 let f = match decision {
@@ -604,18 +558,7 @@ async fn place_batch(
                         ),
                     );
                 }
-                let Reservation {
-                    cash: reserved_cash,
-                    shares: reserved_shares,
-                } = reservation;
-                inserts.push(OrderInsert {
-                    row,
-                    status: OrderStatus::Open,
-                    reserved_cash,
-                    reserved_shares,
-                    reason: None,
-                });
-                fill_at.push(f);
+                placements.push(placement(row, decision));
             }
         }
         if let Some(k) = &req.idempotency_key {
@@ -630,33 +573,11 @@ async fn place_batch(
         });
     }
 
-    let orders = trading::insert_orders(&mut tx, &inserts, now).await?;
-    let mut reservations = Posting::default();
-    for o in orders.iter().filter(|o| o.status.is_open()) {
-        let code = StockCode::parse(&o.code)?;
-        reservations.reserve(o.user_id, o.side(), &code, o.held())?;
-    }
-    let plans: Vec<FillPlan> = orders
-        .iter()
-        .zip(&fill_at)
-        .filter_map(|(o, f)| f.map(|price| FillPlan { order: o, price }))
-        .collect();
-    // Reservations and fills are posted together: a row may reserve cash or shares that an
-    // earlier row's fill provides, so only their sum must respect the balances.
-    let filled: std::collections::HashSet<i64> =
-        trading::apply_fills_after(&mut tx, reservations, &plans, now)
-            .await?
-            .into_iter()
-            .map(|f| f.order_id)
-            .collect();
+    let written = trading::write_placements(&mut tx, &placements, now).await?;
     tx.commit().await?;
-    for (i, o) in insert_rows.into_iter().zip(&orders) {
+    for (i, (o, _)) in insert_rows.into_iter().zip(&written) {
         outcomes[i].order_id = Some(o.id);
-        outcomes[i].status = Some(if filled.contains(&o.id) {
-            "filled".into()
-        } else {
-            o.status.to_string()
-        });
+        outcomes[i].status = Some(o.status.to_string());
     }
     Ok(outcomes)
 }

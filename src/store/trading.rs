@@ -362,53 +362,6 @@ pub struct NewOrderRow {
     pub sell_tax_exempt: bool,
 }
 
-/// Inserts an order: `open` with its reservation, `filled` (an immediate fill, never resting)
-/// or `cancelled` with its reason.
-pub async fn insert_order(
-    conn: &mut PgConnection,
-    o: &OrderInsert,
-    at: DateTime<Utc>,
-) -> Result<OrderRow> {
-    let closed_at = (!o.status.is_open()).then_some(at);
-    let filled = if o.status == OrderStatus::Filled {
-        o.row.quantity.get()
-    } else {
-        0
-    };
-    let r = &o.row;
-    sqlx::query_as::<_, OrderRow>(concat!("INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
-                             filled_quantity, reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at,
-                             sell_tax_exempt)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-         RETURNING ", order_columns!()))
-    .bind(r.user_id)
-    .bind(r.code.as_str())
-    .bind(r.side.as_str())
-    .bind(r.kind.as_str())
-    .bind(r.tif.as_str())
-    .bind(r.quantity.get())
-    .bind(r.limit.map(Price::get))
-    .bind(r.fee_rate)
-    .bind(o.status.as_str())
-    .bind(filled)
-    .bind(o.reserved_cash)
-    .bind(o.reserved_shares)
-    .bind(r.idempotency_key.as_deref())
-    .bind(o.reason)
-    .bind(at)
-    .bind(closed_at)
-    .bind(r.sell_tax_exempt)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| match crate::error::violated_constraint(&e) {
-        Some("orders_idempotency_key") => Error::rejected(format!(
-            "key: idempotency key {:?} is already used by another order",
-            o.row.idempotency_key.as_deref().unwrap_or_default()
-        )),
-        _ => e.into(),
-    })
-}
-
 // The guarded inserts below (a resting order, an immediate fill) share their parameters —
 // $1..$8 the order, $9/$10 its reservation (cash, shares), which is the guard, $11 the key,
 // $12 the time, $13 the tax exemption — and, for a sell, the account lock taken before the holding.
@@ -653,43 +606,86 @@ pub struct FillPlan<'a> {
     pub price: Price,
 }
 
+/// An order decided by the rules, ready to write: open with its reservation (and filled at
+/// once at `fill_at` when it is marketable), or cancelled (an IOC order that could not fill).
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub insert: OrderInsert,
+    pub fill_at: Option<Price>,
+}
+
+/// Writes decided orders, set-based, whether one (place-order's locked path) or a batch
+/// (placing from a file): one statement inserts them all; one ledger posting makes the
+/// reservations of the open ones and posts the fills of those filled at once, so a row may
+/// use cash or shares an earlier row's fill provides and only the sum must respect the
+/// balances; one statement closes the filled ones. Returns each order as it ends, with its
+/// fill, in the order given. The caller holds the account locks of every user involved.
+pub async fn write_placements(
+    conn: &mut PgConnection,
+    placements: &[Placement],
+    at: DateTime<Utc>,
+) -> Result<Vec<(OrderRow, Option<FillRow>)>> {
+    let orders = insert_orders(conn, placements, at).await?;
+    let mut reservations = Posting::default();
+    for o in orders.iter().filter(|o| o.status.is_open()) {
+        reservations.reserve(o.user_id, o.side, &StockCode::parse(&o.code)?, o.held())?;
+    }
+    let plans: Vec<FillPlan> = orders
+        .iter()
+        .zip(placements)
+        .filter_map(|(o, p)| p.fill_at.map(|price| FillPlan { order: o, price }))
+        .collect();
+    let (fills, filled) = apply_fills_after(conn, reservations, &plans, at).await?;
+    let mut fills: HashMap<i64, FillRow> = fills.into_iter().map(|f| (f.order_id, f)).collect();
+    let mut filled: HashMap<i64, OrderRow> = filled.into_iter().map(|o| (o.id, o)).collect();
+    Ok(orders
+        .into_iter()
+        .map(|o| {
+            let fill = fills.remove(&o.id);
+            (filled.remove(&o.id).unwrap_or(o), fill)
+        })
+        .collect())
+}
+
 /// Fills open orders in full: writes the fills, closes the orders, releases their reservations
 /// and posts one ledger entry per fill that pays or collects the cash with fee and tax
 /// (computed by the rulebook for the trade date) and moves the shares. `before` (e.g. the
 /// reservations of the orders being filled) is posted in the same ledger posting, ahead of
 /// the fills: the balances need hold only after both. Plans apply in order: a sell's cost
-/// basis includes the shares bought by earlier plans. The caller holds the account locks of
-/// every user involved and the order locks.
-pub async fn apply_fills_after(
+/// basis includes the shares bought by earlier plans. Returns the fills and the orders as
+/// filled. The caller holds the account locks of every user involved and the order locks.
+async fn apply_fills_after(
     conn: &mut PgConnection,
     before: Posting,
     plans: &[FillPlan<'_>],
     at: DateTime<Utc>,
-) -> Result<Vec<FillRow>> {
+) -> Result<(Vec<FillRow>, Vec<OrderRow>)> {
     let fills = record_fills(conn, before, plans, None, None, at).await?;
     if fills.is_empty() {
-        return Ok(fills);
+        return Ok((fills, Vec::new()));
     }
     let ids: Vec<i64> = fills.iter().map(|f| f.order_id).collect();
     let quantities: Vec<i64> = fills.iter().map(|f| f.quantity).collect();
     let was: Vec<&str> = plans.iter().map(|p| p.order.status.as_str()).collect();
-    let done = sqlx::query(
+    let done: Vec<OrderRow> = sqlx::query_as(concat!(
         "UPDATE orders o SET status = 'filled',
                              filled_quantity = o.filled_quantity + t.qty,
                              reserved_cash = 0, reserved_shares = 0, closed_at = $4
-         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[]) AS t(id, qty, was)
-         WHERE o.id = ANY($1) AND o.id = t.id AND o.status = t.was",
-    )
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[]) AS t(order_id, qty, was)
+         WHERE o.id = ANY($1) AND o.id = t.order_id AND o.status = t.was
+         RETURNING ",
+        order_columns!()
+    ))
     .bind(&ids)
     .bind(&quantities)
     .bind(&was)
     .bind(at)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    if done.rows_affected() != fills.len() as u64 {
+    if done.len() != fills.len() {
         return Err(order_changed());
     }
-    Ok(fills)
+    Ok((fills, done))
 }
 
 /// The fills and ledger posting of [`apply_fills_after`], leaving the order rows as they are:
@@ -826,8 +822,8 @@ pub async fn lock_open_orders(conn: &mut PgConnection, user_ids: &[i64]) -> Resu
     .await?)
 }
 
-/// An order to insert, alone ([`insert_order`], which lists the statuses) or in bulk
-/// ([`insert_orders`]).
+/// An order to insert: `open` with its reservation, or `cancelled` with its reason; the guarded
+/// inserts of place-order's short path also take one, open.
 #[derive(Debug, Clone)]
 pub struct OrderInsert {
     pub row: NewOrderRow,
@@ -838,16 +834,17 @@ pub struct OrderInsert {
 }
 
 /// Inserts many orders in one statement; returns them in the order given.
-pub async fn insert_orders(
+async fn insert_orders(
     conn: &mut PgConnection,
-    orders: &[OrderInsert],
+    placements: &[Placement],
     at: DateTime<Utc>,
 ) -> Result<Vec<OrderRow>> {
-    if orders.is_empty() {
+    if placements.is_empty() {
         return Ok(Vec::new());
     }
+    let orders: Vec<&OrderInsert> = placements.iter().map(|p| &p.insert).collect();
     let ids = super::next_ids(conn, "orders_id_seq", orders.len()).await?;
-    let f = |g: fn(&OrderInsert) -> String| orders.iter().map(g).collect::<Vec<String>>();
+    let f = |g: fn(&OrderInsert) -> String| orders.iter().map(|o| g(o)).collect::<Vec<String>>();
     let mut rows: Vec<OrderRow> = sqlx::query_as::<_, OrderRow>(concat!("INSERT INTO orders (id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
                              reserved_cash, reserved_shares, idempotency_key, reason, sell_tax_exempt,
                              created_at, closed_at)
@@ -875,7 +872,17 @@ pub async fn insert_orders(
     .bind(at)
     .bind(orders.iter().map(|o| o.row.sell_tax_exempt).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
-    .await?;
+    .await
+    .map_err(|e| match crate::error::violated_constraint(&e) {
+        Some("orders_idempotency_key") => {
+            let keys = orders.iter().filter_map(|o| o.row.idempotency_key.as_deref());
+            Error::rejected(format!(
+                "key: idempotency key {:?} is already used by another order",
+                keys.collect::<Vec<_>>().join(", ")
+            ))
+        }
+        _ => e.into(),
+    })?;
     rows.sort_by_key(|r| r.id);
     Ok(rows)
 }
