@@ -5,7 +5,7 @@
 
 use ascend::app::settle::crossed_orders;
 use ascend::domain::order::{
-    crosses, Listing, Order, OrderKind, OrderStatus, Reservation, Side, TimeInForce,
+    crosses, Order, OrderKind, OrderStatus, Reservation, Side, StockState, TimeInForce,
 };
 use ascend::domain::rules::{Instrument, Rulebook};
 use ascend::domain::{Price, Quantity, StockCode};
@@ -95,7 +95,7 @@ async fn check(
         .execute(&mut *tx)
         .await
         .unwrap();
-    let mut listings = Vec::new();
+    let mut states = Vec::new();
     for (i, s) in stocks.iter().enumerate() {
         let price_at = s.age.map(|a| now - Duration::seconds(a));
         sqlx::query(
@@ -110,7 +110,7 @@ async fn check(
         .execute(&mut *tx)
         .await
         .unwrap();
-        listings.push(Listing {
+        states.push(StockState {
             code: code(i),
             name: code(i),
             listed: s.listed,
@@ -164,7 +164,7 @@ async fn check(
             Reservation::NONE,
         )
         .unwrap();
-        if crosses(&order, &listings[o.stock], now, &rules) {
+        if crosses(&order, &states[o.stock], now, &rules) {
             expected.push(id);
         }
     }

@@ -61,7 +61,7 @@ fn decide(
         req,
         available_cash,
         shares,
-        &stock.listing(),
+        &stock.state(),
         &app.rules,
         state,
         now,

@@ -132,7 +132,7 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
         .bind(now)
         .fetch_all(&mut *conn)
         .await?;
-        // Open limit orders whose stock is unlisted or has no price `Listing::fresh_price`
+        // Open limit orders whose stock is unlisted or has no price `StockState::fresh_price`
         // accepts.
         summary.skipped_stale = sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM orders o JOIN stocks s ON s.code = o.code

@@ -146,7 +146,7 @@ impl OrderRequest {
 /// What the rules need to know of a stock: whether it trades, what kind of instrument it is,
 /// and its latest price with the time it was printed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Listing {
+pub struct StockState {
     pub code: String,
     pub name: String,
     pub listed: bool,
@@ -157,7 +157,7 @@ pub struct Listing {
     pub price_at: Option<DateTime<Utc>>,
 }
 
-impl Listing {
+impl StockState {
     /// The latest price when it may be traded on at `now`: printed no later than `now` and
     /// no earlier than the rulebook's freshness bound.
     pub fn fresh_price(&self, now: DateTime<Utc>, max_age: chrono::Duration) -> Option<Decimal> {
@@ -306,7 +306,7 @@ fn closed_reason(state: SessionState) -> &'static str {
 }
 
 fn fresh_price(
-    stock: &Listing,
+    stock: &StockState,
     now: DateTime<Utc>,
     max_age: chrono::Duration,
 ) -> Result<Price, PlaceError> {
@@ -343,7 +343,7 @@ pub fn decide(
     req: &OrderRequest,
     available_cash: Decimal,
     shares: Shares,
-    stock: &Listing,
+    stock: &StockState,
     rules_: &Rulebook,
     state: SessionState,
     now: DateTime<Utc>,
@@ -771,10 +771,10 @@ fn nonzero(legs: Vec<Leg>) -> Vec<Leg> {
 }
 
 /// Whether a resting order fills now at the stock's latest price: an open limit order of a
-/// listed, not halted stock whose price is fresh at `now` (see [`Listing::fresh_price`]) and
+/// listed, not halted stock whose price is fresh at `now` (see [`StockState::fresh_price`]) and
 /// at or below the limit of a buy, at or above the limit of a sell. The settle query that
 /// selects orders to fill says the same in SQL.
-pub fn crosses(order: &Order, stock: &Listing, now: DateTime<Utc>, rules_: &Rulebook) -> bool {
+pub fn crosses(order: &Order, stock: &StockState, now: DateTime<Utc>, rules_: &Rulebook) -> bool {
     let (true, OrderKind::Limit, Some(limit)) = (order.status.is_open(), order.kind, order.limit)
     else {
         return false;
@@ -807,8 +807,8 @@ mod tests {
         OrderRequest::parse("005930", side, qty, limit, limit.is_none(), Some(tif), None).unwrap()
     }
 
-    fn stock(price: i64) -> Listing {
-        Listing {
+    fn stock(price: i64) -> StockState {
+        StockState {
             code: "005930".into(),
             name: "삼성전자".into(),
             listed: true,
@@ -824,7 +824,7 @@ mod tests {
         r: &OrderRequest,
         cash: i64,
         shares: i64,
-        s: &Listing,
+        s: &StockState,
     ) -> Result<Decision, PlaceError> {
         let held = Shares {
             available: shares,

@@ -10,7 +10,7 @@ use sqlx::{FromRow, PgConnection};
 
 pub use super::ledger::FillRow;
 use super::ledger::{self, Entry, EntryKind, Posting};
-use crate::domain::order::{self, Listing, Order, OrderStatus, Position, Reservation};
+use crate::domain::order::{self, Order, OrderStatus, Position, Reservation, StockState};
 use crate::domain::{rules, OrderKind, Price, Quantity, Side, StockCode, TimeInForce};
 use crate::error::{Error, Result};
 
@@ -186,8 +186,8 @@ impl StockRow {
     }
 
     /// What the order rules need of the stock.
-    pub fn listing(&self) -> Listing {
-        Listing {
+    pub fn state(&self) -> StockState {
+        StockState {
             code: self.code.clone(),
             name: self.name.clone(),
             listed: self.listed,
