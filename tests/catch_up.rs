@@ -500,6 +500,13 @@ async fn sigterm_mid_settle_exits_143_rolls_back_and_a_rerun_converges(pool: PgP
         "interrupted by SIGTERM: the transaction in progress was rolled back\n"
     );
     blocker.rollback().await.unwrap();
+    // The server may still be finishing what the program sent before it exited (another
+    // chunk's COMMIT): wait until the program's connections are gone.
+    let program = "SELECT count(*) FROM pg_stat_activity
+                   WHERE datname = current_database() AND application_name = 'ascend'";
+    while count(&pool, program).await > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // The interrupted transaction left nothing: the held user's orders, marked filled inside
     // it, are all open again and the ledger checks out. Other users' transactions committed.
@@ -507,7 +514,8 @@ async fn sigterm_mid_settle_exits_143_rolls_back_and_a_rerun_converges(pool: PgP
         format!("SELECT count(*) FROM orders WHERE status = 'open' AND user_id = {held}");
     assert_eq!(count(&pool, &open_of_held).await, 5);
     let open = count(&pool, resting).await;
-    assert!((5..30).contains(&open), "{open} open");
+    // Other users' chunks may or may not have committed before the signal.
+    assert!((5..=30).contains(&open), "{open} open");
     let o = cli.run(&["audit"], None);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 

@@ -7,94 +7,35 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::App;
+use crate::domain::order::{
+    self, Decision, Order, OrderStatus, PlaceError, Position, Reservation, Shares, IOC_REASON,
+};
 use crate::domain::rules::{self, SessionState};
-use crate::domain::{Invalid, OrderKind, Price, Quantity, Side, StockCode, TimeInForce};
+use crate::domain::{Price, Side, StockCode};
 use crate::error::{Error, Result};
-use crate::store::ledger::{self, Posting};
+use crate::store::ledger::Posting;
 use crate::store::trading::{
-    self, FillPlan, FillRow, NewOrderRow, OrderInsert, OrderRow, StockRow,
+    self, FillPlan, FillRow, NewOrderRow, OrderInsert, OrderRow, Placement, StockRow,
 };
 
-/// A request to place an order, parsed at the boundary.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrderRequest {
-    pub code: StockCode,
-    pub side: Side,
-    pub quantity: Quantity,
-    /// `None` for a market order.
-    pub limit: Option<Price>,
-    pub tif: TimeInForce,
-    pub idempotency_key: Option<String>,
+pub use crate::domain::order::OrderRequest;
+
+/// True when a stored order carries exactly the parameters of `req`.
+fn same_as(req: &OrderRequest, o: &OrderRow) -> bool {
+    o.code == req.code.as_str()
+        && o.side == req.side
+        && o.quantity == req.quantity.get()
+        && o.limit_price == req.limit.map(Price::get)
+        && o.tif == req.tif
 }
 
-impl OrderRequest {
-    /// Parses the text a person or a CSV row gives. `limit` and `market` are exclusive and one
-    /// of them is required.
-    pub fn parse(
-        code: &str,
-        side: &str,
-        quantity: &str,
-        limit: Option<&str>,
-        market: bool,
-        tif: Option<&str>,
-        key: Option<&str>,
-    ) -> Result<Self, Invalid> {
-        let code = StockCode::parse(code)?;
-        let side: Side = side.parse()?;
-        let quantity: Quantity = quantity.parse()?;
-        let limit = match (limit, market) {
-            (Some(_), true) => {
-                return Err(Invalid::new(
-                    "limit",
-                    "give either --limit PRICE or --market, not both",
-                ))
-            }
-            (None, false) => {
-                return Err(Invalid::new(
-                    "limit",
-                    "give --limit PRICE for a limit order or --market for a market order",
-                ))
-            }
-            (Some(p), false) => Some(p.parse::<Price>()?),
-            (None, true) => None,
-        };
-        let tif = tif.map(str::parse).transpose()?.unwrap_or(TimeInForce::Day);
-        let idempotency_key = key.map(str::trim).map(|k| {
-            crate::domain::refuse_format_chars(k, "key")?;
-            if k.is_empty() || k.len() > 100 || k.chars().any(char::is_control) {
-                Err(Invalid::new(
-                    "key",
-                    "must be 1 to 100 characters without control characters",
-                ))
-            } else {
-                Ok(k.to_string())
-            }
-        });
-        Ok(OrderRequest {
-            code,
-            side,
-            quantity,
-            limit,
-            tif,
-            idempotency_key: idempotency_key.transpose()?,
-        })
-    }
-
-    pub fn kind(&self) -> OrderKind {
-        if self.limit.is_some() {
-            OrderKind::Limit
-        } else {
-            OrderKind::Market
+/// A refusal by the rules: a field's rule (`Invalid`) or a rejection, with the domain's message.
+impl From<PlaceError> for Error {
+    fn from(e: PlaceError) -> Self {
+        match e {
+            PlaceError::Invalid(i) => Error::Invalid(i),
+            other => Error::Rejected(other.to_string()),
         }
-    }
-
-    /// True when a stored order carries exactly these parameters.
-    fn same_as(&self, o: &OrderRow) -> bool {
-        o.code == self.code.as_str()
-            && o.side == self.side.as_str()
-            && o.quantity == self.quantity.get()
-            && o.limit_price == self.limit.map(Price::get)
-            && o.tif == self.tif.as_str()
     }
 }
 
@@ -106,157 +47,25 @@ pub struct Placed {
     pub replayed: bool,
 }
 
-fn fresh_price(stock: &StockRow, now: DateTime<Utc>, max_age: chrono::Duration) -> Result<Price> {
-    let (Some(price), Some(at)) = (stock.price, stock.price_at) else {
-        return Err(Error::rejected(format!(
-            "price: no price is stored for {}; run `ascend crawl-stocks`",
-            stock.code
-        )));
-    };
-    if at > now {
-        return Err(Error::rejected(format!(
-            "price: the stored price of {} is stamped {}, after the order's time {}: a price from the future is not fresh",
-            stock.code,
-            at.with_timezone(&rules::kst()).format("%Y-%m-%d %H:%M KST"),
-            now.with_timezone(&rules::kst()).format("%Y-%m-%d %H:%M KST"),
-        )));
-    }
-    if now - at > max_age {
-        return Err(Error::rejected(format!(
-            "price: the stored price of {} is from {} ({} min old; the bound is {} min); run `ascend crawl-stocks`",
-            stock.code,
-            at.with_timezone(&rules::kst()).format("%Y-%m-%d %H:%M KST"),
-            (now - at).num_minutes(),
-            max_age.num_minutes()
-        )));
-    }
-    Ok(Price::new(price)?)
-}
-
-fn closed_reason(state: SessionState) -> &'static str {
-    match state {
-        SessionState::PreOpen => "before the regular session (09:00 KST)",
-        SessionState::AfterClose => "after the regular session closed (15:30 KST)",
-        SessionState::ClosedDay => "on a day the market is closed (weekend or KRX holiday)",
-        SessionState::Open => "during the session",
-    }
-}
-
-/// What the rules decide for an order, before anything is written.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    /// IOC that cannot fill now: recorded as cancelled, nothing reserved.
-    IocCancelled,
-    /// Accepted: reserve this much, and fill at once at `fill_at` when marketable.
-    Accepted {
-        reserved_cash: Decimal,
-        reserved_shares: i64,
-        fill_at: Option<Price>,
-    },
-}
-
-/// Applies the rulebook to an order: the stock must be listed; inside the session the price
-/// must be fresh and the band is around the previous close; outside it only resting limit
-/// orders are taken, with the band around the latest price (the next session's base); the
-/// limit must be inside the band; cash (a market buy at the upper limit, plus commission) or
-/// free shares must cover it.
-pub fn decide(
+/// [`order::decide`] on a stored stock, with the rulebook of the deployment.
+fn decide(
+    app: &App,
     req: &OrderRequest,
     stock: &StockRow,
     state: SessionState,
     now: DateTime<Utc>,
-    rules_: &crate::domain::Rulebook,
     available_cash: Decimal,
-    shares: (i64, i64),
+    shares: Shares,
 ) -> Result<Decision> {
-    if !stock.listed {
-        return Err(Error::rejected(format!(
-            "code: {} ({}) is no longer listed",
-            stock.code, stock.name
-        )));
-    }
-    if stock.halted {
-        return Err(Error::rejected(format!(
-            "code: {} ({}) is halted (거래정지): it takes no orders until trading resumes",
-            stock.code, stock.name
-        )));
-    }
-    let instrument = stock.instrument();
-    if let Some(limit) = req.limit {
-        rules::check_tick(instrument.kind, limit)?;
-    }
-    let (market_price, base) = if state == SessionState::Open {
-        let p = fresh_price(stock, now, rules_.max_price_age)?;
-        (Some(p), stock.prev_close.unwrap_or(p.get()))
-    } else {
-        if req.limit.is_none() {
-            return Err(Error::rejected(format!(
-                "kind: a market order cannot be placed {}; place a limit order to rest for the next session",
-                closed_reason(state)
-            )));
-        }
-        if req.tif == TimeInForce::Ioc {
-            return Err(Error::rejected(format!(
-                "tif: an IOC order cannot be placed {}: it could never fill",
-                closed_reason(state)
-            )));
-        }
-        let base = stock.price.ok_or_else(|| {
-            Error::rejected(format!(
-                "price: no price is stored for {}; run `ascend crawl-stocks`",
-                stock.code
-            ))
-        })?;
-        (None, base)
-    };
-    // Outside the session the band is the next session's, around the latest price; a new
-    // listing's first-day band applies only to its first session: before the open of that day,
-    // not after its close.
-    let today = rules::trade_date(now);
-    let session_day = match state {
-        SessionState::Open | SessionState::PreOpen => today,
-        SessionState::AfterClose | SessionState::ClosedDay => today.succ_opt().unwrap_or(today),
-    };
-    let band = rules::band_for(&instrument, base, session_day);
-    if let Some(limit) = req.limit {
-        band.check(limit)?;
-    }
-    let fill_at = market_price.and_then(|m| rules::fill_price(req.side, req.limit, m));
-    if fill_at.is_none() && req.tif == TimeInForce::Ioc {
-        return Ok(Decision::IocCancelled);
-    }
-    let (reserved_cash, reserved_shares) = match req.side {
-        Side::Buy => {
-            // A market buy reserves at the upper limit; the difference is released on fill.
-            let at_price = req.limit.unwrap_or(Price::new(band.upper)?);
-            let need = rules::buy_reservation(at_price, req.quantity, rules_.commission_rate).get();
-            if need > available_cash {
-                return Err(Error::rejected(format!(
-                    "cash: insufficient cash: this order needs {} won ({} × {} + commission) but {} won is available",
-                    crate::domain::group_thousands(need),
-                    req.quantity,
-                    at_price,
-                    crate::domain::group_thousands(available_cash)
-                )));
-            }
-            (need, 0)
-        }
-        Side::Sell => {
-            let (free, held) = shares;
-            if req.quantity.get() > free {
-                return Err(Error::rejected(format!(
-                    "quantity: insufficient shares of {}: selling {} but {} are available ({} reserved by open sell orders)",
-                    req.code, req.quantity, free, held
-                )));
-            }
-            (Decimal::ZERO, req.quantity.get())
-        }
-    };
-    Ok(Decision::Accepted {
-        reserved_cash,
-        reserved_shares,
-        fill_at,
-    })
+    Ok(order::decide(
+        req,
+        available_cash,
+        shares,
+        &stock.state(),
+        &app.rules,
+        state,
+        now,
+    )?)
 }
 
 fn new_row(user_id: i64, req: &OrderRequest, fee_rate: Decimal, stock: &StockRow) -> NewOrderRow {
@@ -282,7 +91,7 @@ fn unknown_stock(code: &StockCode) -> Error {
 
 /// What an idempotency key says about a request: a replay of `prev`, or a conflict.
 fn check_replay(req: &OrderRequest, key: &str, prev: &OrderRow) -> Result<()> {
-    if req.same_as(prev) {
+    if same_as(req, prev) {
         return Ok(());
     }
     Err(Error::rejected(format!(
@@ -306,7 +115,9 @@ fn check_replay(req: &OrderRequest, key: &str, prev: &OrderRow) -> Result<()> {
 /// where the reservation still fits (`trading::lock_and_insert_filled_order`), and its fill is
 /// posted in the same transaction. Everything else — an IOC cancel, a replayed key, or an
 /// order whose reservation no longer fits because something changed in between — takes the
-/// locked path, which decides again under the account lock.
+/// locked path, which decides again under the account lock and writes the order as a batch of
+/// one through `trading::write_placements`, the writer of placing from a file. Every path
+/// decides with `domain::order::decide`, and every fill is `domain::order::fill`.
 pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed> {
     let now = app.clock.now();
     let state = session_now(app, now).await?;
@@ -345,26 +156,23 @@ async fn place_short(
         return Ok(None);
     }
     let stock = seen.stock.ok_or_else(|| unknown_stock(&req.code))?;
-    let decision = decide(
-        req,
-        &stock,
-        state,
-        now,
-        &app.rules,
-        seen.account.available,
-        seen.shares,
-    )?;
-    let Decision::Accepted {
-        reserved_cash,
-        reserved_shares,
-        fill_at,
-    } = decision
-    else {
-        return Ok(None);
+    let shares = Shares {
+        available: seen.shares.0,
+        reserved: seen.shares.1,
     };
+    let (reservation, fill_at) =
+        match decide(app, req, &stock, state, now, seen.account.available, shares)? {
+            Decision::IocCancelled => return Ok(None),
+            Decision::Rest(r) => (r, None),
+            Decision::FillNow { reservation, price } => (reservation, Some(price)),
+        };
+    let Reservation {
+        cash: reserved_cash,
+        shares: reserved_shares,
+    } = reservation;
     let insert = OrderInsert {
         row: new_row(user_id, req, app.rules.commission_rate, &stock),
-        status: "open",
+        status: OrderStatus::Open,
         reserved_cash,
         reserved_shares,
         reason: None,
@@ -414,7 +222,7 @@ async fn post_immediate_fill(
     now: DateTime<Utc>,
 ) -> Result<Option<FillRow>> {
     let placed = OrderRow {
-        status: "open".into(),
+        status: OrderStatus::Open,
         filled_quantity: 0,
         reserved_cash,
         reserved_shares,
@@ -468,83 +276,23 @@ async fn place_locked(
         Side::Buy => None,
     };
     let decision = decide(
+        app,
         req,
         &stock,
         state,
         now,
-        &app.rules,
         account.available,
-        holding.map_or((0, 0), |h| (h.available, h.reserved)),
+        holding.map_or(Shares::default(), |h| Shares {
+            available: h.available,
+            reserved: h.reserved,
+        }),
     )?;
     let row = new_row(user_id, req, app.rules.commission_rate, &stock);
-    let (reserved_cash, reserved_shares, fill_at) = match decision {
-        Decision::IocCancelled => {
-            let order = trading::insert_order(
-                &mut tx,
-                &OrderInsert {
-                    row,
-                    status: "cancelled",
-                    reserved_cash: Decimal::ZERO,
-                    reserved_shares: 0,
-                    reason: Some(IOC_REASON),
-                },
-                now,
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(Placed {
-                order,
-                fill: None,
-                replayed: false,
-            });
-        }
-        Decision::Accepted {
-            reserved_cash,
-            reserved_shares,
-            fill_at,
-        } => (reserved_cash, reserved_shares, fill_at),
-    };
-    let (order, fill) = match fill_at {
-        Some(price) => {
-            // Filled at once: the order is stored filled (it never rests).
-            let order = trading::insert_order(
-                &mut tx,
-                &OrderInsert {
-                    row,
-                    status: "filled",
-                    reserved_cash: Decimal::ZERO,
-                    reserved_shares: 0,
-                    reason: None,
-                },
-                now,
-            )
-            .await?;
-            // A seller's holding is locked and read above.
-            let held = holding.map(|h| (h.available + h.reserved, h.cost));
-            let reserved = (reserved_cash, reserved_shares);
-            let fill =
-                post_immediate_fill(&mut tx, &order, reserved, price, held, None, now).await?;
-            (order, fill)
-        }
-        None => {
-            let order = trading::insert_order(
-                &mut tx,
-                &OrderInsert {
-                    row,
-                    status: "open",
-                    reserved_cash,
-                    reserved_shares,
-                    reason: None,
-                },
-                now,
-            )
-            .await?;
-            let mut reservation = Posting::default();
-            reservation.reserve(user_id, req.side, &req.code, order.held())?;
-            ledger::post(&mut tx, &reservation, now).await?;
-            (order, None)
-        }
-    };
+    let placement = placement(row, decision);
+    let (order, fill) = trading::write_placements(&mut tx, &[placement], now)
+        .await?
+        .pop()
+        .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("an order placed wrote nothing")))?;
     tx.commit().await?;
     Ok(Placed {
         order,
@@ -553,7 +301,29 @@ async fn place_locked(
     })
 }
 
-const IOC_REASON: &str = "ioc: not marketable at the current price";
+/// What to write for an order the rules accepted: cancelled with its reason (an IOC order that
+/// cannot fill), or open with its reservation, to fill at once when the decision says so.
+fn placement(row: NewOrderRow, decision: Decision) -> Placement {
+    let (status, reservation, reason) = match decision {
+        Decision::IocCancelled => (OrderStatus::Cancelled, Reservation::NONE, Some(IOC_REASON)),
+        Decision::Rest(r) | Decision::FillNow { reservation: r, .. } => {
+            (OrderStatus::Open, r, None)
+        }
+    };
+    Placement {
+        insert: OrderInsert {
+            row,
+            status,
+            reserved_cash: reservation.cash,
+            reserved_shares: reservation.shares,
+            reason,
+        },
+        fill_at: match decision {
+            Decision::FillNow { price, .. } => Some(price),
+            _ => None,
+        },
+    }
+}
 
 /// Cancels an open order of the user and releases its reservation.
 pub async fn cancel(app: &App, user_id: i64, order_id: i64) -> Result<OrderRow> {
@@ -571,16 +341,15 @@ pub async fn cancel(app: &App, user_id: i64, order_id: i64) -> Result<OrderRow> 
     let order = trading::order(&mut tx, order_id, true)
         .await?
         .ok_or_else(not_found)?;
-    if order.status != "open" {
+    if let Err(order::OrderError::Closed { status, .. }) = order.to_order()?.cancel() {
         return Err(Error::rejected(format!(
-            "order: order #{order_id} is already {} and cannot be cancelled",
-            order.status
+            "order: order #{order_id} is already {status} and cannot be cancelled"
         )));
     }
     trading::close_orders(
         &mut tx,
         std::slice::from_ref(&order),
-        "cancelled",
+        OrderStatus::Cancelled,
         "cancelled by the user",
         now,
     )
@@ -698,9 +467,8 @@ async fn place_batch(
         .collect();
 
     let mut outcomes: Vec<BulkOutcome> = Vec::with_capacity(rows.len());
-    let mut inserts = Vec::new();
+    let mut placements = Vec::new();
     let mut insert_rows = Vec::new();
-    let mut fill_at: Vec<Option<Price>> = Vec::new();
     for r in rows {
         let req = &r.req;
         if let Some(key) = &req.idempotency_key {
@@ -740,69 +508,57 @@ async fn place_batch(
         let key = (r.user_id, req.code.to_string());
         let held = shares.get(&key).copied().unwrap_or((0, 0));
         let row = new_row(r.user_id, req, app.rules.commission_rate, stock);
-        match decide(req, stock, state, now, &app.rules, available, held) {
+        let free = Shares {
+            available: held.0,
+            reserved: held.1,
+        };
+        match decide(app, req, stock, state, now, available, free) {
             Err(e) => {
                 outcomes.push(BulkOutcome::err(r.row, e));
                 continue;
             }
-            Ok(Decision::IocCancelled) => {
-                inserts.push(OrderInsert {
-                    row,
-                    status: "cancelled",
-                    reserved_cash: Decimal::ZERO,
-                    reserved_shares: 0,
-                    reason: Some(IOC_REASON),
-                });
-                fill_at.push(None);
-            }
-            Ok(Decision::Accepted {
-                reserved_cash,
-                reserved_shares,
-                fill_at: f,
-            }) => {
-                // What later rows of the batch see, as if this row were placed alone: an
-                // immediate fill releases its reservation and moves cash and shares (holdings
-                // were read for every (user, code) a row of the batch sells).
-                match f {
-                    None => {
-                        cash.insert(r.user_id, available - reserved_cash);
-                        if reserved_shares > 0 {
-                            shares
-                                .insert(key, (held.0 - reserved_shares, held.1 + reserved_shares));
-                        }
-                    }
-                    Some(price) => {
-                        let q = req.quantity.get();
-                        let net = rules::fill_amounts(
-                            req.side,
-                            price,
-                            req.quantity,
-                            app.rules.commission_rate,
-                            rules::trade_date(now),
-                            row.sell_tax_exempt,
-                        )
-                        .net
-                        .get();
-                        match req.side {
-                            Side::Buy => {
-                                cash.insert(r.user_id, available - net);
-                                shares.insert(key, (held.0 + q, held.1));
-                            }
-                            Side::Sell => {
-                                cash.insert(r.user_id, available + net);
-                                shares.insert(key, (held.0 - q, held.1));
-                            }
-                        }
-                    }
+            Ok(decision @ Decision::IocCancelled) => placements.push(placement(row, decision)),
+            Ok(decision) => {
+                let reservation = decision.reservation();
+                let f = match decision {
+                    Decision::FillNow { price, .. } => Some(price),
+                    _ => None,
+                };
+                // What later rows of the batch see, as if this row were placed alone: the
+                // reservation, and for an immediate fill what the fill does to cash and
+                // shares (holdings were read for every (user, code) a row of the batch sells).
+                let mut cash_delta = reservation.cash_delta();
+                let mut holding_delta = reservation.holding_delta();
+                if let Some(price) = f {
+                    let placed = Order::placed(
+                        r.user_id,
+                        req,
+                        row.fee_rate,
+                        row.sell_tax_exempt,
+                        reservation,
+                    );
+                    let fx = order::fill(
+                        &placed,
+                        price,
+                        req.quantity,
+                        Position::default(),
+                        rules::trade_date(now),
+                    )
+                    .map_err(|e| Error::Unexpected(anyhow::anyhow!("row {}: {e}", r.row)))?;
+                    cash_delta += fx.cash;
+                    holding_delta += fx.holding;
                 }
-                inserts.push(OrderInsert {
-                    row,
-                    status: "open",
-                    reserved_cash,
-                    reserved_shares,
-                    reason: None,
-                });
-                fill_at.push(f);
+                cash.insert(r.user_id, available + cash_delta.available);
+                if !holding_delta.is_zero() {
+                    shares.insert(
+                        key,
+                        (
+                            held.0 + holding_delta.available,
+                            held.1 + holding_delta.reserved,
+                        ),
+                    );
+                }
+                placements.push(placement(row, decision));
             }
         }
         if let Some(k) = &req.idempotency_key {
@@ -817,33 +573,11 @@ async fn place_batch(
         });
     }
 
-    let orders = trading::insert_orders(&mut tx, &inserts, now).await?;
-    let mut reservations = Posting::default();
-    for o in orders.iter().filter(|o| o.status == "open") {
-        let code = StockCode::parse(&o.code)?;
-        reservations.reserve(o.user_id, o.side(), &code, o.held())?;
-    }
-    let plans: Vec<FillPlan> = orders
-        .iter()
-        .zip(&fill_at)
-        .filter_map(|(o, f)| f.map(|price| FillPlan { order: o, price }))
-        .collect();
-    // Reservations and fills are posted together: a row may reserve cash or shares that an
-    // earlier row's fill provides, so only their sum must respect the balances.
-    let filled: std::collections::HashSet<i64> =
-        trading::apply_fills_after(&mut tx, reservations, &plans, now)
-            .await?
-            .into_iter()
-            .map(|f| f.order_id)
-            .collect();
+    let written = trading::write_placements(&mut tx, &placements, now).await?;
     tx.commit().await?;
-    for (i, o) in insert_rows.into_iter().zip(&orders) {
+    for (i, (o, _)) in insert_rows.into_iter().zip(&written) {
         outcomes[i].order_id = Some(o.id);
-        outcomes[i].status = Some(if filled.contains(&o.id) {
-            "filled".into()
-        } else {
-            o.status.clone()
-        });
+        outcomes[i].status = Some(o.status.to_string());
     }
     Ok(outcomes)
 }

@@ -17,6 +17,7 @@ use sqlx::PgConnection;
 
 use super::App;
 use crate::domain::calendar::{Calendar, CalendarError};
+use crate::domain::order::{OrderStatus, TimeInForce};
 use crate::domain::rules::{self, SessionState};
 use crate::domain::Price;
 use crate::error::{Error, Result};
@@ -25,10 +26,6 @@ use crate::store::trading::{self, FillPlan, OrderRow};
 
 /// Users per transaction.
 pub const DEFAULT_CHUNK: usize = 1_000;
-/// Transactions run side by side. One more than the cores of this 2-core host: each batch
-/// also spends time in the client (computing fills and postings) while its connection
-/// waits, and the third keeps the server busy then (about +4% measured with scripts/bench.sh).
-pub const WORKERS: usize = 3;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct SettleSummary {
@@ -46,12 +43,35 @@ pub struct SettleSummary {
     pub note: Option<String>,
 }
 
+/// The SQL of [`crate::domain::order::crosses`], for orders `o` joined with their stocks `s`:
+/// an open limit order of a listed, not halted stock whose price was printed in
+/// [`fresh_since`, `now`] and is at or below a buy's limit, at or above a sell's. Every query
+/// that selects orders for settle to fill uses it; `crossed_orders` is checked against
+/// `crosses` on random books (tests/crosses.rs).
 macro_rules! crossed {
     ($fresh_since:literal, $now:literal) => {
         concat!("o.status = 'open' AND o.kind = 'limit' AND s.listed AND NOT s.halted AND s.price IS NOT NULL
      AND s.price_at >= ", $fresh_since, " AND s.price_at <= ", $now, "
      AND ((o.side = 'buy' AND s.price <= o.limit_price) OR (o.side = 'sell' AND s.price >= o.limit_price))")
     };
+}
+
+/// The ids of the orders settle would fill at `now`, in id order: those [`crossed!`] selects,
+/// which are those [`crate::domain::order::crosses`] says cross.
+pub async fn crossed_orders(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    max_price_age: chrono::Duration,
+) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(concat!(
+        "SELECT o.id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
+        crossed!("$1", "$2"),
+        " ORDER BY 1"
+    ))
+    .bind(now - max_price_age)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 /// Runs settle at the clock's time.
@@ -76,6 +96,7 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
     let fresh_since = now - app.rules.max_price_age;
 
     let cutoff = last_close(now, &calendar)?;
+    // The users with orders `Order::expire` accepts (open, DAY) placed before the cutoff.
     let users: Vec<i64> = sqlx::query_scalar(
         "SELECT DISTINCT user_id FROM orders WHERE status = 'open' AND tif = 'day' AND created_at < $1 ORDER BY 1",
     )
@@ -107,6 +128,8 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
         .bind(now)
         .fetch_all(&mut *conn)
         .await?;
+        // Open limit orders whose stock is unlisted or has no price `StockState::fresh_price`
+        // accepts.
         summary.skipped_stale = sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM orders o JOIN stocks s ON s.code = o.code
              WHERE o.status = 'open' AND o.kind = 'limit' AND (s.price IS NULL OR s.price_at IS NULL OR s.price_at < $1 OR s.price_at > $2 OR NOT s.listed)",
@@ -157,10 +180,12 @@ where
     let mut busy: Vec<i64> = Vec::new();
     // Chunks are disjoint sets of users, so they run side by side on separate connections.
     // Their number is a multiple of the workers, so no worker is left with a last one alone.
-    let size = balanced_chunk(users.len(), chunk, WORKERS);
+    // Transactions side by side: the `settle_workers` setting (docs/PERFORMANCE.md).
+    let workers = app.tuning.settle_workers;
+    let size = balanced_chunk(users.len(), chunk, workers);
     let results: Vec<(u64, Vec<i64>)> = futures::stream::iter(users.chunks(size))
         .map(|part| run_chunk(app, part, false, &work))
-        .buffer_unordered(WORKERS)
+        .buffer_unordered(workers)
         .try_collect()
         .await?;
     for (n, skipped) in results {
@@ -222,14 +247,15 @@ async fn fill_chunk(
     }
     // One statement closes the crossed orders and returns each as it was (the join's copy `o`
     // is read at the statement's snapshot) with the market price and an id for its fill. The
-    // chunk's account locks keep every other writer away from these users' orders, so what it
-    // read is what it closed; the status guard (see `trading`) fails the batch if not.
+    // chunk's account locks keep every other writer away from these users' orders; should one
+    // have changed an order all the same, `t.status = o.status` (a compare-and-set on the
+    // status as read, see `trading`) leaves it alone and it is neither returned nor filled.
     let mut rows: Vec<OrderRowWithPrice> = sqlx::query_as(concat!(
-        "UPDATE orders t SET status = CASE WHEN t.status = 'open' THEN 'filled' END,
+        "UPDATE orders t SET status = 'filled',
                              filled_quantity = o.quantity,
                              reserved_cash = 0, reserved_shares = 0, closed_at = $3
          FROM orders o JOIN stocks s ON s.code = o.code
-         WHERE t.id = o.id AND o.user_id = ANY($2) AND ",
+         WHERE t.id = o.id AND t.status = o.status AND o.user_id = ANY($2) AND ",
         crossed!("$1", "$3"),
         "
          RETURNING o.id, o.user_id, o.code, o.side, o.kind, o.tif, o.quantity, o.limit_price, o.fee_rate,
@@ -241,8 +267,7 @@ async fn fill_chunk(
     .bind(users)
     .bind(now)
     .fetch_all(&mut *conn)
-    .await
-    .map_err(trading::order_not_open)?;
+    .await?;
     // Fills apply in order: a sell's cost basis includes the shares bought by earlier fills.
     rows.sort_unstable_by_key(|r| r.order.id);
     let mut plans = Vec::with_capacity(rows.len());
@@ -286,12 +311,12 @@ async fn expire_chunk(
     let orders: Vec<OrderRow> = trading::lock_open_orders(conn, users)
         .await?
         .into_iter()
-        .filter(|o| o.tif == "day" && o.created_at < cutoff)
+        .filter(|o| o.tif == TimeInForce::Day && o.created_at < cutoff)
         .collect();
     trading::close_orders(
         conn,
         &orders,
-        "expired",
+        OrderStatus::Expired,
         "day order expired at the close",
         now,
     )

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 
 use super::{Actor, App};
-use crate::domain::{DisplayName, Email, Invalid, Password};
+use crate::domain::{DisplayName, Email, Invalid, OrderStatus, Password};
 use crate::error::{Error, Result};
 use crate::store::{trading, users as store, users::UserRow};
 
@@ -299,7 +299,14 @@ pub async fn delete(app: &App, actor: &Actor, password: Option<&str>) -> Result<
     let mut tx = app.pool.begin().await?;
     trading::lock_account(&mut tx, user.id).await?;
     let open = trading::lock_open_orders(&mut tx, &[user.id]).await?;
-    trading::close_orders(&mut tx, &open, "cancelled", "account deleted", at).await?;
+    trading::close_orders(
+        &mut tx,
+        &open,
+        OrderStatus::Cancelled,
+        "account deleted",
+        at,
+    )
+    .await?;
     store::scrub(&mut tx, user.id, at).await?;
     store::log_action(
         &mut tx,

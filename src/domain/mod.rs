@@ -3,7 +3,9 @@
 
 pub mod calendar;
 pub mod instrument;
+pub mod ledger;
 pub mod market_data;
+pub mod order;
 pub mod portfolio;
 pub mod quote;
 pub mod rules;

@@ -337,6 +337,12 @@ macro_rules! text_enum {
                 f.write_str(self.as_str())
             }
         }
+        impl TryFrom<String> for $name {
+            type Error = Invalid;
+            fn try_from(s: String) -> Result<Self, Invalid> {
+                s.parse()
+            }
+        }
         impl FromStr for $name {
             type Err = Invalid;
             fn from_str(s: &str) -> Result<Self, Invalid> {
@@ -350,22 +356,9 @@ macro_rules! text_enum {
     };
 }
 
-text_enum!(
-    /// Buy or sell.
-    Side, "side", { Buy => "buy", Sell => "sell" }
-);
-text_enum!(
-    /// Market order (fills at the current price) or limit order (at the limit or better).
-    OrderKind, "kind", { Market => "market", Limit => "limit" }
-);
-text_enum!(
-    /// DAY expires at the close, GTC rests until filled or cancelled, IOC fills now or cancels.
-    TimeInForce, "tif", { Day => "day", Gtc => "gtc", Ioc => "ioc" }
-);
-text_enum!(
-    /// Lifecycle of an order.
-    OrderStatus, "status", { Open => "open", Filled => "filled", Cancelled => "cancelled", Expired => "expired" }
-);
+pub(crate) use text_enum;
+
+pub use super::order::{OrderKind, OrderStatus, Side, TimeInForce};
 
 /// The two KRX markets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

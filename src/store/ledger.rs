@@ -19,45 +19,28 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
-use super::trading::FillRow;
+use serde::Serialize;
+use sqlx::FromRow;
+
+pub use crate::domain::ledger::{Book, CashDelta, HoldingDelta, Leg, KRW};
 use crate::domain::{Side, StockCode};
 use crate::error::{Error, Result};
 
-/// Where a leg lands: a user's book, or a system book.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Book {
-    /// A user's cash (available + reserved).
-    Cash,
-    /// A user's shares of one stock (available + reserved).
-    Shares,
-    Grants,
-    Fees,
-    Taxes,
-    Market,
-}
-
-impl Book {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Book::Cash => "cash",
-            Book::Shares => "shares",
-            Book::Grants => "grants",
-            Book::Fees => "fees",
-            Book::Taxes => "taxes",
-            Book::Market => "market",
-        }
-    }
-}
-
-pub const KRW: &str = "KRW";
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Leg {
-    pub user_id: Option<i64>,
-    pub book: Book,
-    /// `KRW` or a stock code.
-    pub asset: String,
+/// A fill as stored; a posting inserts the fills its entries record.
+#[derive(Debug, Clone, Serialize, FromRow, PartialEq)]
+pub struct FillRow {
+    pub id: i64,
+    pub order_id: i64,
+    pub user_id: i64,
+    pub code: String,
+    #[sqlx(try_from = "String")]
+    pub side: Side,
+    pub quantity: i64,
+    pub price: Decimal,
     pub amount: Decimal,
+    pub fee: Decimal,
+    pub tax: Decimal,
+    pub filled_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,52 +86,41 @@ impl Entry {
         self
     }
     /// Adds a leg; zero amounts are dropped.
-    pub fn leg(mut self, user: Option<i64>, book: Book, asset: &str, amount: Decimal) -> Self {
-        if !amount.is_zero() {
-            self.legs.push(Leg {
-                user_id: user,
-                book,
-                asset: asset.to_string(),
-                amount,
-            });
-        }
+    pub fn leg(self, user: Option<i64>, book: Book, asset: &str, amount: Decimal) -> Self {
+        self.legs([Leg::new(user, book, asset, amount)])
+    }
+
+    /// Adds legs; zero amounts are dropped.
+    pub fn legs(mut self, legs: impl IntoIterator<Item = Leg>) -> Self {
+        self.legs
+            .extend(legs.into_iter().filter(|l| !l.amount.is_zero()));
         self
     }
 
     /// True when the legs sum to zero for every asset.
     pub fn is_balanced(&self) -> bool {
-        let mut sums: BTreeMap<&str, Decimal> = BTreeMap::new();
-        for l in &self.legs {
-            *sums.entry(&l.asset).or_default() += l.amount;
-        }
-        sums.values().all(Decimal::is_zero)
+        crate::domain::ledger::balanced(&self.legs)
     }
 }
 
-/// Everything one posting changes: ledger entries, and the balance rows they move — cash as
-/// (available, reserved) per user, shares as (available, reserved, cost) per holding, where
-/// cost is the purchase cost of the shares held (fees excluded), for the average price.
+/// Everything one posting changes: ledger entries, and the balance rows they move — a
+/// [`CashDelta`] per user and a [`HoldingDelta`] per holding.
 #[derive(Debug, Clone, Default)]
 pub struct Posting {
     pub entries: Vec<Entry>,
-    pub cash: BTreeMap<i64, (Decimal, Decimal)>,
-    pub shares: BTreeMap<(i64, String), (i64, i64, Decimal)>,
+    pub cash: BTreeMap<i64, CashDelta>,
+    pub shares: BTreeMap<(i64, String), HoldingDelta>,
 }
 
 impl Posting {
     pub fn entry(&mut self, e: Entry) {
         self.entries.push(e);
     }
-    pub fn cash(&mut self, user: i64, available: Decimal, reserved: Decimal) {
-        let c = self.cash.entry(user).or_default();
-        c.0 += available;
-        c.1 += reserved;
+    pub fn cash(&mut self, user: i64, delta: CashDelta) {
+        *self.cash.entry(user).or_default() += delta;
     }
-    pub fn shares(&mut self, user: i64, code: &str, available: i64, reserved: i64, cost: Decimal) {
-        let s = self.shares.entry((user, code.to_string())).or_default();
-        s.0 += available;
-        s.1 += reserved;
-        s.2 += cost;
+    pub fn shares(&mut self, user: i64, code: &str, delta: HoldingDelta) {
+        *self.shares.entry((user, code.to_string())).or_default() += delta;
     }
     /// Earmarks (positive `amount`) or frees (negative) cash for a buy, or shares for a sell.
     pub fn reserve(
@@ -159,11 +131,8 @@ impl Posting {
         amount: Decimal,
     ) -> Result<()> {
         match side {
-            Side::Buy => self.cash(user, -amount, amount),
-            Side::Sell => {
-                let q = whole(amount)?;
-                self.shares(user, code.as_str(), -q, q, Decimal::ZERO)
-            }
+            Side::Buy => self.cash(user, CashDelta::reserve(amount)),
+            Side::Sell => self.shares(user, code.as_str(), HoldingDelta::reserve(whole(amount)?)),
         }
         Ok(())
     }
@@ -185,19 +154,19 @@ impl Posting {
                 _ => {}
             }
         }
-        for (u, (a, r)) in &self.cash {
-            if cash.remove(u).unwrap_or_default() != *a + *r {
+        for (u, d) in &self.cash {
+            if cash.remove(u).unwrap_or_default() != d.total() {
                 return Err(unbalanced(&format!(
                     "cash of user #{u} changes by {} but its legs say otherwise",
-                    *a + *r
+                    d.total()
                 )));
             }
         }
-        for ((u, c), (a, r, _)) in &self.shares {
-            if shares.remove(&(*u, c.as_str())).unwrap_or_default() != Decimal::from(*a + *r) {
+        for ((u, c), d) in &self.shares {
+            if shares.remove(&(*u, c.as_str())).unwrap_or_default() != Decimal::from(d.shares()) {
                 return Err(unbalanced(&format!(
                     "shares of user #{u} in {c} change by {} but the legs say otherwise",
-                    a + r
+                    d.shares()
                 )));
             }
         }
@@ -248,15 +217,18 @@ pub async fn post_with_fills(
     if entries.is_empty() && posting.cash.is_empty() && posting.shares.is_empty() {
         return Ok(());
     }
-    let (cu, (ca, cr)): (Vec<i64>, (Vec<Decimal>, Vec<Decimal>)) =
-        posting.cash.iter().map(|(u, d)| (*u, *d)).unzip();
+    let (cu, (ca, cr)): (Vec<i64>, (Vec<Decimal>, Vec<Decimal>)) = posting
+        .cash
+        .iter()
+        .map(|(u, d)| (*u, (d.available, d.reserved)))
+        .unzip();
     // Holdings: rows whose deltas only add may be new (an upsert); rows with a decrease must
     // exist (an update, whose count is checked). Each holding is touched once.
     let (add, sub): (Vec<_>, Vec<_>) = posting
         .shares
         .iter()
         .map(|((user, code), d)| (*user, code.as_str(), *d))
-        .partition(|(_, _, d)| d.0 >= 0 && d.1 >= 0 && !d.2.is_sign_negative());
+        .partition(|(_, _, d)| d.only_adds());
     let add = HoldingColumns::from(&add);
     let sub = HoldingColumns::from(&sub);
 
@@ -400,14 +372,14 @@ struct HoldingColumns {
     cost: Vec<Decimal>,
 }
 
-impl From<&Vec<(i64, &str, (i64, i64, Decimal))>> for HoldingColumns {
-    fn from(rows: &Vec<(i64, &str, (i64, i64, Decimal))>) -> Self {
+impl From<&Vec<(i64, &str, HoldingDelta)>> for HoldingColumns {
+    fn from(rows: &Vec<(i64, &str, HoldingDelta)>) -> Self {
         HoldingColumns {
             user: rows.iter().map(|r| r.0).collect(),
             code: rows.iter().map(|r| r.1.to_string()).collect(),
-            available: rows.iter().map(|r| r.2 .0).collect(),
-            reserved: rows.iter().map(|r| r.2 .1).collect(),
-            cost: rows.iter().map(|r| r.2 .2).collect(),
+            available: rows.iter().map(|r| r.2.available).collect(),
+            reserved: rows.iter().map(|r| r.2.reserved).collect(),
+            cost: rows.iter().map(|r| r.2.cost).collect(),
         }
     }
 }
@@ -448,6 +420,13 @@ mod tests {
         assert!(good.is_balanced());
     }
 
+    fn cash(available: Decimal) -> CashDelta {
+        CashDelta {
+            available,
+            reserved: Decimal::ZERO,
+        }
+    }
+
     #[test]
     fn a_posting_must_change_each_balance_by_its_legs() {
         let code = StockCode::parse("005930").unwrap();
@@ -455,8 +434,8 @@ mod tests {
         let mut p = Posting::default();
         p.reserve(1, Side::Buy, &code, dec!(1000)).unwrap();
         p.reserve(1, Side::Sell, &code, dec!(5)).unwrap();
-        assert_eq!(p.cash[&1], (dec!(-1000), dec!(1000)));
-        assert_eq!(p.shares[&(1, "005930".into())], (-5, 5, Decimal::ZERO));
+        assert_eq!(p.cash[&1], CashDelta::reserve(dec!(1000)));
+        assert_eq!(p.shares[&(1, "005930".into())], HoldingDelta::reserve(5));
         assert!(p.check().is_ok());
         assert!(p.reserve(1, Side::Sell, &code, dec!(1.5)).is_err());
         // A grant: the cash legs say +100 and so must the balance.
@@ -467,11 +446,11 @@ mod tests {
         };
         let mut ok = Posting::default();
         ok.entry(grant());
-        ok.cash(2, dec!(100), Decimal::ZERO);
+        ok.cash(2, cash(dec!(100)));
         assert!(ok.check().is_ok());
         let mut wrong = Posting::default();
         wrong.entry(grant());
-        wrong.cash(2, dec!(99), Decimal::ZERO);
+        wrong.cash(2, cash(dec!(99)));
         assert!(wrong.check().is_err());
         let mut missing = Posting::default();
         missing.entry(grant());
@@ -482,7 +461,15 @@ mod tests {
                 .leg(Some(3), Book::Shares, "005930", dec!(2))
                 .leg(None, Book::Market, "005930", dec!(-2)),
         );
-        shares_off.shares(3, "005930", 1, 0, dec!(10));
+        shares_off.shares(
+            3,
+            "005930",
+            HoldingDelta {
+                available: 1,
+                reserved: 0,
+                cost: dec!(10),
+            },
+        );
         assert!(shares_off.check().is_err());
     }
 }

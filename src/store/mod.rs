@@ -49,7 +49,8 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
     let opts: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| {
         Error::Unavailable(format!("DATABASE_URL does not parse: {e}"))
     })?;
-    let opts = tune(opts);
+    // Named, so an operator sees the program's connections in pg_stat_activity.
+    let opts = tune(opts).application_name("ascend");
     let pool = pool_options()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))

@@ -8,7 +8,9 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection};
 
-use super::ledger::{self, Book, Entry, EntryKind, Posting, KRW};
+pub use super::ledger::FillRow;
+use super::ledger::{self, Entry, EntryKind, Posting};
+use crate::domain::order::{self, Order, OrderStatus, Position, Reservation, StockState};
 use crate::domain::{rules, OrderKind, Price, Quantity, Side, StockCode, TimeInForce};
 use crate::error::{Error, Result};
 
@@ -182,6 +184,20 @@ impl StockRow {
     pub fn instrument(&self) -> rules::Instrument {
         rules::Instrument::stored(&self.kind, self.leverage, self.listed_on)
     }
+
+    /// What the order rules need of the stock.
+    pub fn state(&self) -> StockState {
+        StockState {
+            code: self.code.clone(),
+            name: self.name.clone(),
+            listed: self.listed,
+            halted: self.halted,
+            instrument: self.instrument(),
+            price: self.price,
+            prev_close: self.prev_close,
+            price_at: self.price_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, FromRow)]
@@ -205,19 +221,23 @@ pub async fn holding(
     .await?)
 }
 
-/// An order as stored.
+/// An order as stored; side, kind, time in force and status are read as the domain's types.
 #[derive(Debug, Clone, FromRow, Serialize, PartialEq)]
 pub struct OrderRow {
     pub id: i64,
     pub user_id: i64,
     pub code: String,
-    pub side: String,
-    pub kind: String,
-    pub tif: String,
+    #[sqlx(try_from = "String")]
+    pub side: Side,
+    #[sqlx(try_from = "String")]
+    pub kind: OrderKind,
+    #[sqlx(try_from = "String")]
+    pub tif: TimeInForce,
     pub quantity: i64,
     pub limit_price: Option<Decimal>,
     pub fee_rate: Decimal,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OrderStatus,
     pub filled_quantity: i64,
     pub reserved_cash: Decimal,
     pub reserved_shares: i64,
@@ -239,10 +259,31 @@ macro_rules! order_columns {
 
 impl OrderRow {
     pub fn side(&self) -> Side {
-        self.side.parse().expect("side checked by the schema")
+        self.side
     }
     pub fn remaining(&self) -> i64 {
         self.quantity - self.filled_quantity
+    }
+    /// The order as the domain sees it, where it stands.
+    pub fn to_order(&self) -> Result<Order> {
+        Order::stored(
+            self.user_id,
+            StockCode::parse(&self.code)?,
+            self.side,
+            self.kind,
+            self.tif,
+            Quantity::new(self.quantity)?,
+            self.limit_price.map(Price::new).transpose()?,
+            self.fee_rate,
+            self.sell_tax_exempt,
+            self.status,
+            self.filled_quantity,
+            Reservation {
+                cash: self.reserved_cash,
+                shares: self.reserved_shares,
+            },
+        )
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("order #{} as stored: {e}", self.id)))
     }
     /// What the order reserves, in the unit [`Posting::reserve`] takes: cash for a buy,
     /// shares for a sell.
@@ -319,53 +360,6 @@ pub struct NewOrderRow {
     pub idempotency_key: Option<String>,
     /// From the instrument: ETF and ETN sells pay no securities transaction tax.
     pub sell_tax_exempt: bool,
-}
-
-/// Inserts an order: `open` with its reservation, `filled` (an immediate fill, never resting)
-/// or `cancelled` with its reason.
-pub async fn insert_order(
-    conn: &mut PgConnection,
-    o: &OrderInsert,
-    at: DateTime<Utc>,
-) -> Result<OrderRow> {
-    let closed_at = (o.status != "open").then_some(at);
-    let filled = if o.status == "filled" {
-        o.row.quantity.get()
-    } else {
-        0
-    };
-    let r = &o.row;
-    sqlx::query_as::<_, OrderRow>(concat!("INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
-                             filled_quantity, reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at,
-                             sell_tax_exempt)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-         RETURNING ", order_columns!()))
-    .bind(r.user_id)
-    .bind(r.code.as_str())
-    .bind(r.side.as_str())
-    .bind(r.kind.as_str())
-    .bind(r.tif.as_str())
-    .bind(r.quantity.get())
-    .bind(r.limit.map(Price::get))
-    .bind(r.fee_rate)
-    .bind(o.status)
-    .bind(filled)
-    .bind(o.reserved_cash)
-    .bind(o.reserved_shares)
-    .bind(r.idempotency_key.as_deref())
-    .bind(o.reason)
-    .bind(at)
-    .bind(closed_at)
-    .bind(r.sell_tax_exempt)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| match crate::error::violated_constraint(&e) {
-        Some("orders_idempotency_key") => Error::rejected(format!(
-            "key: idempotency key {:?} is already used by another order",
-            o.row.idempotency_key.as_deref().unwrap_or_default()
-        )),
-        _ => e.into(),
-    })
 }
 
 // The guarded inserts below (a resting order, an immediate fill) share their parameters —
@@ -453,7 +447,7 @@ pub async fn insert_resting_order(
                  RETURNING h.user_id)"
         )),
     };
-    debug_assert_eq!(o.status, "open");
+    debug_assert!(o.status.is_open());
     none_if_key_taken(
         bind_guarded(sqlx::query_as::<_, OrderRow>(sql), o, at)
             .fetch_optional(&mut *conn)
@@ -538,60 +532,69 @@ pub async fn lock_and_insert_filled_order(
     }))
 }
 
-// Closing or filling orders: the callers have locked and re-read them, so each must still be
-// open. That guard sits in the SET (`CASE WHEN status = 'open' THEN .. END`, NULL otherwise,
-// which the NOT NULL column refuses) rather than in the WHERE: a `status = 'open'` condition
+// Closing or filling orders: the callers have locked and re-read them, and the domain's
+// transitions have accepted them as open. Each UPDATE is still a compare-and-set: it changes
+// a row only where the status is the one the caller read (an input column `was`), and the
+// caller compares the rows it changed with the rows it meant to change. The status is
+// compared with an input column rather than the constant 'open' on purpose: `status = 'open'`
 // matches the predicate of orders_open_idx, and the planner may then read every resting
-// order of the index instead of looking the ids up in the primary key (3 ms instead of
-// 0.03 ms per placed order, measured with pg_stat_statements under scripts/bench.sh).
+// order of the index instead of looking the ids up in the primary key (docs/PERFORMANCE.md
+// has the measurement).
 
 fn order_changed() -> Error {
     Error::Unexpected(anyhow::anyhow!("an order changed while locked"))
 }
 
-/// The NOT NULL violation of the status guard above.
-pub fn order_not_open(e: sqlx::Error) -> Error {
-    match &e {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("23502") => order_changed(),
-        _ => e.into(),
-    }
-}
-
-/// Closes open orders (cancelled or expired) and releases their reservations through the
-/// ledger. The caller holds the account locks of their users and the order locks.
+/// Closes open orders (cancelled or expired, by the domain's transitions) and releases
+/// their reservations through the ledger. The caller holds the account locks of their users
+/// and the order locks.
 pub async fn close_orders(
     conn: &mut PgConnection,
     orders: &[OrderRow],
-    status: &str,
+    status: OrderStatus,
     reason: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
     if orders.is_empty() {
         return Ok(());
     }
+    let mut posting = Posting::default();
+    for o in orders {
+        let mut order = o.to_order()?;
+        let release = match status {
+            OrderStatus::Cancelled => order.cancel(),
+            OrderStatus::Expired => order.expire(),
+            OrderStatus::Open | OrderStatus::Filled => {
+                return Err(Error::Unexpected(anyhow::anyhow!(
+                    "closing an order as {status}"
+                )))
+            }
+        }
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("order #{}: {e}", o.id)))?;
+        if !release.cash.is_zero() {
+            posting.cash(o.user_id, release.cash);
+        }
+        if !release.holding.is_zero() {
+            posting.shares(o.user_id, &o.code, release.holding);
+        }
+    }
     let ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
+    let was: Vec<&str> = orders.iter().map(|o| o.status.as_str()).collect();
     let done = sqlx::query(
-        "UPDATE orders SET status = CASE WHEN status = 'open' THEN $2 END, reason = $3,
-                           reserved_cash = 0, reserved_shares = 0, closed_at = $4
-         WHERE id = ANY($1)",
+        "UPDATE orders o SET status = $3, reason = $4,
+                             reserved_cash = 0, reserved_shares = 0, closed_at = $5
+         FROM UNNEST($1::bigint[], $2::text[]) AS t(id, was)
+         WHERE o.id = ANY($1) AND o.id = t.id AND o.status = t.was",
     )
     .bind(&ids)
-    .bind(status)
+    .bind(&was)
+    .bind(status.as_str())
     .bind(reason)
     .bind(at)
     .execute(&mut *conn)
-    .await
-    .map_err(order_not_open)?;
+    .await?;
     if done.rows_affected() != ids.len() as u64 {
         return Err(order_changed());
-    }
-    let mut posting = Posting::default();
-    for o in orders {
-        let code = StockCode::parse(&o.code)?;
-        let amount = o.held();
-        if !amount.is_zero() {
-            posting.reserve(o.user_id, o.side(), &code, -amount)?;
-        }
     }
     ledger::post(conn, &posting, at).await
 }
@@ -603,19 +606,45 @@ pub struct FillPlan<'a> {
     pub price: Price,
 }
 
-#[derive(Debug, Clone, Serialize, FromRow, PartialEq)]
-pub struct FillRow {
-    pub id: i64,
-    pub order_id: i64,
-    pub user_id: i64,
-    pub code: String,
-    pub side: String,
-    pub quantity: i64,
-    pub price: Decimal,
-    pub amount: Decimal,
-    pub fee: Decimal,
-    pub tax: Decimal,
-    pub filled_at: DateTime<Utc>,
+/// An order decided by the rules, ready to write: open with its reservation (and filled at
+/// once at `fill_at` when it is marketable), or cancelled (an IOC order that could not fill).
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub insert: OrderInsert,
+    pub fill_at: Option<Price>,
+}
+
+/// Writes decided orders, set-based, whether one (place-order's locked path) or a batch
+/// (placing from a file): one statement inserts them all; one ledger posting makes the
+/// reservations of the open ones and posts the fills of those filled at once, so a row may
+/// use cash or shares an earlier row's fill provides and only the sum must respect the
+/// balances; one statement closes the filled ones. Returns each order as it ends, with its
+/// fill, in the order given. The caller holds the account locks of every user involved.
+pub async fn write_placements(
+    conn: &mut PgConnection,
+    placements: &[Placement],
+    at: DateTime<Utc>,
+) -> Result<Vec<(OrderRow, Option<FillRow>)>> {
+    let orders = insert_orders(conn, placements, at).await?;
+    let mut reservations = Posting::default();
+    for o in orders.iter().filter(|o| o.status.is_open()) {
+        reservations.reserve(o.user_id, o.side, &StockCode::parse(&o.code)?, o.held())?;
+    }
+    let plans: Vec<FillPlan> = orders
+        .iter()
+        .zip(placements)
+        .filter_map(|(o, p)| p.fill_at.map(|price| FillPlan { order: o, price }))
+        .collect();
+    let (fills, filled) = apply_fills_after(conn, reservations, &plans, at).await?;
+    let mut fills: HashMap<i64, FillRow> = fills.into_iter().map(|f| (f.order_id, f)).collect();
+    let mut filled: HashMap<i64, OrderRow> = filled.into_iter().map(|o| (o.id, o)).collect();
+    Ok(orders
+        .into_iter()
+        .map(|o| {
+            let fill = fills.remove(&o.id);
+            (filled.remove(&o.id).unwrap_or(o), fill)
+        })
+        .collect())
 }
 
 /// Fills open orders in full: writes the fills, closes the orders, releases their reservations
@@ -623,37 +652,40 @@ pub struct FillRow {
 /// (computed by the rulebook for the trade date) and moves the shares. `before` (e.g. the
 /// reservations of the orders being filled) is posted in the same ledger posting, ahead of
 /// the fills: the balances need hold only after both. Plans apply in order: a sell's cost
-/// basis includes the shares bought by earlier plans. The caller holds the account locks of
-/// every user involved and the order locks.
-pub async fn apply_fills_after(
+/// basis includes the shares bought by earlier plans. Returns the fills and the orders as
+/// filled. The caller holds the account locks of every user involved and the order locks.
+async fn apply_fills_after(
     conn: &mut PgConnection,
     before: Posting,
     plans: &[FillPlan<'_>],
     at: DateTime<Utc>,
-) -> Result<Vec<FillRow>> {
+) -> Result<(Vec<FillRow>, Vec<OrderRow>)> {
     let fills = record_fills(conn, before, plans, None, None, at).await?;
     if fills.is_empty() {
-        return Ok(fills);
+        return Ok((fills, Vec::new()));
     }
     let ids: Vec<i64> = fills.iter().map(|f| f.order_id).collect();
     let quantities: Vec<i64> = fills.iter().map(|f| f.quantity).collect();
-    let done = sqlx::query(
-        "UPDATE orders o SET status = CASE WHEN o.status = 'open' THEN 'filled' END,
+    let was: Vec<&str> = plans.iter().map(|p| p.order.status.as_str()).collect();
+    let done: Vec<OrderRow> = sqlx::query_as(concat!(
+        "UPDATE orders o SET status = 'filled',
                              filled_quantity = o.filled_quantity + t.qty,
-                             reserved_cash = 0, reserved_shares = 0, closed_at = $3
-         FROM UNNEST($1::bigint[], $2::bigint[]) AS t(id, qty)
-         WHERE o.id = ANY($1) AND o.id = t.id",
-    )
+                             reserved_cash = 0, reserved_shares = 0, closed_at = $4
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[]) AS t(order_id, qty, was)
+         WHERE o.id = ANY($1) AND o.id = t.order_id AND o.status = t.was
+         RETURNING ",
+        order_columns!()
+    ))
     .bind(&ids)
     .bind(&quantities)
+    .bind(&was)
     .bind(at)
-    .execute(&mut *conn)
-    .await
-    .map_err(order_not_open)?;
-    if done.rows_affected() != fills.len() as u64 {
+    .fetch_all(&mut *conn)
+    .await?;
+    if done.len() != fills.len() {
         return Err(order_changed());
     }
-    Ok(fills)
+    Ok((fills, done))
 }
 
 /// The fills and ledger posting of [`apply_fills_after`], leaving the order rows as they are:
@@ -714,78 +746,39 @@ pub async fn record_fills(
     let mut posting = before;
     for (plan, id) in plans.iter().zip(ids) {
         let o = plan.order;
-        let side = o.side();
         let qty = Quantity::new(o.remaining())?;
-        let amounts =
-            rules::fill_amounts(side, plan.price, qty, o.fee_rate, day, o.sell_tax_exempt);
-        let user = Some(o.user_id);
-        let (amount, fee, tax) = (amounts.amount.get(), amounts.fee.get(), amounts.tax.get());
-        let shares = qty.decimal();
-        let entry = match side {
-            Side::Buy => {
-                let refund = o.reserved_cash - amounts.net.get();
-                if refund.is_sign_negative() {
-                    return Err(Error::Unexpected(anyhow::anyhow!(
-                        "order #{} reserved {} but its fill costs {}",
-                        o.id,
-                        o.reserved_cash,
-                        amounts.net
-                    )));
-                }
-                // The reservation is freed; the cost leaves the cash; the shares arrive.
-                posting.cash(o.user_id, refund, -o.reserved_cash);
-                posting.shares(o.user_id, &o.code, qty.get(), 0, amount);
-                let h = held.entry((o.user_id, o.code.clone())).or_default();
-                *h = (h.0 + qty.get(), h.1 + amount);
-                Entry::new(EntryKind::Fill, o.user_id)
-                    .leg(user, Book::Cash, KRW, -amounts.net.get())
-                    .leg(None, Book::Market, KRW, amount)
-                    .leg(None, Book::Fees, KRW, fee)
-                    .leg(user, Book::Shares, &o.code, shares)
-                    .leg(None, Book::Market, &o.code, -shares)
-            }
-            Side::Sell => {
-                let key = (o.user_id, o.code.clone());
-                let (total, cost) = held.get(&key).copied().unwrap_or((0, Decimal::ZERO));
-                let sold_cost = if total > 0 {
-                    (cost * shares / Decimal::from(total)).round_dp(4)
-                } else {
-                    Decimal::ZERO
-                };
-                held.insert(key, (total - qty.get(), cost - sold_cost));
-                // The reserved shares leave; the proceeds less fee and tax arrive.
-                let unreserved = o.reserved_shares - qty.get();
-                posting.shares(
-                    o.user_id,
-                    &o.code,
-                    unreserved,
-                    -o.reserved_shares,
-                    -sold_cost,
-                );
-                posting.cash(o.user_id, amounts.net.get(), Decimal::ZERO);
-                Entry::new(EntryKind::Fill, o.user_id)
-                    .leg(user, Book::Shares, &o.code, -shares)
-                    .leg(None, Book::Market, &o.code, shares)
-                    .leg(None, Book::Market, KRW, -amount)
-                    .leg(user, Book::Cash, KRW, amounts.net.get())
-                    .leg(None, Book::Fees, KRW, fee)
-                    .leg(None, Book::Taxes, KRW, tax)
-            }
-        };
-        posting.entry(entry.order(o.id).fill(id));
+        let key = (o.user_id, o.code.clone());
+        let (shares, cost) = held.get(&key).copied().unwrap_or((0, Decimal::ZERO));
+        let fx = order::fill(
+            &o.to_order()?,
+            plan.price,
+            qty,
+            Position { shares, cost },
+            day,
+        )
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("order #{}: {e}", o.id)))?;
+        held.insert(key, (shares + fx.holding.shares(), cost + fx.holding.cost));
+        posting.cash(o.user_id, fx.cash);
+        posting.shares(o.user_id, &o.code, fx.holding);
         fills.push(FillRow {
             id,
             order_id: o.id,
             user_id: o.user_id,
             code: o.code.clone(),
-            side: o.side.clone(),
+            side: o.side,
             quantity: qty.get(),
             price: plan.price.get(),
-            amount,
-            fee,
-            tax,
+            amount: fx.amounts.amount.get(),
+            fee: fx.amounts.fee.get(),
+            tax: fx.amounts.tax.get(),
             filled_at: at,
         });
+        posting.entry(
+            Entry::new(EntryKind::Fill, o.user_id)
+                .legs(fx.legs)
+                .order(o.id)
+                .fill(id),
+        );
     }
 
     ledger::post_with_fills(conn, &posting, &fills, at).await?;
@@ -829,28 +822,29 @@ pub async fn lock_open_orders(conn: &mut PgConnection, user_ids: &[i64]) -> Resu
     .await?)
 }
 
-/// An order to insert, alone ([`insert_order`], which lists the statuses) or in bulk
-/// ([`insert_orders`]).
+/// An order to insert: `open` with its reservation, or `cancelled` with its reason; the guarded
+/// inserts of place-order's short path also take one, open.
 #[derive(Debug, Clone)]
 pub struct OrderInsert {
     pub row: NewOrderRow,
-    pub status: &'static str,
+    pub status: OrderStatus,
     pub reserved_cash: Decimal,
     pub reserved_shares: i64,
     pub reason: Option<&'static str>,
 }
 
 /// Inserts many orders in one statement; returns them in the order given.
-pub async fn insert_orders(
+async fn insert_orders(
     conn: &mut PgConnection,
-    orders: &[OrderInsert],
+    placements: &[Placement],
     at: DateTime<Utc>,
 ) -> Result<Vec<OrderRow>> {
-    if orders.is_empty() {
+    if placements.is_empty() {
         return Ok(Vec::new());
     }
+    let orders: Vec<&OrderInsert> = placements.iter().map(|p| &p.insert).collect();
     let ids = super::next_ids(conn, "orders_id_seq", orders.len()).await?;
-    let f = |g: fn(&OrderInsert) -> String| orders.iter().map(g).collect::<Vec<String>>();
+    let f = |g: fn(&OrderInsert) -> String| orders.iter().map(|o| g(o)).collect::<Vec<String>>();
     let mut rows: Vec<OrderRow> = sqlx::query_as::<_, OrderRow>(concat!("INSERT INTO orders (id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
                              reserved_cash, reserved_shares, idempotency_key, reason, sell_tax_exempt,
                              created_at, closed_at)
@@ -878,7 +872,17 @@ pub async fn insert_orders(
     .bind(at)
     .bind(orders.iter().map(|o| o.row.sell_tax_exempt).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
-    .await?;
+    .await
+    .map_err(|e| match crate::error::violated_constraint(&e) {
+        Some("orders_idempotency_key") => {
+            let keys = orders.iter().filter_map(|o| o.row.idempotency_key.as_deref());
+            Error::rejected(format!(
+                "key: idempotency key {:?} is already used by another order",
+                keys.collect::<Vec<_>>().join(", ")
+            ))
+        }
+        _ => e.into(),
+    })?;
     rows.sort_by_key(|r| r.id);
     Ok(rows)
 }

@@ -66,7 +66,13 @@ pub async fn insert(
             .leg(Some(user.id), Book::Cash, KRW, initial_cash);
         let mut posting = Posting::default();
         posting.entry(grant);
-        posting.cash(user.id, initial_cash, Decimal::ZERO);
+        posting.cash(
+            user.id,
+            ledger::CashDelta {
+                available: initial_cash,
+                reserved: Decimal::ZERO,
+            },
+        );
         ledger::post(conn, &posting, at).await?;
     }
     Ok(user)

@@ -9,6 +9,7 @@ use crate::output::{money, opt_money, render, render_one, time, Tabular};
 use crate::{io_err, Ctx};
 use ascend::app::{self, orders::OrderRequest};
 use ascend::app::{FillRow, OrderRow};
+use ascend::domain::Side;
 use ascend::{exit, Error};
 
 /// Place an order. Examples:
@@ -105,7 +106,7 @@ impl Tabular for OrderView {
     }
     fn cells(&self, h: bool) -> Vec<String> {
         let o = &self.0;
-        let reserved = if o.side == "buy" {
+        let reserved = if o.side == Side::Buy {
             money(o.reserved_cash, h)
         } else {
             format!("{} sh", o.reserved_shares)
@@ -114,13 +115,13 @@ impl Tabular for OrderView {
             o.id.to_string(),
             time(o.created_at, h),
             o.code.clone(),
-            o.side.clone(),
-            o.kind.clone(),
-            o.tif.clone(),
+            o.side.to_string(),
+            o.kind.to_string(),
+            o.tif.to_string(),
             money(o.quantity.into(), h),
             opt_money(o.limit_price, h),
             money(o.filled_quantity.into(), h),
-            o.status.clone(),
+            o.status.to_string(),
             reserved,
             o.reason.clone().unwrap_or_default(),
         ]
@@ -146,7 +147,7 @@ impl Tabular for FillView {
             f.order_id.to_string(),
             time(f.filled_at, h),
             f.code.clone(),
-            f.side.clone(),
+            f.side.to_string(),
             money(f.quantity.into(), h),
             money(f.price, h),
             money(f.amount, h),
@@ -178,20 +179,20 @@ impl PlaceOrder {
         render_one(out, ctx.format, &placed, |h| {
             let mut f = vec![
                 ("order", o.id.to_string()),
-                ("status", o.status.clone()),
+                ("status", o.status.to_string()),
                 ("code", o.code.clone()),
-                ("side", o.side.clone()),
+                ("side", o.side.to_string()),
                 ("quantity", money(o.quantity.into(), h)),
                 (
                     "limit",
                     o.limit_price.map_or("market".into(), |p| money(p, h)),
                 ),
-                ("tif", o.tif.clone()),
+                ("tif", o.tif.to_string()),
             ];
-            if o.status == "open" {
+            if o.status.is_open() {
                 f.push((
                     "reserved",
-                    if o.side == "buy" {
+                    if o.side == Side::Buy {
                         money(o.reserved_cash, h)
                     } else {
                         format!("{} shares", o.reserved_shares)
@@ -341,7 +342,7 @@ async fn place_file(ctx: &Ctx, out: &mut dyn Write, path: &std::path::Path) -> R
             Err(e) => failed.push((*row, e.to_string())),
         }
     }
-    let outcomes = app::orders::place_many(&app, &rows, 2_000).await?;
+    let outcomes = app::orders::place_many(&app, &rows, app.tuning.order_import_batch).await?;
     let (mut ok, mut replayed) = (0, 0);
     for o in outcomes {
         match o.error {

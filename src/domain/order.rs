@@ -1,0 +1,1463 @@
+//! The order: what it is and what it does, without I/O.
+//!
+//! Side, kind, time in force and status are typed here and read from and written to the
+//! database as the text the schema checks (`as_str`, `parse`). An [`Order`]'s status changes
+//! only through its methods, which allow the legal transitions:
+//!
+//! ```text
+//! open ──fill (part)──▶ open, partially filled ──fill (rest)──▶ filled
+//!   │                                   │
+//!   └──────────── cancel ─▶ cancelled ◀─┤
+//!   └──────────── expire (DAY) ─▶ expired ◀┘
+//! ```
+//!
+//! The schema stores four statuses (`open`, `filled`, `cancelled`, `expired`): a partially
+//! filled order is stored `open` with `0 < filled_quantity < quantity`
+//! ([`Order::is_partially_filled`]). Every other transition is an [`OrderError`].
+//!
+//! Three pure functions are what every write path (place one, place in bulk, settle) applies:
+//! [`decide`] (accept with a reservation, fill now, or reject with a [`PlaceError`]),
+//! [`fill`] (the cash, fee, tax, shares, cost basis, released reservation and ledger legs of
+//! one fill) and [`crosses`] (whether a resting order fills at a stock's latest price; the
+//! settle query that selects candidates mirrors it).
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::ledger::{Book, CashDelta, HoldingDelta, Leg, KRW};
+use super::rules::{self, Instrument, Rulebook, SessionState};
+use super::types::text_enum;
+use super::{group_thousands, Invalid, Price, Quantity, StockCode};
+
+text_enum!(
+    /// Buy or sell.
+    Side, "side", { Buy => "buy", Sell => "sell" }
+);
+text_enum!(
+    /// Market order (fills at the current price) or limit order (at the limit or better).
+    OrderKind, "kind", { Market => "market", Limit => "limit" }
+);
+text_enum!(
+    /// DAY expires at the close, GTC rests until filled or cancelled, IOC fills now or cancels.
+    TimeInForce, "tif", { Day => "day", Gtc => "gtc", Ioc => "ioc" }
+);
+text_enum!(
+    /// An order's status as stored. A partially filled order is `Open` with a filled quantity.
+    OrderStatus, "status", { Open => "open", Filled => "filled", Cancelled => "cancelled", Expired => "expired" }
+);
+
+impl OrderStatus {
+    /// True for `Open`, the one status that holds a reservation and may still fill.
+    pub fn is_open(self) -> bool {
+        self == OrderStatus::Open
+    }
+}
+
+impl PartialEq<&str> for OrderStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<&str> for Side {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A request to place an order, parsed at the boundary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRequest {
+    pub code: StockCode,
+    pub side: Side,
+    pub quantity: Quantity,
+    /// `None` for a market order.
+    pub limit: Option<Price>,
+    pub tif: TimeInForce,
+    pub idempotency_key: Option<String>,
+}
+
+impl OrderRequest {
+    /// Parses the text a person or a CSV row gives. `limit` and `market` are exclusive and one
+    /// of them is required.
+    pub fn parse(
+        code: &str,
+        side: &str,
+        quantity: &str,
+        limit: Option<&str>,
+        market: bool,
+        tif: Option<&str>,
+        key: Option<&str>,
+    ) -> Result<Self, Invalid> {
+        let code = StockCode::parse(code)?;
+        let side: Side = side.parse()?;
+        let quantity: Quantity = quantity.parse()?;
+        let limit = match (limit, market) {
+            (Some(_), true) => {
+                return Err(Invalid::new(
+                    "limit",
+                    "give either --limit PRICE or --market, not both",
+                ))
+            }
+            (None, false) => {
+                return Err(Invalid::new(
+                    "limit",
+                    "give --limit PRICE for a limit order or --market for a market order",
+                ))
+            }
+            (Some(p), false) => Some(p.parse::<Price>()?),
+            (None, true) => None,
+        };
+        let tif = tif.map(str::parse).transpose()?.unwrap_or(TimeInForce::Day);
+        let idempotency_key = key.map(str::trim).map(|k| {
+            super::refuse_format_chars(k, "key")?;
+            if k.is_empty() || k.len() > 100 || k.chars().any(char::is_control) {
+                Err(Invalid::new(
+                    "key",
+                    "must be 1 to 100 characters without control characters",
+                ))
+            } else {
+                Ok(k.to_string())
+            }
+        });
+        Ok(OrderRequest {
+            code,
+            side,
+            quantity,
+            limit,
+            tif,
+            idempotency_key: idempotency_key.transpose()?,
+        })
+    }
+
+    pub fn kind(&self) -> OrderKind {
+        if self.limit.is_some() {
+            OrderKind::Limit
+        } else {
+            OrderKind::Market
+        }
+    }
+}
+
+/// What the rules need to know of a stock: whether it trades, what kind of instrument it is,
+/// and its latest price with the time it was printed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StockState {
+    pub code: String,
+    pub name: String,
+    pub listed: bool,
+    pub halted: bool,
+    pub instrument: Instrument,
+    pub price: Option<Decimal>,
+    pub prev_close: Option<Decimal>,
+    pub price_at: Option<DateTime<Utc>>,
+}
+
+impl StockState {
+    /// The latest price when it may be traded on at `now`: printed no later than `now` and
+    /// no earlier than the rulebook's freshness bound.
+    pub fn fresh_price(&self, now: DateTime<Utc>, max_age: chrono::Duration) -> Option<Decimal> {
+        match (self.price, self.price_at) {
+            (Some(p), Some(at)) if at <= now && now - at <= max_age => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// A user's shares of one stock: free to sell, and reserved by open sell orders.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shares {
+    pub available: i64,
+    pub reserved: i64,
+}
+
+/// What an accepted order earmarks: cash for a buy, shares for a sell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reservation {
+    pub cash: Decimal,
+    pub shares: i64,
+}
+
+impl Reservation {
+    pub const NONE: Reservation = Reservation {
+        cash: Decimal::ZERO,
+        shares: 0,
+    };
+
+    /// The change it makes to the cash account.
+    pub fn cash_delta(&self) -> CashDelta {
+        CashDelta::reserve(self.cash)
+    }
+
+    /// The change it makes to the holding.
+    pub fn holding_delta(&self) -> HoldingDelta {
+        HoldingDelta::reserve(self.shares)
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.cash.is_zero() && self.shares == 0
+    }
+}
+
+/// What the rules decide for an order, before anything is written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decision {
+    /// An IOC order that cannot fill now: recorded as cancelled with [`IOC_REASON`], nothing
+    /// reserved.
+    IocCancelled,
+    /// Accepted to rest: reserve this much.
+    Rest(Reservation),
+    /// Accepted and marketable: reserve this much and fill at once at `price`.
+    FillNow {
+        reservation: Reservation,
+        price: Price,
+    },
+}
+
+impl Decision {
+    /// What an accepted order reserves (nothing for an IOC cancel).
+    pub fn reservation(&self) -> Reservation {
+        match *self {
+            Decision::IocCancelled => Reservation::NONE,
+            Decision::Rest(r) | Decision::FillNow { reservation: r, .. } => r,
+        }
+    }
+}
+
+/// Why an IOC order placed inside the session was cancelled at once.
+pub const IOC_REASON: &str = "ioc: not marketable at the current price";
+
+/// Why the rules refuse an order. Each message names the field first (`field: why`), as the
+/// command line prints it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlaceError {
+    #[error("code: {code} ({name}) is no longer listed")]
+    NotListed { code: String, name: String },
+    #[error(
+        "code: {code} ({name}) is halted (거래정지): it takes no orders until trading resumes"
+    )]
+    Halted { code: String, name: String },
+    /// Off tick, outside the band, or a stored price that is not a price.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("price: no price is stored for {code}; run `ascend crawl-stocks`")]
+    NoPrice { code: String },
+    #[error(
+        "price: the stored price of {code} is stamped {}, after the order's time {}: a price from the future is not fresh",
+        kst(*at),
+        kst(*now)
+    )]
+    FuturePrice {
+        code: String,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    #[error(
+        "price: the stored price of {code} is from {} ({} min old; the bound is {} min); run `ascend crawl-stocks`",
+        kst(*at),
+        (*now - *at).num_minutes(),
+        max_age.num_minutes()
+    )]
+    StalePrice {
+        code: String,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        max_age: chrono::Duration,
+    },
+    #[error("kind: a market order cannot be placed {}; place a limit order to rest for the next session", closed_reason(*state))]
+    MarketOrderOutsideSession { state: SessionState },
+    #[error("tif: an IOC order cannot be placed {}: it could never fill", closed_reason(*state))]
+    IocOutsideSession { state: SessionState },
+    #[error(
+        "cash: insufficient cash: this order needs {} won ({quantity} × {price} + commission) but {} won is available",
+        group_thousands(*needed),
+        group_thousands(*available)
+    )]
+    InsufficientCash {
+        needed: Decimal,
+        quantity: Quantity,
+        price: Price,
+        available: Decimal,
+    },
+    #[error("quantity: insufficient shares of {code}: selling {selling} but {available} are available ({reserved} reserved by open sell orders)")]
+    InsufficientShares {
+        code: StockCode,
+        selling: Quantity,
+        available: i64,
+        reserved: i64,
+    },
+}
+
+fn kst(at: DateTime<Utc>) -> impl fmt::Display {
+    at.with_timezone(&rules::kst()).format("%Y-%m-%d %H:%M KST")
+}
+
+fn closed_reason(state: SessionState) -> &'static str {
+    match state {
+        SessionState::PreOpen => "before the regular session (09:00 KST)",
+        SessionState::AfterClose => "after the regular session closed (15:30 KST)",
+        SessionState::ClosedDay => "on a day the market is closed (weekend or KRX holiday)",
+        SessionState::Open => "during the session",
+    }
+}
+
+fn fresh_price(
+    stock: &StockState,
+    now: DateTime<Utc>,
+    max_age: chrono::Duration,
+) -> Result<Price, PlaceError> {
+    let (Some(price), Some(at)) = (stock.price, stock.price_at) else {
+        return Err(PlaceError::NoPrice {
+            code: stock.code.clone(),
+        });
+    };
+    if at > now {
+        return Err(PlaceError::FuturePrice {
+            code: stock.code.clone(),
+            at,
+            now,
+        });
+    }
+    if now - at > max_age {
+        return Err(PlaceError::StalePrice {
+            code: stock.code.clone(),
+            at,
+            now,
+            max_age,
+        });
+    }
+    Ok(Price::new(price)?)
+}
+
+/// Applies the rulebook to an order request: the stock must be listed and not halted; inside
+/// the session the price must be fresh and the band is around the previous close; outside it
+/// only resting limit orders are taken, with the band around the latest price (the next
+/// session's base); the limit must be on the tick and inside the band; cash (a market buy at
+/// the upper limit, plus commission) or free shares must cover it. A marketable order fills
+/// now; an IOC order that is not marketable is cancelled.
+pub fn decide(
+    req: &OrderRequest,
+    available_cash: Decimal,
+    shares: Shares,
+    stock: &StockState,
+    rules_: &Rulebook,
+    state: SessionState,
+    now: DateTime<Utc>,
+) -> Result<Decision, PlaceError> {
+    if !stock.listed {
+        return Err(PlaceError::NotListed {
+            code: stock.code.clone(),
+            name: stock.name.clone(),
+        });
+    }
+    if stock.halted {
+        return Err(PlaceError::Halted {
+            code: stock.code.clone(),
+            name: stock.name.clone(),
+        });
+    }
+    if let Some(limit) = req.limit {
+        rules::check_tick(stock.instrument.kind, limit)?;
+    }
+    let (market_price, base) = if state == SessionState::Open {
+        let p = fresh_price(stock, now, rules_.max_price_age)?;
+        (Some(p), stock.prev_close.unwrap_or(p.get()))
+    } else {
+        if req.limit.is_none() {
+            return Err(PlaceError::MarketOrderOutsideSession { state });
+        }
+        if req.tif == TimeInForce::Ioc {
+            return Err(PlaceError::IocOutsideSession { state });
+        }
+        let base = stock.price.ok_or_else(|| PlaceError::NoPrice {
+            code: stock.code.clone(),
+        })?;
+        (None, base)
+    };
+    // Outside the session the band is the next session's, around the latest price; a new
+    // listing's first-day band applies only to its first session: before the open of that day,
+    // not after its close.
+    let today = rules::trade_date(now);
+    let session_day = match state {
+        SessionState::Open | SessionState::PreOpen => today,
+        SessionState::AfterClose | SessionState::ClosedDay => today.succ_opt().unwrap_or(today),
+    };
+    let band = rules::band_for(&stock.instrument, base, session_day);
+    if let Some(limit) = req.limit {
+        band.check(limit)?;
+    }
+    let fill_at = market_price.and_then(|m| rules::fill_price(req.side, req.limit, m));
+    if fill_at.is_none() && req.tif == TimeInForce::Ioc {
+        return Ok(Decision::IocCancelled);
+    }
+    let reservation = match req.side {
+        Side::Buy => {
+            // A market buy reserves at the upper limit; the difference is released on fill.
+            let at_price = match req.limit {
+                Some(l) => l,
+                None => Price::new(band.upper)?,
+            };
+            let need = rules::buy_reservation(at_price, req.quantity, rules_.commission_rate).get();
+            if need > available_cash {
+                return Err(PlaceError::InsufficientCash {
+                    needed: need,
+                    quantity: req.quantity,
+                    price: at_price,
+                    available: available_cash,
+                });
+            }
+            Reservation {
+                cash: need,
+                shares: 0,
+            }
+        }
+        Side::Sell => {
+            if req.quantity.get() > shares.available {
+                return Err(PlaceError::InsufficientShares {
+                    code: req.code.clone(),
+                    selling: req.quantity,
+                    available: shares.available,
+                    reserved: shares.reserved,
+                });
+            }
+            Reservation {
+                cash: Decimal::ZERO,
+                shares: req.quantity.get(),
+            }
+        }
+    };
+    Ok(match fill_at {
+        Some(price) => Decision::FillNow { reservation, price },
+        None => Decision::Rest(reservation),
+    })
+}
+
+/// A transition the order's state does not allow, or a fill its reservation cannot pay.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    #[error("the order is already {status} and cannot be {action}")]
+    Closed {
+        status: OrderStatus,
+        action: &'static str,
+    },
+    #[error("only a DAY order expires; this one is {0}")]
+    NotDay(TimeInForce),
+    #[error("a fill of {fill} shares exceeds the {remaining} the order has left")]
+    Overfill { fill: i64, remaining: i64 },
+    #[error("the order reserved {reserved} but its fill needs {needed}")]
+    ReservationShort { reserved: String, needed: String },
+}
+
+/// An order: what was asked (fixed at placement) and where it stands (changed only by
+/// [`Order::record_fill`], [`Order::cancel`] and [`Order::expire`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub user_id: i64,
+    pub code: StockCode,
+    pub side: Side,
+    pub kind: OrderKind,
+    pub tif: TimeInForce,
+    pub quantity: Quantity,
+    pub limit: Option<Price>,
+    /// The commission rate in force when it was placed.
+    pub fee_rate: Decimal,
+    /// ETF and ETN sells pay no securities transaction tax.
+    pub sell_tax_exempt: bool,
+    status: OrderStatus,
+    filled: i64,
+    reserved: Reservation,
+}
+
+impl Order {
+    /// A new open order holding its reservation.
+    pub fn placed(
+        user_id: i64,
+        req: &OrderRequest,
+        fee_rate: Decimal,
+        sell_tax_exempt: bool,
+        reservation: Reservation,
+    ) -> Self {
+        Order {
+            user_id,
+            code: req.code.clone(),
+            side: req.side,
+            kind: req.kind(),
+            tif: req.tif,
+            quantity: req.quantity,
+            limit: req.limit,
+            fee_rate,
+            sell_tax_exempt,
+            status: OrderStatus::Open,
+            filled: 0,
+            reserved: reservation,
+        }
+    }
+
+    /// An order as stored, where it stands. Refuses a state the transitions cannot reach:
+    /// a filled quantity beyond the quantity, a closed order holding a reservation, a filled
+    /// order not filled in full.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stored(
+        user_id: i64,
+        code: StockCode,
+        side: Side,
+        kind: OrderKind,
+        tif: TimeInForce,
+        quantity: Quantity,
+        limit: Option<Price>,
+        fee_rate: Decimal,
+        sell_tax_exempt: bool,
+        status: OrderStatus,
+        filled: i64,
+        reserved: Reservation,
+    ) -> Result<Self, Invalid> {
+        let bad = |why: &str| Err(Invalid::new("order", why.to_string()));
+        if filled < 0 || filled > quantity.get() {
+            return bad("its filled quantity is outside 0..=quantity");
+        }
+        if !status.is_open() && !reserved.is_none() {
+            return bad("a closed order holds a reservation");
+        }
+        if status == OrderStatus::Filled && filled != quantity.get() {
+            return bad("a filled order is not filled in full");
+        }
+        Ok(Order {
+            user_id,
+            code,
+            side,
+            kind,
+            tif,
+            quantity,
+            limit,
+            fee_rate,
+            sell_tax_exempt,
+            status,
+            filled,
+            reserved,
+        })
+    }
+
+    pub fn status(&self) -> OrderStatus {
+        self.status
+    }
+    pub fn filled_quantity(&self) -> i64 {
+        self.filled
+    }
+    pub fn remaining(&self) -> i64 {
+        self.quantity.get() - self.filled
+    }
+    pub fn reserved(&self) -> Reservation {
+        self.reserved
+    }
+    pub fn is_partially_filled(&self) -> bool {
+        self.status.is_open() && self.filled > 0
+    }
+
+    fn require_open(&self, action: &'static str) -> Result<(), OrderError> {
+        if self.status.is_open() {
+            Ok(())
+        } else {
+            Err(OrderError::Closed {
+                status: self.status,
+                action,
+            })
+        }
+    }
+
+    /// Open (or partially filled) → cancelled; returns the release of its reservation.
+    pub fn cancel(&mut self) -> Result<Release, OrderError> {
+        self.require_open("cancelled")?;
+        Ok(self.close(OrderStatus::Cancelled))
+    }
+
+    /// Open (or partially filled) DAY order → expired; returns the release of its reservation.
+    pub fn expire(&mut self) -> Result<Release, OrderError> {
+        self.require_open("expired")?;
+        if self.tif != TimeInForce::Day {
+            return Err(OrderError::NotDay(self.tif));
+        }
+        Ok(self.close(OrderStatus::Expired))
+    }
+
+    fn close(&mut self, status: OrderStatus) -> Release {
+        let r = std::mem::take(&mut self.reserved);
+        self.status = status;
+        Release {
+            cash: -r.cash_delta(),
+            holding: -r.holding_delta(),
+        }
+    }
+
+    /// Open → partially filled or filled: applies what [`fill`] computed for this order.
+    pub fn record_fill(&mut self, effects: &FillEffects) -> Result<(), OrderError> {
+        self.require_open("filled")?;
+        let q = effects.quantity.get();
+        if q > self.remaining() {
+            return Err(OrderError::Overfill {
+                fill: q,
+                remaining: self.remaining(),
+            });
+        }
+        self.filled += q;
+        self.reserved.cash -= effects.released.cash;
+        self.reserved.shares -= effects.released.shares;
+        if self.filled == self.quantity.get() {
+            self.status = OrderStatus::Filled;
+        }
+        Ok(())
+    }
+}
+
+/// What closing an order does: its reservation goes back to available.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Release {
+    pub cash: CashDelta,
+    pub holding: HoldingDelta,
+}
+
+/// A user's position in one stock before a fill: shares held (available + reserved) and
+/// their purchase cost. A sell takes its cost basis from it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Position {
+    pub shares: i64,
+    pub cost: Decimal,
+}
+
+/// Everything one fill does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FillEffects {
+    pub price: Price,
+    pub quantity: Quantity,
+    /// Amount, fee, tax and net cash (paid by a buy, received by a sell).
+    pub amounts: rules::FillAmounts,
+    /// The change of the user's cash account (the reservation freed included).
+    pub cash: CashDelta,
+    /// The change of the user's holding: shares and cost basis (the reservation freed included).
+    pub holding: HoldingDelta,
+    /// The part of the order's reservation this fill frees.
+    pub released: Reservation,
+    /// The purchase cost of the shares sold (a sell), from the position's average.
+    pub sold_cost: Decimal,
+    /// The ledger legs of the fill; they balance per asset.
+    pub legs: Vec<Leg>,
+}
+
+/// One fill of `quantity` shares of an open order at `price` on trade date `day` (fee at the
+/// order's rate, tax by the date). A buy pays from its reservation and frees the rest when it
+/// completes the order (a partial fill frees what it pays); a sell delivers reserved shares
+/// and takes its cost basis from `held` at the position's average cost (4 decimals).
+pub fn fill(
+    order: &Order,
+    price: Price,
+    quantity: Quantity,
+    held: Position,
+    day: NaiveDate,
+) -> Result<FillEffects, OrderError> {
+    order.require_open("filled")?;
+    let q = quantity.get();
+    if q > order.remaining() {
+        return Err(OrderError::Overfill {
+            fill: q,
+            remaining: order.remaining(),
+        });
+    }
+    let completes = q == order.remaining();
+    let amounts = rules::fill_amounts(
+        order.side,
+        price,
+        quantity,
+        order.fee_rate,
+        day,
+        order.sell_tax_exempt,
+    );
+    let (amount, fee, tax, net) = (
+        amounts.amount.get(),
+        amounts.fee.get(),
+        amounts.tax.get(),
+        amounts.net.get(),
+    );
+    let user = Some(order.user_id);
+    let code = order.code.as_str();
+    let shares = quantity.decimal();
+    let r = order.reserved;
+    Ok(match order.side {
+        Side::Buy => {
+            let released = if completes { r.cash } else { net };
+            if net > released || released > r.cash {
+                return Err(OrderError::ReservationShort {
+                    reserved: r.cash.to_string(),
+                    needed: net.to_string(),
+                });
+            }
+            FillEffects {
+                price,
+                quantity,
+                amounts,
+                // The reservation is freed; the cost leaves the cash; the shares arrive.
+                cash: CashDelta {
+                    available: released - net,
+                    reserved: -released,
+                },
+                holding: HoldingDelta {
+                    available: q,
+                    reserved: 0,
+                    cost: amount,
+                },
+                released: Reservation {
+                    cash: released,
+                    shares: 0,
+                },
+                sold_cost: Decimal::ZERO,
+                legs: nonzero(vec![
+                    Leg::new(user, Book::Cash, KRW, -net),
+                    Leg::new(None, Book::Market, KRW, amount),
+                    Leg::new(None, Book::Fees, KRW, fee),
+                    Leg::new(user, Book::Shares, code, shares),
+                    Leg::new(None, Book::Market, code, -shares),
+                ]),
+            }
+        }
+        Side::Sell => {
+            let released = if completes { r.shares } else { q };
+            if q > released || released > r.shares {
+                return Err(OrderError::ReservationShort {
+                    reserved: r.shares.to_string(),
+                    needed: q.to_string(),
+                });
+            }
+            let sold_cost = if held.shares > 0 {
+                (held.cost * shares / Decimal::from(held.shares)).round_dp(4)
+            } else {
+                Decimal::ZERO
+            };
+            FillEffects {
+                price,
+                quantity,
+                amounts,
+                // The reserved shares leave; the proceeds less fee and tax arrive.
+                cash: CashDelta {
+                    available: net,
+                    reserved: Decimal::ZERO,
+                },
+                holding: HoldingDelta {
+                    available: released - q,
+                    reserved: -released,
+                    cost: -sold_cost,
+                },
+                released: Reservation {
+                    cash: Decimal::ZERO,
+                    shares: released,
+                },
+                sold_cost,
+                legs: nonzero(vec![
+                    Leg::new(user, Book::Shares, code, -shares),
+                    Leg::new(None, Book::Market, code, shares),
+                    Leg::new(None, Book::Market, KRW, -amount),
+                    Leg::new(user, Book::Cash, KRW, net),
+                    Leg::new(None, Book::Fees, KRW, fee),
+                    Leg::new(None, Book::Taxes, KRW, tax),
+                ]),
+            }
+        }
+    })
+}
+
+fn nonzero(legs: Vec<Leg>) -> Vec<Leg> {
+    legs.into_iter().filter(|l| !l.amount.is_zero()).collect()
+}
+
+/// Whether a resting order fills now at the stock's latest price: an open limit order of a
+/// listed, not halted stock whose price is fresh at `now` (see [`StockState::fresh_price`]) and
+/// at or below the limit of a buy, at or above the limit of a sell. The settle query that
+/// selects orders to fill says the same in SQL.
+pub fn crosses(order: &Order, stock: &StockState, now: DateTime<Utc>, rules_: &Rulebook) -> bool {
+    let (true, OrderKind::Limit, Some(limit)) = (order.status.is_open(), order.kind, order.limit)
+    else {
+        return false;
+    };
+    if !stock.listed || stock.halted {
+        return false;
+    }
+    let Some(price) = stock.fresh_price(now, rules_.max_price_age) else {
+        return false;
+    };
+    match order.side {
+        Side::Buy => price <= limit.get(),
+        Side::Sell => price >= limit.get(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ledger::balanced;
+    use chrono::TimeZone;
+    use rust_decimal_macros::dec;
+
+    /// Tuesday 2026-03-03, 10:00 KST: inside the session.
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 3, 1, 0, 0).unwrap()
+    }
+
+    fn req(side: &str, qty: &str, limit: Option<&str>, tif: &str) -> OrderRequest {
+        OrderRequest::parse("005930", side, qty, limit, limit.is_none(), Some(tif), None).unwrap()
+    }
+
+    fn stock(price: i64) -> StockState {
+        StockState {
+            code: "005930".into(),
+            name: "삼성전자".into(),
+            listed: true,
+            halted: false,
+            instrument: Instrument::common(),
+            price: Some(Decimal::from(price)),
+            prev_close: Some(dec!(10000)),
+            price_at: Some(now() - chrono::Duration::minutes(1)),
+        }
+    }
+
+    fn decide_now(
+        r: &OrderRequest,
+        cash: i64,
+        shares: i64,
+        s: &StockState,
+    ) -> Result<Decision, PlaceError> {
+        let held = Shares {
+            available: shares,
+            reserved: 0,
+        };
+        decide(
+            r,
+            Decimal::from(cash),
+            held,
+            s,
+            &Rulebook::default(),
+            SessionState::Open,
+            now(),
+        )
+    }
+
+    fn open_order(side: &str, qty: i64, limit: i64, tif: &str) -> Order {
+        let r = req(side, &qty.to_string(), Some(&limit.to_string()), tif);
+        let reservation = match r.side {
+            Side::Buy => Reservation {
+                cash: rules::buy_reservation(r.limit.unwrap(), r.quantity, dec!(0.00015)).get(),
+                shares: 0,
+            },
+            Side::Sell => Reservation {
+                cash: Decimal::ZERO,
+                shares: qty,
+            },
+        };
+        Order::placed(7, &r, dec!(0.00015), false, reservation)
+    }
+
+    fn p(v: i64) -> Price {
+        Price::new(Decimal::from(v)).unwrap()
+    }
+    fn q(v: i64) -> Quantity {
+        Quantity::new(v).unwrap()
+    }
+    fn day() -> NaiveDate {
+        rules::trade_date(now())
+    }
+
+    #[test]
+    fn a_limit_below_the_price_rests_with_its_reservation() {
+        let d = decide_now(
+            &req("buy", "10", Some("9900"), "day"),
+            1_000_000,
+            0,
+            &stock(10_000),
+        );
+        // 99,000 + 14 commission (0.015%, floored).
+        assert_eq!(
+            d.unwrap(),
+            Decision::Rest(Reservation {
+                cash: dec!(99014),
+                shares: 0
+            })
+        );
+    }
+
+    #[test]
+    fn a_marketable_order_fills_now_at_the_market_price() {
+        let d = decide_now(
+            &req("buy", "10", Some("10100"), "gtc"),
+            1_000_000,
+            0,
+            &stock(10_000),
+        );
+        assert!(matches!(d, Ok(Decision::FillNow { price, .. }) if price == p(10_000)));
+        let d = decide_now(&req("sell", "3", None, "day"), 0, 5, &stock(10_000)).unwrap();
+        assert_eq!(
+            d,
+            Decision::FillNow {
+                reservation: Reservation {
+                    cash: Decimal::ZERO,
+                    shares: 3
+                },
+                price: p(10_000)
+            }
+        );
+    }
+
+    #[test]
+    fn a_market_buy_reserves_at_the_upper_limit() {
+        let d = decide_now(&req("buy", "1", None, "day"), 1_000_000, 0, &stock(10_000)).unwrap();
+        // Upper limit of 10,000: 13,000; plus 1 won of commission.
+        assert_eq!(d.reservation().cash, dec!(13001));
+    }
+
+    #[test]
+    fn refusals_keep_their_messages() {
+        let e = decide_now(
+            &req("buy", "10", Some("10000"), "day"),
+            50_000,
+            0,
+            &stock(10_000),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cash: insufficient cash: this order needs 100,015 won (10 × 10,000 + commission) but 50,000 won is available"
+        );
+        assert!(matches!(e, PlaceError::InsufficientCash { needed, .. } if needed == dec!(100015)));
+        let e = decide_now(
+            &req("sell", "6", Some("10000"), "day"),
+            0,
+            5,
+            &stock(10_000),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "quantity: insufficient shares of 005930: selling 6 but 5 are available (0 reserved by open sell orders)"
+        );
+        let mut s = stock(10_000);
+        s.listed = false;
+        let e = decide_now(&req("buy", "1", None, "day"), 1_000_000, 0, &s).unwrap_err();
+        assert_eq!(e.to_string(), "code: 005930 (삼성전자) is no longer listed");
+        let mut s = stock(10_000);
+        s.halted = true;
+        let e = decide_now(&req("buy", "1", None, "day"), 1_000_000, 0, &s).unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("code: 005930 (삼성전자) is halted"));
+        let mut s = stock(10_000);
+        s.price_at = Some(now() - chrono::Duration::minutes(20));
+        let e = decide_now(&req("buy", "1", None, "day"), 1_000_000, 0, &s).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "price: the stored price of 005930 is from 2026-03-03 09:40 KST (20 min old; the bound is 15 min); run `ascend crawl-stocks`"
+        );
+        s.price_at = Some(now() + chrono::Duration::minutes(1));
+        let e = decide_now(&req("buy", "1", None, "day"), 1_000_000, 0, &s).unwrap_err();
+        assert!(matches!(e, PlaceError::FuturePrice { .. }), "{e}");
+        s.price = None;
+        let e = decide_now(&req("buy", "1", None, "day"), 1_000_000, 0, &s).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "price: no price is stored for 005930; run `ascend crawl-stocks`"
+        );
+        // Off the tick, and outside the band: the field's own rule.
+        let e = decide_now(
+            &req("buy", "1", Some("10005"), "day"),
+            1_000_000,
+            0,
+            &stock(10_000),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, PlaceError::Invalid(ref i) if i.field == "price"),
+            "{e}"
+        );
+        let e = decide_now(
+            &req("buy", "1", Some("13100"), "day"),
+            1_000_000,
+            0,
+            &stock(10_000),
+        )
+        .unwrap_err();
+        assert!(matches!(e, PlaceError::Invalid(_)), "{e}");
+    }
+
+    #[test]
+    fn outside_the_session_only_resting_limit_orders_are_taken() {
+        let at = |state| {
+            move |r: &OrderRequest| {
+                decide(
+                    r,
+                    dec!(1000000),
+                    Shares::default(),
+                    &stock(10_000),
+                    &Rulebook::default(),
+                    state,
+                    now(),
+                )
+            }
+        };
+        let e = at(SessionState::AfterClose)(&req("buy", "1", None, "day")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "kind: a market order cannot be placed after the regular session closed (15:30 KST); place a limit order to rest for the next session"
+        );
+        let e = at(SessionState::ClosedDay)(&req("buy", "1", Some("10000"), "ioc")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "tif: an IOC order cannot be placed on a day the market is closed (weekend or KRX holiday): it could never fill"
+        );
+        // Even at a marketable limit, nothing fills before the open.
+        let d = at(SessionState::PreOpen)(&req("buy", "1", Some("10500"), "day")).unwrap();
+        assert!(matches!(d, Decision::Rest(_)));
+    }
+
+    #[test]
+    fn an_ioc_that_cannot_fill_is_cancelled_and_reserves_nothing() {
+        let d = decide_now(
+            &req("buy", "1", Some("9900"), "ioc"),
+            1_000_000,
+            0,
+            &stock(10_000),
+        )
+        .unwrap();
+        assert_eq!(d, Decision::IocCancelled);
+        assert!(d.reservation().is_none());
+    }
+
+    #[test]
+    fn statuses_read_and_write_the_stored_text() {
+        for s in ["open", "filled", "cancelled", "expired"] {
+            assert_eq!(s.parse::<OrderStatus>().unwrap().as_str(), s);
+        }
+        assert!("partial".parse::<OrderStatus>().is_err());
+        assert_eq!(OrderStatus::Open, "open");
+        assert!(OrderStatus::Open.is_open() && !OrderStatus::Filled.is_open());
+    }
+
+    #[test]
+    fn open_fills_in_parts_to_filled_and_then_accepts_nothing() {
+        let mut o = open_order("buy", 10, 10_000, "gtc");
+        let reserved = o.reserved().cash;
+        let fx = fill(&o, p(9_900), q(4), Position::default(), day()).unwrap();
+        o.record_fill(&fx).unwrap();
+        assert!(o.is_partially_filled());
+        assert_eq!(
+            (o.status(), o.filled_quantity(), o.remaining()),
+            (OrderStatus::Open, 4, 6)
+        );
+        // A partial buy frees what it pays.
+        assert_eq!(fx.released.cash, fx.amounts.net.get());
+        assert_eq!(fx.cash.available, Decimal::ZERO);
+        let over = fill(&o, p(9_900), q(7), Position::default(), day());
+        assert_eq!(
+            over.unwrap_err(),
+            OrderError::Overfill {
+                fill: 7,
+                remaining: 6
+            }
+        );
+        let fx2 = fill(&o, p(9_900), q(6), Position::default(), day()).unwrap();
+        o.record_fill(&fx2).unwrap();
+        assert_eq!(o.status(), OrderStatus::Filled);
+        assert!(o.reserved().is_none());
+        assert_eq!(fx.released.cash + fx2.released.cash, reserved);
+        let closed = |action| OrderError::Closed {
+            status: OrderStatus::Filled,
+            action,
+        };
+        assert_eq!(
+            fill(&o, p(9_900), q(1), Position::default(), day()).unwrap_err(),
+            closed("filled")
+        );
+        assert_eq!(o.record_fill(&fx2).unwrap_err(), closed("filled"));
+        assert_eq!(o.cancel().unwrap_err(), closed("cancelled"));
+        assert_eq!(o.expire().unwrap_err(), closed("expired"));
+    }
+
+    #[test]
+    fn cancel_and_expire_close_an_open_order_and_release_its_reservation() {
+        let mut o = open_order("buy", 10, 10_000, "day");
+        let r = o.reserved().cash;
+        let release = o.cancel().unwrap();
+        assert_eq!(o.status(), OrderStatus::Cancelled);
+        assert_eq!(
+            release.cash,
+            CashDelta {
+                available: r,
+                reserved: -r
+            }
+        );
+        assert!(o.reserved().is_none());
+        assert!(o.cancel().is_err() && o.expire().is_err());
+        let mut o = open_order("sell", 5, 10_000, "day");
+        let release = o.expire().unwrap();
+        assert_eq!(o.status(), OrderStatus::Expired);
+        assert_eq!(release.holding, HoldingDelta::reserve(-5));
+        assert!(o.cancel().is_err() && o.expire().is_err());
+        assert!(o
+            .record_fill(
+                &fill(
+                    &open_order("sell", 5, 10_000, "day"),
+                    p(10_000),
+                    q(5),
+                    Position::default(),
+                    day()
+                )
+                .unwrap()
+            )
+            .is_err());
+        // Only a DAY order expires.
+        let mut gtc = open_order("buy", 1, 10_000, "gtc");
+        assert_eq!(
+            gtc.expire().unwrap_err(),
+            OrderError::NotDay(TimeInForce::Gtc)
+        );
+        assert_eq!(gtc.status(), OrderStatus::Open);
+        // A partially filled order cancels what is left.
+        let mut part = open_order("sell", 5, 10_000, "gtc");
+        let fx = fill(
+            &part,
+            p(10_000),
+            q(2),
+            Position {
+                shares: 5,
+                cost: dec!(45000),
+            },
+            day(),
+        )
+        .unwrap();
+        part.record_fill(&fx).unwrap();
+        assert_eq!(part.cancel().unwrap().holding, HoldingDelta::reserve(-3));
+        assert_eq!(
+            (part.status(), part.filled_quantity()),
+            (OrderStatus::Cancelled, 2)
+        );
+    }
+
+    #[test]
+    fn a_stored_order_must_be_a_state_the_transitions_reach() {
+        let stored = |status, filled, cash| {
+            Order::stored(
+                1,
+                StockCode::parse("005930").unwrap(),
+                Side::Buy,
+                OrderKind::Limit,
+                TimeInForce::Day,
+                q(10),
+                Some(p(10_000)),
+                dec!(0.00015),
+                false,
+                status,
+                filled,
+                Reservation { cash, shares: 0 },
+            )
+        };
+        assert!(stored(OrderStatus::Open, 3, dec!(70000)).is_ok());
+        assert!(stored(OrderStatus::Filled, 10, dec!(0)).is_ok());
+        assert!(stored(OrderStatus::Open, 11, dec!(0)).is_err());
+        assert!(stored(OrderStatus::Filled, 9, dec!(0)).is_err());
+        assert!(stored(OrderStatus::Cancelled, 0, dec!(1)).is_err());
+    }
+
+    #[test]
+    fn a_buy_fill_pays_from_its_reservation_and_frees_the_rest() {
+        let o = open_order("buy", 10, 10_000, "day");
+        assert_eq!(o.reserved().cash, dec!(100015));
+        let fx = fill(&o, p(9_900), q(10), Position::default(), day()).unwrap();
+        // 99,000 + 14 commission.
+        assert_eq!(
+            (
+                fx.amounts.amount.get(),
+                fx.amounts.fee.get(),
+                fx.amounts.net.get()
+            ),
+            (dec!(99000), dec!(14), dec!(99014))
+        );
+        assert_eq!(
+            fx.cash,
+            CashDelta {
+                available: dec!(1001),
+                reserved: dec!(-100015)
+            }
+        );
+        assert_eq!(
+            fx.holding,
+            HoldingDelta {
+                available: 10,
+                reserved: 0,
+                cost: dec!(99000)
+            }
+        );
+        assert!(balanced(&fx.legs));
+        let user_cash: Decimal = fx
+            .legs
+            .iter()
+            .filter(|l| l.book == Book::Cash)
+            .map(|l| l.amount)
+            .sum();
+        assert_eq!(user_cash, fx.cash.total());
+    }
+
+    #[test]
+    fn a_sell_fill_pays_fee_and_tax_and_takes_its_cost_at_the_average() {
+        let o = open_order("sell", 3, 10_000, "day");
+        let fx = fill(
+            &o,
+            p(10_500),
+            q(3),
+            Position {
+                shares: 9,
+                cost: dec!(90001),
+            },
+            day(),
+        )
+        .unwrap();
+        // 31,500; fee 4; tax 0.20% in 2026: 63.
+        assert_eq!(
+            (
+                fx.amounts.fee.get(),
+                fx.amounts.tax.get(),
+                fx.amounts.net.get()
+            ),
+            (dec!(4), dec!(63), dec!(31433))
+        );
+        assert_eq!(fx.sold_cost, dec!(30000.3333));
+        assert_eq!(
+            fx.holding,
+            HoldingDelta {
+                available: 0,
+                reserved: -3,
+                cost: dec!(-30000.3333)
+            }
+        );
+        assert_eq!(
+            fx.cash,
+            CashDelta {
+                available: dec!(31433),
+                reserved: Decimal::ZERO
+            }
+        );
+        assert!(balanced(&fx.legs));
+        let exempt = Order {
+            sell_tax_exempt: true,
+            ..o
+        };
+        assert!(fill(&exempt, p(10_500), q(3), Position::default(), day())
+            .unwrap()
+            .amounts
+            .tax
+            .get()
+            .is_zero());
+    }
+
+    #[test]
+    fn a_buy_cannot_fill_above_what_it_reserved() {
+        let o = open_order("buy", 10, 10_000, "day");
+        let e = fill(&o, p(10_100), q(10), Position::default(), day()).unwrap_err();
+        assert!(matches!(e, OrderError::ReservationShort { .. }), "{e}");
+    }
+
+    #[test]
+    fn crosses_when_a_fresh_price_reaches_the_limit() {
+        let rules = Rulebook::default();
+        let buy = open_order("buy", 1, 10_000, "day");
+        let sell = open_order("sell", 1, 10_000, "day");
+        assert!(crosses(&buy, &stock(10_000), now(), &rules));
+        assert!(crosses(&buy, &stock(9_990), now(), &rules));
+        assert!(!crosses(&buy, &stock(10_050), now(), &rules));
+        assert!(crosses(&sell, &stock(10_050), now(), &rules));
+        assert!(!crosses(&sell, &stock(9_990), now(), &rules));
+        let mut s = stock(9_000);
+        s.price_at = Some(now() - chrono::Duration::minutes(16));
+        assert!(!crosses(&buy, &s, now(), &rules));
+        s.price_at = Some(now() - chrono::Duration::minutes(15));
+        assert!(crosses(&buy, &s, now(), &rules));
+        s.price_at = Some(now() + chrono::Duration::seconds(1));
+        assert!(!crosses(&buy, &s, now(), &rules));
+        let mut halted = stock(9_000);
+        halted.halted = true;
+        assert!(!crosses(&buy, &halted, now(), &rules));
+        let mut closed = buy.clone();
+        closed.cancel().unwrap();
+        assert!(!crosses(&closed, &stock(9_000), now(), &rules));
+        let market = Order::placed(
+            1,
+            &req("buy", "1", None, "day"),
+            dec!(0),
+            false,
+            Reservation::NONE,
+        );
+        assert!(!crosses(&market, &stock(9_000), now(), &rules));
+    }
+
+    mod conservation {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// One step of a user's life with one stock at 10,000 won.
+        #[derive(Debug, Clone)]
+        enum Step {
+            /// Side, quantity, limit in ticks from the price (None: market), time in force.
+            Place(bool, i64, Option<i64>, u8),
+            /// Which open order, how many of its remaining shares (at least one), ticks
+            /// toward the limit from it.
+            Fill(usize, i64, i64),
+            Cancel(usize),
+            Expire(usize),
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                (
+                    any::<bool>(),
+                    1..30i64,
+                    prop::option::of(-20..20i64),
+                    0..3u8
+                )
+                    .prop_map(|(b, q, l, t)| Step::Place(b, q, l, t)),
+                (0..8usize, 1..40i64, 0..5i64).prop_map(|(i, q, t)| Step::Fill(i, q, t)),
+                (0..8usize).prop_map(Step::Cancel),
+                (0..8usize).prop_map(Step::Expire),
+            ]
+        }
+
+        /// The user's books as the ledger keeps them: cached balances and every leg posted.
+        struct Books {
+            cash: CashDelta,
+            holding: HoldingDelta,
+            legs: Vec<Leg>,
+            open: Vec<Order>,
+        }
+
+        impl Books {
+            fn sum(&self, book: Book, asset: &str) -> Decimal {
+                self.legs
+                    .iter()
+                    .filter(|l| l.book == book && l.asset == asset)
+                    .map(|l| l.amount)
+                    .sum()
+            }
+
+            fn check(&self, initial_cash: Decimal, initial_shares: i64) {
+                // Cached balances are the sums of their legs.
+                assert_eq!(self.cash.total(), initial_cash + self.sum(Book::Cash, KRW));
+                assert_eq!(
+                    Decimal::from(self.holding.shares()),
+                    Decimal::from(initial_shares) + self.sum(Book::Shares, "005930")
+                );
+                // Conservation: the user's cash is the grant less fees, taxes and net purchases.
+                let spent = self.sum(Book::Market, KRW)
+                    + self.sum(Book::Fees, KRW)
+                    + self.sum(Book::Taxes, KRW);
+                assert_eq!(self.cash.total(), initial_cash - spent);
+                assert!(crate::domain::ledger::balanced(&self.legs));
+                // Nothing negative; reservations are what the open orders hold.
+                assert!(
+                    self.cash.available >= Decimal::ZERO && self.cash.reserved >= Decimal::ZERO
+                );
+                assert!(self.holding.available >= 0 && self.holding.reserved >= 0);
+                let held: Decimal = self.open.iter().map(|o| o.reserved().cash).sum();
+                let shares: i64 = self.open.iter().map(|o| o.reserved().shares).sum();
+                assert_eq!((self.cash.reserved, self.holding.reserved), (held, shares));
+                assert!(self.open.iter().all(|o| o.status().is_open()));
+            }
+
+            fn apply_fill(&mut self, o: &mut Order, price: Price, qty: Quantity) {
+                let position = Position {
+                    shares: self.holding.shares(),
+                    cost: self.holding.cost,
+                };
+                let fx = fill(o, price, qty, position, day()).unwrap();
+                o.record_fill(&fx).unwrap();
+                self.cash += fx.cash;
+                self.holding += fx.holding;
+                self.legs.extend(fx.legs);
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn money_is_conserved_and_reservations_match_the_open_orders(
+                steps in prop::collection::vec(step(), 1..40)
+            ) {
+                let initial_cash = dec!(2000000);
+                let initial_shares = 40;
+                let mut b = Books {
+                    cash: CashDelta { available: initial_cash, reserved: Decimal::ZERO },
+                    holding: HoldingDelta { available: initial_shares, reserved: 0, cost: dec!(380000) },
+                    legs: Vec::new(),
+                    open: Vec::new(),
+                };
+                let s = stock(10_000);
+                for st in steps {
+                    match st {
+                        Step::Place(buy, qty, ticks, tif) => {
+                            let limit = ticks.map(|t| (10_000 + 10 * t).to_string());
+                            let tif = ["day", "gtc", "ioc"][tif as usize];
+                            let r = req(if buy { "buy" } else { "sell" }, &qty.to_string(), limit.as_deref(), tif);
+                            let shares = Shares { available: b.holding.available, reserved: b.holding.reserved };
+                            let d = decide(&r, b.cash.available, shares, &s, &Rulebook::default(), SessionState::Open, now());
+                            let Ok(d) = d else { continue };
+                            let reservation = d.reservation();
+                            let mut o = Order::placed(7, &r, dec!(0.00015), false, reservation);
+                            b.cash += reservation.cash_delta();
+                            b.holding += reservation.holding_delta();
+                            match d {
+                                Decision::IocCancelled => prop_assert!(reservation.is_none()),
+                                Decision::Rest(_) => b.open.push(o),
+                                Decision::FillNow { price, .. } => {
+                                    b.apply_fill(&mut o, price, r.quantity);
+                                    prop_assert_eq!(o.status(), OrderStatus::Filled);
+                                    prop_assert!(o.reserved().is_none());
+                                }
+                            }
+                        }
+                        Step::Fill(i, qty, ticks) => {
+                            if b.open.is_empty() { continue }
+                            let i = i % b.open.len();
+                            let mut o = b.open.remove(i);
+                            let limit = o.limit.unwrap().get();
+                            // A resting order fills at its limit or better.
+                            let price = match o.side {
+                                Side::Buy => limit - Decimal::from(10 * ticks),
+                                Side::Sell => limit + Decimal::from(10 * ticks),
+                            };
+                            let qty = Quantity::new(qty.min(o.remaining())).unwrap();
+                            b.apply_fill(&mut o, Price::new(price).unwrap(), qty);
+                            if o.status().is_open() {
+                                b.open.insert(i, o);
+                            } else {
+                                prop_assert!(o.reserved().is_none());
+                            }
+                        }
+                        Step::Cancel(i) | Step::Expire(i) => {
+                            if b.open.is_empty() { continue }
+                            let i = i % b.open.len();
+                            let mut o = b.open.remove(i);
+                            let before = o.clone();
+                            let r = if matches!(st, Step::Cancel(_)) { o.cancel() } else { o.expire() };
+                            match r {
+                                Ok(release) => {
+                                    b.cash += release.cash;
+                                    b.holding += release.holding;
+                                    prop_assert!(!o.status().is_open());
+                                }
+                                Err(_) => {
+                                    // A refused transition changes nothing.
+                                    prop_assert_eq!(&o, &before);
+                                    b.open.insert(i, o);
+                                }
+                            }
+                        }
+                    }
+                    b.check(initial_cash, initial_shares);
+                }
+            }
+        }
+    }
+}
