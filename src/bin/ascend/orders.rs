@@ -293,70 +293,79 @@ impl Trades {
     }
 }
 
+/// Places a file of orders a batch at a time (the `order_import_batch` setting): memory holds
+/// one batch, whatever the file's size. Failed rows are reported as each batch is done.
 async fn place_file(ctx: &Ctx, out: &mut dyn Write, path: &std::path::Path) -> Result<u8, Error> {
     use std::collections::HashMap;
-    let input = crate::bulk::read(
+    let mut reader = crate::bulk::Reader::open(
         path,
         &["email", "code", "side", "quantity"],
         &["limit", "tif", "key"],
     )?;
     let app = ctx.app().await?;
-    let emails: Vec<String> = input
-        .rows
-        .iter()
-        .map(|(_, f)| f["email"].to_lowercase())
-        .collect();
-    let ids: HashMap<String, i64> = ascend::app::users::ids_by_email(&app, &emails)
-        .await?
-        .into_iter()
-        .collect();
-    let mut failed = input.failed;
-    let mut rows = Vec::new();
-    for (row, f) in &input.rows {
-        let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        if let Err(e) = ascend::domain::Email::parse(&f["email"]) {
-            failed.push((*row, e.to_string()));
-            continue;
+    app.caller.require_operator("--file")?;
+    let mut tally = crate::bulk::Tally::default();
+    loop {
+        let input = reader.batch(app.tuning.order_import_batch)?;
+        if input.rows.is_empty() && input.failed.is_empty() {
+            break;
         }
-        let Some(user_id) = ids.get(&f["email"].to_lowercase()).copied() else {
-            failed.push((
-                *row,
-                format!("email: no active user with email {}", f["email"]),
-            ));
-            continue;
-        };
-        match OrderRequest::parse(
-            &f["code"],
-            &f["side"],
-            &f["quantity"],
-            get("limit"),
-            get("limit").is_none(),
-            get("tif"),
-            get("key"),
-        ) {
-            Ok(req) => rows.push(app::orders::BulkOrder {
-                row: *row,
-                user_id,
-                req,
-            }),
-            Err(e) => failed.push((*row, e.to_string())),
-        }
-    }
-    let outcomes = app::orders::place_many(&app, &rows, app.tuning.order_import_batch).await?;
-    let (mut ok, mut replayed) = (0, 0);
-    for o in outcomes {
-        match o.error {
-            None if o
-                .status
-                .as_deref()
-                .is_some_and(|s| s.ends_with("(replayed)")) =>
-            {
-                replayed += 1
+        let emails: Vec<String> = input
+            .rows
+            .iter()
+            .map(|(_, f)| f["email"].to_lowercase())
+            .collect();
+        let ids: HashMap<String, i64> = ascend::app::users::ids_by_email(&app, &emails)
+            .await?
+            .into_iter()
+            .collect();
+        let mut failed = input.failed;
+        let mut rows = Vec::new();
+        for (row, f) in &input.rows {
+            let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
+            if let Err(e) = ascend::domain::Email::parse(&f["email"]) {
+                failed.push((*row, e.to_string()));
+                continue;
             }
-            None => ok += 1,
-            Some(e) => failed.push((o.row, e)),
+            let Some(user_id) = ids.get(&f["email"].to_lowercase()).copied() else {
+                failed.push((
+                    *row,
+                    format!("email: no active user with email {}", f["email"]),
+                ));
+                continue;
+            };
+            match OrderRequest::parse(
+                &f["code"],
+                &f["side"],
+                &f["quantity"],
+                get("limit"),
+                get("limit").is_none(),
+                get("tif"),
+                get("key"),
+            ) {
+                Ok(req) => rows.push(app::orders::BulkOrder {
+                    row: *row,
+                    user_id,
+                    req,
+                }),
+                Err(e) => failed.push((*row, e.to_string())),
+            }
         }
+        let outcomes = app::orders::place_many(&app, &rows, app.tuning.order_import_batch).await?;
+        for o in outcomes {
+            match o.error {
+                None if o
+                    .status
+                    .as_deref()
+                    .is_some_and(|s| s.ends_with("(replayed)")) =>
+                {
+                    tally.unchanged += 1
+                }
+                None => tally.written += 1,
+                Some(e) => failed.push((o.row, e)),
+            }
+        }
+        tally.fail(failed);
     }
-    failed.sort();
-    crate::bulk::finish(out, ctx.format, "orders", ok, replayed, &failed)
+    crate::bulk::finish(out, ctx.format, "orders", &tally)
 }

@@ -225,14 +225,14 @@ async fn register_file(
     let app = ctx.app().await?;
     let results =
         users::register_many(&app, good, app.tuning.user_import_batch, "operator").await?;
-    let (mut ok, mut existing) = (0, 0);
+    let mut tally = crate::bulk::Tally::default();
     for (row, r) in results {
         match r {
-            Ok(users::Registered::New(_)) => ok += 1,
-            Ok(users::Registered::Existing(_)) => existing += 1,
+            Ok(users::Registered::New(_)) => tally.written += 1,
+            Ok(users::Registered::Existing(_)) => tally.unchanged += 1,
             Err(e) => failed.push((row, e)),
         }
     }
-    failed.sort();
-    crate::bulk::finish(out, ctx.format, "users", ok, existing, &failed)
+    tally.fail(failed);
+    crate::bulk::finish(out, ctx.format, "users", &tally)
 }
