@@ -50,8 +50,28 @@ rest="${server#*://}"
 hostpart="${rest#*@}"
 operator_url="${scheme}${oprole}:operator-pw-1@${hostpart}/$db$query"
 
+# A server reached through a unix socket in a private directory (scripts/db.sh's cluster is
+# 0700): the test's accounts may pass through it to the socket while the test runs (o+x on the
+# directory and its parent, as a system server's /run/postgresql allows), and the modes are
+# put back afterwards.
+socket_dir=""
+if [[ "$query" =~ [?\&]host=(/[^\&]*) ]]; then
+    socket_dir="${BASH_REMATCH[1]}"
+fi
+opened=()
+open_socket_dir() {
+    local d
+    for d in "$(dirname "$socket_dir")" "$socket_dir"; do
+        if [[ -d "$d" ]]; then
+            opened+=("$(stat -c '%a' "$d") $d")
+            chmod o+x "$d"
+        fi
+    done
+}
+
 cleanup() {
     set +e
+    for entry in "${opened[@]}"; do chmod "${entry%% *}" "${entry#* }"; done
     rm -f "$sudoers"
     for u in "$ta" "$tb" "$op" "$svc"; do userdel "$u" >/dev/null 2>&1; done
     groupdel "$group" >/dev/null 2>&1
@@ -61,6 +81,7 @@ cleanup() {
 trap cleanup EXIT
 
 psql -q "$admin_url" -c "CREATE DATABASE $db" >/dev/null
+[[ -n "$socket_dir" ]] && open_socket_dir
 
 # Install for the shared host, under the temporary prefix.
 ASCEND_SERVICE_USER=$svc ASCEND_TRADERS_GROUP=$group ASCEND_PREFIX=$prefix ASCEND_ETC=$etc \
