@@ -7,7 +7,6 @@ use std::process::Output;
 
 use ascend::app::{orders, settle};
 use common::*;
-use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 
 fn ok(o: &Output) -> String {
@@ -60,19 +59,11 @@ async fn trader_role(pool: &PgPool, cli: &Cli) -> (String, Cli) {
     ] {
         sqlx::query(&sql).execute(pool).await.unwrap();
     }
-    let opts: PgConnectOptions = cli.url.parse().unwrap();
-    let host = opts.get_host().to_string();
-    let url = if host.starts_with('/') {
-        format!(
-            "postgres://{role}:role-password-1@/{db}?host={host}&port={}",
-            opts.get_port()
-        )
-    } else {
-        format!(
-            "postgres://{role}:role-password-1@{host}:{}/{db}",
-            opts.get_port()
-        )
-    };
+    // The same server and database as the operator's URL (TCP or a socket directory), as
+    // this role.
+    let (_, rest) = cli.url.split_once("://").unwrap();
+    let server = rest.split_once('@').map_or(rest, |(_, after)| after);
+    let url = format!("postgres://{role}:role-password-1@{server}");
     (
         role,
         Cli {
