@@ -41,20 +41,16 @@ pub async fn set(app: &App, name: SettingName, value: &str) -> Result<Changed> {
     // A change of the deployment happens in real time, whatever a simulated clock says: the
     // history and the audit entry carry the database server's time.
     let at = store::server_now(&mut tx).await?;
-    let current = store::current(&mut tx)
-        .await?
-        .into_iter()
-        .find(|r| r.name == name.as_str())
-        .map(|r| r.value);
-    if current.as_deref() == Some(value.as_str()) {
+    let old = store::value(&mut tx, name.as_str()).await?;
+    if old.as_deref() == Some(value.as_str()) {
         return Ok(Changed {
             name: name.to_string(),
-            old: current,
+            old,
             new: value,
             changed: false,
         });
     }
-    let old = store::set(&mut tx, name.as_str(), &value, at, &by).await?;
+    store::insert(&mut tx, name.as_str(), &value, at, &by).await?;
     log_action(
         &mut tx,
         at,

@@ -105,19 +105,24 @@ pub async fn lock(conn: &mut PgConnection) -> Result<()> {
     Ok(())
 }
 
-/// Stores a new value (after [`lock`]); returns the one it replaces.
-pub async fn set(
+/// The current value of one setting, if one is stored.
+pub async fn value(conn: &mut PgConnection, name: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT value FROM settings WHERE name = $1 ORDER BY id DESC LIMIT 1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// Stores a new value (after [`lock`]).
+pub async fn insert(
     conn: &mut PgConnection,
     name: &str,
     value: &str,
     at: DateTime<Utc>,
     by: &str,
-) -> Result<Option<String>> {
-    let old: Option<String> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE name = $1 ORDER BY id DESC LIMIT 1")
-            .bind(name)
-            .fetch_optional(&mut *conn)
-            .await?;
+) -> Result<()> {
     sqlx::query("INSERT INTO settings (name, value, set_at, set_by) VALUES ($1, $2, $3, $4)")
         .bind(name)
         .bind(value)
@@ -125,5 +130,5 @@ pub async fn set(
         .bind(by)
         .execute(&mut *conn)
         .await?;
-    Ok(old)
+    Ok(())
 }
