@@ -171,6 +171,13 @@ impl App {
     }
 }
 
+/// The refusal of an operator's flag or command (`what`) to a shared host's trader (exit 4).
+pub fn trader_refused(what: &str, trader: &str) -> Error {
+    Error::Auth(format!(
+        "{what}: only an operator may do this; on this shared host {trader} is a trader"
+    ))
+}
+
 /// Who runs a command, as far as permissions go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -203,13 +210,13 @@ impl Caller {
         if self.is_operator() {
             return Ok(());
         }
-        Err(Error::Auth(match &self.unix_user {
-            Some(u) => format!("{what}: only an operator may do this; on this shared host {u} is a trader"),
-            None => format!(
+        Err(match &self.unix_user {
+            Some(u) => trader_refused(what, u),
+            None => Error::Auth(format!(
                 "{what}: only an operator may do this: the database role {} neither owns the schema nor is a member of ascend_operator",
                 self.role
-            ),
-        }))
+            )),
+        })
     }
 }
 

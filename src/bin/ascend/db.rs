@@ -41,9 +41,7 @@ impl DbCommand {
         let rows = match self {
             DbCommand::Migrate => {
                 if let Some(me) = &ctx.unix_user {
-                    return Err(Error::Auth(format!(
-                        "db migrate: only an operator may do this; on this shared host {me} is a trader"
-                    )));
+                    return Err(ascend::app::trader_refused("db migrate", me));
                 }
                 db::migrate(&pool).await?
             }

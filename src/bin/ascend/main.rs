@@ -273,9 +273,7 @@ fn refuse_files_for_trader(trader: &str) -> Result<(), Error> {
         }
     }
     if words.windows(2).any(|w| w[0] == "stock" && w[1] == "load") {
-        return Err(Error::Auth(format!(
-            "stock load: only an operator may do this; on this shared host {trader} is a trader"
-        )));
+        return Err(ascend::app::trader_refused("stock load", trader));
     }
     Ok(())
 }
