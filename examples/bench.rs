@@ -464,6 +464,7 @@ fn market_order(code: &StockCode, side: Side, qty: i64) -> anyhow::Result<OrderR
         limit: None,
         tif: TimeInForce::Day,
         idempotency_key: None,
+        stop: None,
     })
 }
 
@@ -506,6 +507,7 @@ fn limit_order(
         limit: Some(limit),
         tif: TimeInForce::Day,
         idempotency_key: None,
+        stop: None,
     })
 }
 

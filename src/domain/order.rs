@@ -20,6 +20,11 @@
 //! [`fill`] (the cash, fee, tax, shares, cost basis, released reservation and ledger legs of
 //! one fill) and [`crosses`] (whether a resting order fills at a stock's latest price; the
 //! settle query that selects candidates mirrors it).
+//!
+//! A stop order ([`OrderRequest::parse_stop`]) is open but dormant from its placement: it
+//! reserves as the order it becomes, never fills at once, and does not cross until
+//! [`triggers`] says the last price touched its trigger and [`Order::trigger`] has fired it.
+//! Then it is the market order (no limit) or limit order it carries.
 
 use std::fmt;
 use std::str::FromStr;
@@ -79,6 +84,8 @@ pub struct OrderRequest {
     pub limit: Option<Price>,
     pub tif: TimeInForce,
     pub idempotency_key: Option<String>,
+    /// The trigger of a stop order (`None` for any other order).
+    pub stop: Option<Price>,
 }
 
 impl OrderRequest {
@@ -131,6 +138,7 @@ impl OrderRequest {
             limit,
             tif,
             idempotency_key: idempotency_key.transpose()?,
+            stop: None,
         })
     }
 
@@ -272,6 +280,8 @@ pub enum PlaceError {
     MarketOrderOutsideSession { state: SessionState },
     #[error("tif: an IOC order cannot be placed {}: it could never fill", closed_reason(*state))]
     IocOutsideSession { state: SessionState },
+    #[error("stop: a stop order without --limit cannot be placed {}: it is a DAY order reserved at the session's upper price limit; give --limit for a stop-limit order", closed_reason(*state))]
+    StopMarketOutsideSession { state: SessionState },
     #[error(
         "cash: insufficient cash: this order needs {} won ({quantity} × {price} + commission) but {} won is available",
         group_thousands(*needed),
@@ -363,10 +373,16 @@ pub fn decide(
     if let Some(limit) = req.limit {
         rules::check_tick(stock.instrument.kind, limit)?;
     }
+    if let Some(stop) = req.stop {
+        rules::check_tick(stock.instrument.kind, stop).map_err(as_stop)?;
+    }
     let (market_price, base) = if state == SessionState::Open {
         let p = fresh_price(stock, now, rules_.max_price_age)?;
         (Some(p), stock.prev_close.unwrap_or(p.get()))
     } else {
+        if req.stop.is_some() && req.limit.is_none() {
+            return Err(PlaceError::StopMarketOutsideSession { state });
+        }
         if req.limit.is_none() {
             return Err(PlaceError::MarketOrderOutsideSession { state });
         }
@@ -390,7 +406,14 @@ pub fn decide(
     if let Some(limit) = req.limit {
         band.check(limit)?;
     }
-    let fill_at = market_price.and_then(|m| rules::fill_price(req.side, req.limit, m));
+    if let Some(stop) = req.stop {
+        band.check(stop).map_err(as_stop)?;
+        check_stop(req.side, stop, market_price.map_or(base, Price::get))?;
+    }
+    // A stop order rests dormant whatever its limit: it never fills at placement.
+    let fill_at = market_price
+        .filter(|_| req.stop.is_none())
+        .and_then(|m| rules::fill_price(req.side, req.limit, m));
     if fill_at.is_none() && req.tif == TimeInForce::Ioc {
         return Ok(Decision::IocCancelled);
     }
@@ -450,6 +473,12 @@ pub enum OrderError {
     Overfill { fill: i64, remaining: i64 },
     #[error("the order reserved {reserved} but its fill needs {needed}")]
     ReservationShort { reserved: String, needed: String },
+    #[error("the order is not a stop order: it has no trigger")]
+    NotStop,
+    #[error("the stop order has already triggered")]
+    AlreadyTriggered,
+    #[error("the stop order is dormant: it fills only once triggered")]
+    Dormant,
 }
 
 /// An order: what was asked (fixed at placement) and where it stands (changed only by
@@ -467,9 +496,13 @@ pub struct Order {
     pub fee_rate: Decimal,
     /// ETF and ETN sells pay no securities transaction tax.
     pub sell_tax_exempt: bool,
+    /// A stop order's trigger.
+    pub stop: Option<Price>,
     status: OrderStatus,
     filled: i64,
     reserved: Reservation,
+    /// Whether a stop order has triggered (changed only by [`Order::trigger`]).
+    triggered: bool,
 }
 
 impl Order {
@@ -491,9 +524,11 @@ impl Order {
             limit: req.limit,
             fee_rate,
             sell_tax_exempt,
+            stop: req.stop,
             status: OrderStatus::Open,
             filled: 0,
             reserved: reservation,
+            triggered: false,
         }
     }
 
@@ -535,9 +570,11 @@ impl Order {
             limit,
             fee_rate,
             sell_tax_exempt,
+            stop: None,
             status,
             filled,
             reserved,
+            triggered: false,
         })
     }
 
@@ -658,6 +695,9 @@ pub fn fill(
     day: NaiveDate,
 ) -> Result<FillEffects, OrderError> {
     order.require_open("filled")?;
+    if order.is_dormant() {
+        return Err(OrderError::Dormant);
+    }
     let q = quantity.get();
     if q > order.remaining() {
         return Err(OrderError::Overfill {
@@ -770,24 +810,158 @@ fn nonzero(legs: Vec<Leg>) -> Vec<Leg> {
     legs.into_iter().filter(|l| !l.amount.is_zero()).collect()
 }
 
-/// Whether a resting order fills now at the stock's latest price: an open limit order of a
-/// listed, not halted stock whose price is fresh at `now` (see [`StockState::fresh_price`]) and
-/// at or below the limit of a buy, at or above the limit of a sell. The settle query that
-/// selects orders to fill says the same in SQL.
+/// Whether a resting order fills now at the stock's latest price: an open order, not a dormant
+/// stop, of a listed, not halted stock whose price is fresh at `now` (see
+/// [`StockState::fresh_price`]), that is a limit order (a triggered stop-limit included) at or
+/// below the limit of a buy, at or above the limit of a sell, or a triggered stop-market order
+/// (at any price). The settle query that selects orders to fill says the same in SQL.
 pub fn crosses(order: &Order, stock: &StockState, now: DateTime<Utc>, rules_: &Rulebook) -> bool {
-    let (true, OrderKind::Limit, Some(limit)) = (order.status.is_open(), order.kind, order.limit)
-    else {
+    if !order.status.is_open() || order.is_dormant() {
         return false;
-    };
+    }
     if !stock.listed || stock.halted {
         return false;
     }
     let Some(price) = stock.fresh_price(now, rules_.max_price_age) else {
         return false;
     };
-    match order.side {
-        Side::Buy => price <= limit.get(),
-        Side::Sell => price >= limit.get(),
+    match (order.kind, order.limit) {
+        (OrderKind::Limit, Some(limit)) => match order.side {
+            Side::Buy => price <= limit.get(),
+            Side::Sell => price >= limit.get(),
+        },
+        (OrderKind::Market, _) => order.is_triggered(),
+        (OrderKind::Limit, None) => false,
+    }
+}
+
+// --- Stop orders ------------------------------------------------------------------------------
+
+impl OrderRequest {
+    /// Parses a stop order: `stop` is the trigger; with `limit` it becomes a limit order when
+    /// triggered (stop-limit), without it a market order (stop-market). A stop order rests
+    /// until triggered, so it takes DAY or GTC, not IOC (nor any fill-now condition); a
+    /// stop-market order is DAY only: it reserves as a market order does, at the session's
+    /// upper price limit, and a later session's band could be higher. `--market` is refused:
+    /// without `--limit` the order is already a market order once triggered.
+    #[allow(clippy::too_many_arguments)]
+    pub fn parse_stop(
+        code: &str,
+        side: &str,
+        quantity: &str,
+        stop: &str,
+        limit: Option<&str>,
+        market: bool,
+        tif: Option<&str>,
+        key: Option<&str>,
+    ) -> Result<Self, Invalid> {
+        if market {
+            return Err(Invalid::new(
+                "stop",
+                "a stop order becomes a market order when triggered unless --limit is given: drop --market",
+            ));
+        }
+        let mut req = OrderRequest::parse(code, side, quantity, limit, limit.is_none(), tif, key)?;
+        req.stop = Some(stop.parse::<Price>().map_err(as_stop)?);
+        if !matches!(req.tif, TimeInForce::Day | TimeInForce::Gtc) {
+            return Err(Invalid::new(
+                "tif",
+                format!(
+                    "a stop order rests until its trigger is touched: it takes day or gtc, not {}",
+                    req.tif
+                ),
+            ));
+        }
+        if req.limit.is_none() && req.tif != TimeInForce::Day {
+            return Err(Invalid::new(
+                "tif",
+                "a stop order without --limit is a DAY order (it reserves at the day's upper price limit); give --limit for a GTC stop-limit order",
+            ));
+        }
+        Ok(req)
+    }
+}
+
+/// A rule of the price field applied to a stop's trigger: named `stop`.
+fn as_stop(e: Invalid) -> Invalid {
+    Invalid {
+        field: "stop",
+        rule: e.rule,
+    }
+}
+
+/// A stop must wait on the side it watches: a buy stop above the last price (it triggers when
+/// the price rises to it), a sell stop below (when the price falls to it). At the last price
+/// or beyond it, it would trigger at once: that is a market or limit order.
+fn check_stop(side: Side, stop: Price, last: Decimal) -> Result<(), Invalid> {
+    let (ok, rule) = match side {
+        Side::Buy => (stop.get() > last, "a buy stop must be above"),
+        Side::Sell => (stop.get() < last, "a sell stop must be below"),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            "stop",
+            format!(
+                "{rule} the last price ({} won), or it would trigger at once; {stop} is not",
+                group_thousands(last)
+            ),
+        ))
+    }
+}
+
+/// Whether a dormant stop order triggers at `last_price`: a buy stop when the price is at or
+/// above its trigger, a sell stop when at or below. Settle applies it only to a fresh price of
+/// a listed, not halted stock (the price [`crosses`] would fill on); its trigger statement
+/// says the same in SQL.
+pub fn triggers(order: &Order, last_price: Price) -> bool {
+    match (order.is_dormant(), order.stop) {
+        (true, Some(stop)) => match order.side {
+            Side::Buy => last_price >= stop,
+            Side::Sell => last_price <= stop,
+        },
+        _ => false,
+    }
+}
+
+impl Order {
+    /// A stored order with its stop: its trigger and whether it has fired. Refuses a trigger
+    /// fired without a stop.
+    pub fn with_stop(mut self, stop: Option<Price>, triggered: bool) -> Result<Self, Invalid> {
+        if triggered && stop.is_none() {
+            return Err(Invalid::new(
+                "order",
+                "an order without a stop has triggered",
+            ));
+        }
+        self.stop = stop;
+        self.triggered = triggered;
+        Ok(self)
+    }
+
+    /// An open stop order that has not triggered: it holds its reservation but cannot fill.
+    pub fn is_dormant(&self) -> bool {
+        self.status.is_open() && self.stop.is_some() && !self.triggered
+    }
+
+    /// A stop order that has triggered (it is then the market or limit order it carries).
+    pub fn is_triggered(&self) -> bool {
+        self.stop.is_some() && self.triggered
+    }
+
+    /// Dormant → triggered: the stop order becomes the market or limit order it carries,
+    /// keeping its reservation.
+    pub fn trigger(&mut self) -> Result<(), OrderError> {
+        self.require_open("triggered")?;
+        if self.stop.is_none() {
+            return Err(OrderError::NotStop);
+        }
+        if self.triggered {
+            return Err(OrderError::AlreadyTriggered);
+        }
+        self.triggered = true;
+        Ok(())
     }
 }
 
@@ -1293,6 +1467,256 @@ mod tests {
             Reservation::NONE,
         );
         assert!(!crosses(&market, &stock(9_000), now(), &rules));
+    }
+
+    fn stop_req(side: &str, qty: &str, stop: &str, limit: Option<&str>, tif: &str) -> OrderRequest {
+        OrderRequest::parse_stop("005930", side, qty, stop, limit, false, Some(tif), None).unwrap()
+    }
+
+    #[test]
+    fn a_stop_order_parses_its_trigger_and_refuses_what_cannot_rest() {
+        let r = stop_req("sell", "3", "9500", None, "day");
+        assert_eq!(
+            (r.stop, r.limit, r.kind()),
+            (Some(p(9_500)), None, OrderKind::Market)
+        );
+        let r = stop_req("buy", "3", "10500", Some("10600"), "gtc");
+        assert_eq!(
+            (r.stop, r.limit, r.tif),
+            (Some(p(10_500)), Some(p(10_600)), TimeInForce::Gtc)
+        );
+        let parse = |stop: &str, limit: Option<&str>, market: bool, tif: &str| {
+            OrderRequest::parse_stop("005930", "buy", "1", stop, limit, market, Some(tif), None)
+                .unwrap_err()
+        };
+        let e = parse("10500", None, true, "day");
+        assert_eq!(e.field, "stop");
+        assert!(e.rule.contains("drop --market"), "{e}");
+        let e = parse("10500", Some("10600"), false, "ioc");
+        assert_eq!(e.field, "tif");
+        assert!(e.rule.contains("day or gtc, not ioc"), "{e}");
+        let e = parse("10500", None, false, "gtc");
+        assert_eq!(e.field, "tif");
+        assert!(
+            e.rule
+                .starts_with("a stop order without --limit is a DAY order"),
+            "{e}"
+        );
+        assert_eq!(parse("0", None, false, "day").field, "stop");
+        assert_eq!(parse("abc", None, false, "day").field, "stop");
+        // Without a stop, an order is not a stop order.
+        assert_eq!(req("buy", "1", Some("10000"), "day").stop, None);
+    }
+
+    #[test]
+    fn a_stop_rests_dormant_with_the_reservation_of_the_order_it_becomes() {
+        // A buy stop-limit whose limit is above the price would be marketable as a limit
+        // order: as a stop, it rests.
+        let d = decide_now(
+            &stop_req("buy", "10", "10500", Some("10600"), "gtc"),
+            1_000_000,
+            0,
+            &stock(10_000),
+        );
+        // 106,000 + 15 commission.
+        assert_eq!(
+            d.unwrap(),
+            Decision::Rest(Reservation {
+                cash: dec!(106015),
+                shares: 0
+            })
+        );
+        // A stop-market buy reserves as a market buy: at the upper limit (13,000).
+        let d = decide_now(
+            &stop_req("buy", "1", "10500", None, "day"),
+            1_000_000,
+            0,
+            &stock(10_000),
+        );
+        assert_eq!(
+            d.unwrap(),
+            Decision::Rest(Reservation {
+                cash: dec!(13001),
+                shares: 0
+            })
+        );
+        let d = decide_now(
+            &stop_req("sell", "3", "9500", None, "day"),
+            0,
+            5,
+            &stock(10_000),
+        );
+        assert_eq!(
+            d.unwrap(),
+            Decision::Rest(Reservation {
+                cash: Decimal::ZERO,
+                shares: 3
+            })
+        );
+        let e = decide_now(
+            &stop_req("sell", "6", "9500", None, "day"),
+            0,
+            5,
+            &stock(10_000),
+        );
+        assert!(
+            matches!(e, Err(PlaceError::InsufficientShares { .. })),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_stop_trigger_must_be_on_the_tick_in_the_band_and_beyond_the_last_price() {
+        let refused = |side: &str, stop: &str| match decide_now(
+            &stop_req(side, "1", stop, None, "day"),
+            1_000_000,
+            5,
+            &stock(10_000),
+        ) {
+            Err(PlaceError::Invalid(i)) => i,
+            other => panic!("{side} stop {stop}: {other:?}"),
+        };
+        let e = refused("buy", "10005");
+        assert_eq!(e.field, "stop");
+        assert!(e.rule.contains("not on the 10-won tick"), "{e}");
+        let e = refused("buy", "13100");
+        assert_eq!(e.field, "stop");
+        assert!(e.rule.contains("outside today's band"), "{e}");
+        assert_eq!(
+            refused("buy", "10000").to_string(),
+            "stop: a buy stop must be above the last price (10,000 won), or it would trigger at once; 10,000 is not"
+        );
+        assert!(refused("buy", "9990")
+            .rule
+            .starts_with("a buy stop must be above"));
+        assert_eq!(
+            refused("sell", "10000").to_string(),
+            "stop: a sell stop must be below the last price (10,000 won), or it would trigger at once; 10,000 is not"
+        );
+        assert!(refused("sell", "10010")
+            .rule
+            .starts_with("a sell stop must be below"));
+        // Outside the session the last price is the latest stored one; a stop-market order is
+        // refused there, a stop-limit rests.
+        let after = |r: &OrderRequest| {
+            decide(
+                r,
+                dec!(1000000),
+                Shares::default(),
+                &stock(10_000),
+                &Rulebook::default(),
+                SessionState::AfterClose,
+                now(),
+            )
+        };
+        let e = after(&stop_req("buy", "1", "10500", None, "day")).unwrap_err();
+        assert!(
+            matches!(e, PlaceError::StopMarketOutsideSession { .. }),
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("stop: a stop order without --limit cannot be placed after the regular session closed"), "{e}");
+        assert!(matches!(
+            after(&stop_req("buy", "1", "10500", Some("10500"), "gtc")),
+            Ok(Decision::Rest(_))
+        ));
+        assert!(matches!(
+            after(&stop_req("buy", "1", "9900", Some("10500"), "gtc")),
+            Err(PlaceError::Invalid(_))
+        ));
+    }
+
+    fn stop_order(side: &str, stop: i64, limit: Option<i64>) -> Order {
+        let limit = limit.map(|l| l.to_string());
+        let tif = if limit.is_some() { "gtc" } else { "day" };
+        let r = stop_req(side, "2", &stop.to_string(), limit.as_deref(), tif);
+        let reservation = match r.side {
+            Side::Buy => Reservation {
+                cash: dec!(26003),
+                shares: 0,
+            },
+            Side::Sell => Reservation {
+                cash: Decimal::ZERO,
+                shares: 2,
+            },
+        };
+        Order::placed(7, &r, dec!(0.00015), false, reservation)
+    }
+
+    #[test]
+    fn triggers_when_the_last_price_touches_the_stop() {
+        let sell = stop_order("sell", 9_500, None);
+        assert!(triggers(&sell, p(9_500)));
+        assert!(triggers(&sell, p(9_000)));
+        assert!(!triggers(&sell, p(9_510)));
+        let buy = stop_order("buy", 10_500, Some(10_600));
+        assert!(triggers(&buy, p(10_500)));
+        assert!(triggers(&buy, p(11_000)));
+        assert!(!triggers(&buy, p(10_490)));
+        // Not a stop, already triggered, or closed: nothing to trigger.
+        assert!(!triggers(&open_order("buy", 1, 10_000, "day"), p(20_000)));
+        let mut fired = buy.clone();
+        fired.trigger().unwrap();
+        assert!(!triggers(&fired, p(11_000)));
+        let mut closed = sell.clone();
+        closed.cancel().unwrap();
+        assert!(!triggers(&closed, p(9_000)));
+    }
+
+    #[test]
+    fn a_dormant_stop_does_not_cross_until_triggered_then_crosses_as_what_it_carries() {
+        let rules = Rulebook::default();
+        let mut stop_market = stop_order("sell", 9_500, None);
+        assert!(stop_market.is_dormant());
+        assert!(!crosses(&stop_market, &stock(9_000), now(), &rules));
+        stop_market.trigger().unwrap();
+        assert!(!stop_market.is_dormant() && stop_market.is_triggered());
+        // A triggered stop-market order fills at any fresh price.
+        assert!(crosses(&stop_market, &stock(9_000), now(), &rules));
+        assert!(crosses(&stop_market, &stock(12_000), now(), &rules));
+        let mut stale = stock(9_000);
+        stale.price_at = Some(now() - chrono::Duration::minutes(16));
+        assert!(!crosses(&stop_market, &stale, now(), &rules));
+        // A triggered stop-limit order crosses as the limit order it carries.
+        let mut stop_limit = stop_order("buy", 10_500, Some(10_600));
+        assert!(!crosses(&stop_limit, &stock(10_500), now(), &rules));
+        stop_limit.trigger().unwrap();
+        assert!(crosses(&stop_limit, &stock(10_600), now(), &rules));
+        assert!(!crosses(&stop_limit, &stock(10_700), now(), &rules));
+    }
+
+    #[test]
+    fn a_stop_triggers_once_fills_only_when_triggered_and_cancels_with_its_reservation() {
+        let mut o = stop_order("buy", 10_500, None);
+        let e = fill(&o, p(10_500), q(2), Position::default(), day()).unwrap_err();
+        assert_eq!(e, OrderError::Dormant);
+        o.trigger().unwrap();
+        assert_eq!(o.trigger().unwrap_err(), OrderError::AlreadyTriggered);
+        // Fills at the triggering price and frees the rest of the upper-limit reservation.
+        let fx = fill(&o, p(10_500), q(2), Position::default(), day()).unwrap();
+        assert_eq!(fx.amounts.net.get(), dec!(21003));
+        assert_eq!(fx.cash.available, dec!(5000));
+        o.record_fill(&fx).unwrap();
+        assert_eq!(o.status(), OrderStatus::Filled);
+        assert!(matches!(o.trigger(), Err(OrderError::Closed { .. })));
+        assert_eq!(
+            open_order("buy", 1, 10_000, "day").trigger().unwrap_err(),
+            OrderError::NotStop
+        );
+        // Cancelling a dormant stop releases what it reserved.
+        let mut dormant = stop_order("sell", 9_500, None);
+        let release = dormant.cancel().unwrap();
+        assert_eq!(release.holding, HoldingDelta::reserve(-2));
+        // A DAY stop expires at the close, dormant or not.
+        assert!(stop_order("buy", 10_500, None).expire().is_ok());
+    }
+
+    #[test]
+    fn a_stored_stop_cannot_have_triggered_without_a_trigger() {
+        let o = open_order("buy", 1, 10_000, "gtc");
+        assert!(o.clone().with_stop(None, true).is_err());
+        let o = o.with_stop(Some(p(10_500)), false).unwrap();
+        assert!(o.is_dormant());
+        assert!(o.with_stop(Some(p(10_500)), true).unwrap().is_triggered());
     }
 
     mod conservation {
