@@ -1,11 +1,13 @@
 //! The settle query that selects the orders to fill (`crossed!` in app/settle.rs) chooses
 //! what `domain::order::crosses` chooses, on random books: random stocks (price, its age,
-//! listed, halted) and random orders (side, kind, limit, status) are stored, and the set the
-//! query selects is compared with the set `crosses` selects.
+//! listed, halted) and random orders (side, kind, limit, status, stop trigger, triggered or
+//! dormant) are stored, and the set the query selects is compared with the set `crosses`
+//! selects. Likewise the stops settle triggers (`triggers!`) are those `domain::order::triggers`
+//! triggers at the price `crosses` would fill on.
 
-use ascend::app::settle::crossed_orders;
+use ascend::app::settle::{crossed_orders, triggering_orders};
 use ascend::domain::order::{
-    crosses, Order, OrderKind, OrderStatus, Reservation, Side, StockState, TimeInForce,
+    crosses, triggers, Order, OrderKind, OrderStatus, Reservation, Side, StockState, TimeInForce,
 };
 use ascend::domain::rules::{Instrument, Rulebook};
 use ascend::domain::{Price, Quantity, StockCode};
@@ -31,6 +33,8 @@ struct OrderCase {
     buy: bool,
     limit: Option<i64>,
     status: OrderStatus,
+    /// A stop order's trigger, and whether it has triggered.
+    stop: Option<(i64, bool)>,
 }
 
 const STOCKS: usize = 3;
@@ -60,14 +64,16 @@ fn book() -> impl Strategy<Value = (Vec<StockCase>, Vec<OrderCase>)> {
     let order = (
         0..STOCKS,
         any::<bool>(),
-        prop::option::weighted(0.85, price),
+        prop::option::weighted(0.85, price.clone()),
         status,
+        prop::option::weighted(0.4, (price, any::<bool>())),
     )
-        .prop_map(|(stock, buy, limit, status)| OrderCase {
+        .prop_map(|(stock, buy, limit, status, stop)| OrderCase {
             stock,
             buy,
             limit,
             status,
+            stop,
         });
     (
         prop::collection::vec(stock, STOCKS),
@@ -84,7 +90,7 @@ async fn check(
     now: DateTime<Utc>,
     stocks: &[StockCase],
     orders: &[OrderCase],
-) -> usize {
+) -> (usize, usize) {
     let rules = Rulebook::default();
     let mut tx = pool.begin().await.unwrap();
     sqlx::query("DELETE FROM orders")
@@ -121,7 +127,7 @@ async fn check(
             price_at,
         });
     }
-    let mut expected = Vec::new();
+    let (mut expected, mut expected_triggers) = (Vec::new(), Vec::new());
     for o in orders {
         let side = if o.buy { Side::Buy } else { Side::Sell };
         let kind = if o.limit.is_some() {
@@ -134,10 +140,11 @@ async fn check(
         } else {
             0
         };
+        // DAY: a stop-market order is DAY only.
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate,
-                                 status, filled_quantity, created_at)
-             VALUES (1, $1, $2, $3, 'gtc', 1, $4, 0, $5, $6, $7) RETURNING id",
+                                 status, filled_quantity, created_at, stop_price, triggered_at)
+             VALUES (1, $1, $2, $3, 'day', 1, $4, 0, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(code(o.stock))
         .bind(side.as_str())
@@ -146,6 +153,12 @@ async fn check(
         .bind(o.status.as_str())
         .bind(filled)
         .bind(now - Duration::hours(1))
+        .bind(o.stop.map(|(s, _)| Decimal::from(s)))
+        .bind(
+            o.stop
+                .filter(|(_, t)| *t)
+                .map(|_| now - Duration::minutes(30)),
+        )
         .fetch_one(&mut *tx)
         .await
         .unwrap();
@@ -154,7 +167,7 @@ async fn check(
             StockCode::parse(&code(o.stock)).unwrap(),
             side,
             kind,
-            TimeInForce::Gtc,
+            TimeInForce::Day,
             Quantity::new(1).unwrap(),
             o.limit.map(|l| Price::new(Decimal::from(l)).unwrap()),
             Decimal::ZERO,
@@ -163,17 +176,37 @@ async fn check(
             filled,
             Reservation::NONE,
         )
+        .unwrap()
+        .with_stop(
+            o.stop.map(|(s, _)| Price::new(Decimal::from(s)).unwrap()),
+            o.stop.is_some_and(|(_, t)| t),
+        )
         .unwrap();
-        if crosses(&order, &states[o.stock], now, &rules) {
+        let stock = &states[o.stock];
+        if crosses(&order, stock, now, &rules) {
             expected.push(id);
+        }
+        // Settle triggers on the price it fills on: fresh, of a listed stock not halted.
+        let price = stock
+            .fresh_price(now, rules.max_price_age)
+            .filter(|_| stock.listed && !stock.halted);
+        if price.is_some_and(|p| triggers(&order, Price::new(p).unwrap())) {
+            expected_triggers.push(id);
         }
     }
     let chosen = crossed_orders(&mut tx, now, rules.max_price_age)
         .await
         .unwrap();
     assert_eq!(chosen, expected, "stocks {stocks:#?}\norders {orders:#?}");
+    let triggered = triggering_orders(&mut tx, now, rules.max_price_age)
+        .await
+        .unwrap();
+    assert_eq!(
+        triggered, expected_triggers,
+        "stocks {stocks:#?}\norders {orders:#?}"
+    );
     tx.rollback().await.unwrap();
-    chosen.len()
+    (chosen.len(), triggered.len())
 }
 
 #[sqlx::test]
@@ -184,15 +217,26 @@ async fn the_settle_query_selects_what_crosses_selects(pool: PgPool) {
         ..Config::default()
     });
     let strategy = book();
-    let (mut crossed, mut orders_seen) = (0, 0);
+    let (mut crossed, mut triggered, mut orders_seen) = (0, 0, 0);
+    let mut fired = 0;
     for _ in 0..runner.config().cases {
         let (stocks, orders) = strategy.new_tree(&mut runner).unwrap().current();
-        crossed += check(&pool, now, &stocks, &orders).await;
+        let (c, t) = check(&pool, now, &stocks, &orders).await;
+        crossed += c;
+        triggered += t;
         orders_seen += orders.len();
+        fired += orders
+            .iter()
+            .filter(|o| o.stop.is_some_and(|(_, t)| t))
+            .count();
     }
     // The books are varied enough for the comparison to mean something.
     assert!(
         crossed > 0 && crossed < orders_seen,
         "{crossed} of {orders_seen} crossed"
+    );
+    assert!(
+        triggered > 0 && fired > 0,
+        "{triggered} triggered; {fired} stored as triggered"
     );
 }

@@ -27,6 +27,7 @@ fn same_as(req: &OrderRequest, o: &OrderRow) -> bool {
         && o.quantity == req.quantity.get()
         && o.limit_price == req.limit.map(Price::get)
         && o.tif == req.tif
+        && o.stop_price == req.stop.map(Price::get)
 }
 
 /// A refusal by the rules: a field's rule (`Invalid`) or a rejection, with the domain's message.
@@ -80,6 +81,7 @@ fn new_row(user_id: i64, req: &OrderRequest, fee_rate: Decimal, stock: &StockRow
         fee_rate,
         idempotency_key: req.idempotency_key.clone(),
         sell_tax_exempt: !rules::pays_sell_tax(stock.instrument().kind),
+        stop: req.stop,
     }
 }
 
@@ -95,12 +97,13 @@ fn check_replay(req: &OrderRequest, key: &str, prev: &OrderRow) -> Result<()> {
         return Ok(());
     }
     Err(Error::rejected(format!(
-        "key: idempotency key {key:?} was already used for order #{} with different parameters ({} {} {} {})",
+        "key: idempotency key {key:?} was already used for order #{} with different parameters ({} {} {} {}{})",
         prev.id,
         prev.code,
         prev.side,
         prev.quantity,
-        prev.limit_price.map_or("market".to_string(), crate::domain::group_thousands)
+        prev.limit_price.map_or("market".to_string(), crate::domain::group_thousands),
+        prev.stop_price.map_or(String::new(), |s| format!(" stop {}", crate::domain::group_thousands(s)))
     )))
 }
 
@@ -117,12 +120,15 @@ fn check_replay(req: &OrderRequest, key: &str, prev: &OrderRow) -> Result<()> {
 /// order whose reservation no longer fits because something changed in between — takes the
 /// locked path, which decides again under the account lock and writes the order as a batch of
 /// one through `trading::write_placements`, the writer of placing from a file. Every path
-/// decides with `domain::order::decide`, and every fill is `domain::order::fill`.
+/// decides with `domain::order::decide`, and every fill is `domain::order::fill`. A stop order
+/// (which always rests, dormant) takes the locked path.
 pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed> {
     let now = app.clock.now();
     let state = session_now(app, now).await?;
-    if let Some(placed) = place_short(app, user_id, req, now, state).await? {
-        return Ok(placed);
+    if req.stop.is_none() {
+        if let Some(placed) = place_short(app, user_id, req, now, state).await? {
+            return Ok(placed);
+        }
     }
     place_locked(app, user_id, req, now, state).await
 }

@@ -1,5 +1,6 @@
 //! The settle batch job: fills resting limit orders crossed by the latest fresh price during
-//! the session and, with `--close`, expires DAY orders after the close.
+//! the session (first triggering the stop orders that price touches, in the same transaction)
+//! and, with `--close`, expires DAY orders after the close.
 //!
 //! Work is split by user: candidate users are found with one query, then taken in chunks whose
 //! account rows are locked with `FOR UPDATE SKIP LOCKED` (the first lock of every per-user
@@ -44,16 +45,51 @@ pub struct SettleSummary {
 }
 
 /// The SQL of [`crate::domain::order::crosses`], for orders `o` joined with their stocks `s`:
-/// an open limit order of a listed, not halted stock whose price was printed in
-/// [`fresh_since`, `now`] and is at or below a buy's limit, at or above a sell's. Every query
-/// that selects orders for settle to fill uses it; `crossed_orders` is checked against
-/// `crosses` on random books (tests/crosses.rs).
+/// an open order, not a dormant stop, of a listed, not halted stock whose price was printed in
+/// [`fresh_since`, `now`] and is at or below a buy's limit, at or above a sell's, or a
+/// triggered stop-market order (no limit: any price). Every query that selects orders for
+/// settle to fill uses it; `crossed_orders` is checked against `crosses` on random books
+/// (tests/crosses.rs).
 macro_rules! crossed {
     ($fresh_since:literal, $now:literal) => {
-        concat!("o.status = 'open' AND o.kind = 'limit' AND s.listed AND NOT s.halted AND s.price IS NOT NULL
+        concat!("o.status = 'open' AND (o.stop_price IS NULL OR o.triggered_at IS NOT NULL)
+     AND s.listed AND NOT s.halted AND s.price IS NOT NULL
      AND s.price_at >= ", $fresh_since, " AND s.price_at <= ", $now, "
-     AND ((o.side = 'buy' AND s.price <= o.limit_price) OR (o.side = 'sell' AND s.price >= o.limit_price))")
+     AND ((o.side = 'buy' AND s.price <= o.limit_price) OR (o.side = 'sell' AND s.price >= o.limit_price)
+          OR (o.kind = 'market' AND o.triggered_at IS NOT NULL))")
     };
+}
+
+/// The SQL of [`crate::domain::order::triggers`] on the price [`crossed!`] fills on, for
+/// orders `o` joined with their stocks `s`: a dormant stop order (open, with a trigger, not
+/// triggered) of a listed, not halted stock whose price was printed in [`fresh_since`, `now`]
+/// and is at or above a buy stop's trigger, at or below a sell stop's. `triggering_orders` is
+/// checked against `triggers` on random books (tests/crosses.rs).
+macro_rules! triggers {
+    ($fresh_since:literal, $now:literal) => {
+        concat!("o.status = 'open' AND o.stop_price IS NOT NULL AND o.triggered_at IS NULL
+     AND s.listed AND NOT s.halted AND s.price IS NOT NULL
+     AND s.price_at >= ", $fresh_since, " AND s.price_at <= ", $now, "
+     AND ((o.side = 'buy' AND s.price >= o.stop_price) OR (o.side = 'sell' AND s.price <= o.stop_price))")
+    };
+}
+
+/// The ids of the dormant stop orders settle would trigger at `now`, in id order: those
+/// [`triggers!`] selects.
+pub async fn triggering_orders(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    max_price_age: chrono::Duration,
+) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(concat!(
+        "SELECT o.id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
+        triggers!("$1", "$2"),
+        " ORDER BY 1"
+    ))
+    .bind(now - max_price_age)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 /// The ids of the orders settle would fill at `now`, in id order: those [`crossed!`] selects,
@@ -119,9 +155,13 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
 
     if state == SessionState::Open && !close {
         let mut conn = app.pool.acquire().await?;
+        // Users with crossed orders, and with stop orders the price triggers (which may then
+        // cross).
         let users: Vec<i64> = sqlx::query_scalar(concat!(
-            "SELECT DISTINCT o.user_id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
+            "SELECT o.user_id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
             crossed!("$1", "$2"),
+            " UNION SELECT o.user_id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
+            triggers!("$1", "$2"),
             " ORDER BY 1"
         ))
         .bind(fresh_since)
@@ -245,6 +285,7 @@ async fn fill_chunk(
     if users.is_empty() {
         return Ok(0);
     }
+    trigger_stops(conn, users, fresh_since, now).await?;
     // One statement closes the crossed orders and returns each as it was (the join's copy `o`
     // is read at the statement's snapshot) with the market price and an id for its fill. The
     // chunk's account locks keep every other writer away from these users' orders; should one
@@ -260,7 +301,8 @@ async fn fill_chunk(
         "
          RETURNING o.id, o.user_id, o.code, o.side, o.kind, o.tif, o.quantity, o.limit_price, o.fee_rate,
                    o.status, o.filled_quantity, o.reserved_cash, o.reserved_shares, o.idempotency_key,
-                   o.reason, o.created_at, o.closed_at, o.sell_tax_exempt, s.price AS market_price,
+                   o.reason, o.created_at, o.closed_at, o.sell_tax_exempt, o.stop_price, o.triggered_at,
+                   s.price AS market_price,
                    nextval('fills_id_seq') AS fill_id"
     ))
     .bind(fresh_since)
@@ -289,6 +331,31 @@ async fn fill_chunk(
     let fills =
         trading::record_fills(conn, Posting::default(), &plans, None, Some(ids), now).await?;
     Ok(fills.len() as u64)
+}
+
+/// Triggers the chunk's dormant stop orders that the price touches ([`triggers!`], the SQL of
+/// `Order::trigger` where `triggers` holds): one statement, before the fill statement of the
+/// same transaction, which then fills the triggered ones that cross (a stop-market order at
+/// the same price; a stop-limit order when the price reaches its limit, else it rests as a
+/// limit order). Nothing is reserved or released: a stop order holds its reservation from
+/// placement.
+async fn trigger_stops(
+    conn: &mut PgConnection,
+    users: &[i64],
+    fresh_since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(concat!(
+        "UPDATE orders o SET triggered_at = $3 FROM stocks s
+         WHERE s.code = o.code AND o.user_id = ANY($2) AND ",
+        triggers!("$1", "$3")
+    ))
+    .bind(fresh_since)
+    .bind(users)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]

@@ -247,13 +247,17 @@ pub struct OrderRow {
     pub closed_at: Option<DateTime<Utc>>,
     /// An ETF or ETN order: its sells pay no securities transaction tax.
     pub sell_tax_exempt: bool,
+    /// A stop order's trigger.
+    pub stop_price: Option<Decimal>,
+    /// When a stop order triggered (`None` while it is dormant, and for other orders).
+    pub triggered_at: Option<DateTime<Utc>>,
 }
 
 macro_rules! order_columns {
     () => {
         "id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status, \
      filled_quantity, reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at, \
-     sell_tax_exempt"
+     sell_tax_exempt, stop_price, triggered_at"
     };
 }
 
@@ -283,6 +287,12 @@ impl OrderRow {
                 shares: self.reserved_shares,
             },
         )
+        .and_then(|o| {
+            o.with_stop(
+                self.stop_price.map(Price::new).transpose()?,
+                self.triggered_at.is_some(),
+            )
+        })
         .map_err(|e| Error::Unexpected(anyhow::anyhow!("order #{} as stored: {e}", self.id)))
     }
     /// What the order reserves, in the unit [`Posting::reserve`] takes: cash for a buy,
@@ -360,6 +370,9 @@ pub struct NewOrderRow {
     pub idempotency_key: Option<String>,
     /// From the instrument: ETF and ETN sells pay no securities transaction tax.
     pub sell_tax_exempt: bool,
+    /// A stop order's trigger (written by [`write_placements`]; the guarded inserts of
+    /// place-order's short path take no stop order).
+    pub stop: Option<Price>,
 }
 
 // The guarded inserts below (a resting order, an immediate fill) share their parameters —
@@ -847,13 +860,13 @@ async fn insert_orders(
     let f = |g: fn(&OrderInsert) -> String| orders.iter().map(|o| g(o)).collect::<Vec<String>>();
     let mut rows: Vec<OrderRow> = sqlx::query_as::<_, OrderRow>(concat!("INSERT INTO orders (id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
                              reserved_cash, reserved_shares, idempotency_key, reason, sell_tax_exempt,
-                             created_at, closed_at)
+                             stop_price, created_at, closed_at)
          SELECT t.*, $15, CASE WHEN t.status = 'open' THEN NULL ELSE $15::timestamptz END
          FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
                      $8::numeric[], $9::numeric[], $10::text[], $11::numeric[], $12::bigint[], $13::text[], $14::text[],
-                     $16::boolean[])
+                     $16::boolean[], $17::numeric[])
               AS t(id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
-                   reserved_cash, reserved_shares, idempotency_key, reason, sell_tax_exempt)
+                   reserved_cash, reserved_shares, idempotency_key, reason, sell_tax_exempt, stop_price)
          RETURNING ", order_columns!()))
     .bind(&ids)
     .bind(orders.iter().map(|o| o.row.user_id).collect::<Vec<_>>())
@@ -871,6 +884,7 @@ async fn insert_orders(
     .bind(orders.iter().map(|o| o.reason).collect::<Vec<_>>())
     .bind(at)
     .bind(orders.iter().map(|o| o.row.sell_tax_exempt).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.row.stop.map(Price::get)).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await
     .map_err(|e| match crate::error::violated_constraint(&e) {
