@@ -16,6 +16,8 @@ use ascend::{exit, Error};
 ///   ascend place-order 005930 buy 10 --limit 55900
 ///   ascend place-order 005930 sell 5 --market
 ///   ascend place-order 000660 buy 3 --limit 178000 --tif gtc --key 2026-11-24-rebalance-1
+///   ascend place-order 005930 sell 10 --stop 54000              (stop-market, DAY only)
+///   ascend place-order 005930 buy 10 --stop 57500 --limit 57600 --tif gtc   (stop-limit)
 ///
 /// Limit prices must sit on the KRX tick for their level and inside today's ±30% band.
 /// A marketable order inside the session (09:00–15:30 KST) with a fresh price fills at once at
@@ -23,6 +25,10 @@ use ascend::{exit, Error};
 /// cancelled, or (DAY) it expires at the close. A market order outside the session is refused.
 /// Buys reserve price × quantity + commission (a market buy at the upper limit, the difference
 /// released on fill); sells reserve the shares.
+/// A stop order (--stop) is dormant until `settle` sees the last price at or above a buy's
+/// trigger, at or below a sell's; it then becomes a market order (no --limit) or a limit
+/// order, and fills in the same settle when it can. It reserves when placed, as the order it
+/// becomes; a stop-market order is DAY only, placed during the session.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct PlaceOrder {
@@ -39,7 +45,7 @@ pub struct PlaceOrder {
     /// email,code,side,quantity,limit,tif,key — limit empty for a market order; tif and key
     /// may be empty. Failed rows are reported as `row N: reason`; the others stay written;
     /// exit 1 when any row failed.
-    #[arg(long, conflicts_with_all = ["code", "limit", "market", "tif", "key"])]
+    #[arg(long, conflicts_with_all = ["code", "limit", "market", "tif", "key", "stop"])]
     file: Option<std::path::PathBuf>,
     /// Limit price in won.
     #[arg(long, allow_hyphen_values = true)]
@@ -47,6 +53,11 @@ pub struct PlaceOrder {
     /// Market order: fills at the current price, inside the session only.
     #[arg(long)]
     market: bool,
+    /// Stop order: dormant until the last price touches TRIGGER (a buy stop at or above it,
+    /// must be above the last price; a sell stop at or below it, must be below), then a market
+    /// order, or a limit order with --limit. DAY or GTC (a stop without --limit: DAY only).
+    #[arg(long, value_name = "TRIGGER", allow_hyphen_values = true)]
+    stop: Option<String>,
     /// Time in force (default day).
     #[arg(long, value_enum)]
     tif: Option<TifArg>,
@@ -97,12 +108,24 @@ pub struct OrderView(pub OrderRow);
 impl Tabular for OrderView {
     fn headers() -> &'static [&'static str] {
         &[
-            "id", "created", "code", "side", "kind", "tif", "quantity", "limit", "filled",
-            "status", "reserved", "reason",
+            "id",
+            "created",
+            "code",
+            "side",
+            "kind",
+            "tif",
+            "quantity",
+            "limit",
+            "stop",
+            "triggered",
+            "filled",
+            "status",
+            "reserved",
+            "reason",
         ]
     }
     fn optional() -> &'static [&'static str] {
-        &["kind", "tif", "created", "reserved", "reason"]
+        &["kind", "tif", "triggered", "created", "reserved", "reason"]
     }
     fn cells(&self, h: bool) -> Vec<String> {
         let o = &self.0;
@@ -120,11 +143,23 @@ impl Tabular for OrderView {
             o.tif.to_string(),
             money(o.quantity.into(), h),
             opt_money(o.limit_price, h),
+            opt_money(o.stop_price, h),
+            o.stop_price.map_or(String::new(), |_| triggered(o, h)),
             money(o.filled_quantity.into(), h),
             o.status.to_string(),
             reserved,
             o.reason.clone().unwrap_or_default(),
         ]
+    }
+}
+
+/// Whether a stop order has triggered: its time; `dormant` while it waits, `no` once closed
+/// without triggering.
+fn triggered(o: &OrderRow, h: bool) -> String {
+    match o.triggered_at {
+        Some(at) => time(at, h),
+        None if o.status.is_open() => "dormant".into(),
+        None => "no".into(),
     }
 }
 
@@ -162,15 +197,22 @@ impl PlaceOrder {
         if let Some(path) = &self.file {
             return place_file(ctx, out, path).await;
         }
-        let req = OrderRequest::parse(
+        let (code, side, quantity) = (
             self.code.as_deref().unwrap_or_default(),
             self.side.map(SideArg::as_str).unwrap_or_default(),
             self.quantity.as_deref().unwrap_or_default(),
+        );
+        let (limit, tif, key) = (
             self.limit.as_deref(),
-            self.market,
             self.tif.map(TifArg::as_str),
             self.key.as_deref(),
-        )?;
+        );
+        let req = match self.stop.as_deref() {
+            None => OrderRequest::parse(code, side, quantity, limit, self.market, tif, key)?,
+            Some(stop) => {
+                OrderRequest::parse_stop(code, side, quantity, stop, limit, self.market, tif, key)?
+            }
+        };
         let actor = ctx.actor()?;
         let app = ctx.app().await?;
         let user = app::resolve(&app, &actor).await?;
@@ -189,6 +231,10 @@ impl PlaceOrder {
                 ),
                 ("tif", o.tif.to_string()),
             ];
+            if let Some(stop) = o.stop_price {
+                f.push(("stop", money(stop, h)));
+                f.push(("triggered", triggered(o, h)));
+            }
             if o.status.is_open() {
                 f.push((
                     "reserved",
