@@ -247,13 +247,18 @@ pub struct OrderRow {
     pub closed_at: Option<DateTime<Utc>>,
     /// An ETF or ETN order: its sells pay no securities transaction tax.
     pub sell_tax_exempt: bool,
+    /// How many times `modify` changed its terms (`store::amendments` has the history).
+    pub amendments: i32,
+    /// When it took its place in the time priority of its price: when it was placed, or when
+    /// a modify last changed its price.
+    pub queued_at: DateTime<Utc>,
 }
 
 macro_rules! order_columns {
     () => {
         "id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status, \
      filled_quantity, reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at, \
-     sell_tax_exempt"
+     sell_tax_exempt, amendments, COALESCE(queued_at, created_at) AS queued_at"
     };
 }
 
