@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::App;
 use crate::domain::order::{Amendment, ModifyError, PlaceError, Shares};
-use crate::domain::StockCode;
+use crate::domain::{Side, StockCode};
 use crate::error::{Error, Result};
 use crate::store::amendments;
 pub use crate::store::amendments::AmendmentRow;
@@ -78,12 +78,12 @@ pub async fn modify(
         .filter(|o| o.user_id == user_id)
         .ok_or_else(|| not_found(order_id))?;
     let code = StockCode::parse(&order.code)?;
-    let stock = trading::stocks_by_code(&mut tx, &[order.code.clone()])
+    let stock = trading::stocks_by_code(&mut tx, std::slice::from_ref(&order.code))
         .await?
         .pop()
         .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("order #{order_id}: no stock {code}")))?;
     let shares = match order.side {
-        crate::domain::Side::Sell => {
+        Side::Sell => {
             trading::holding(&mut tx, user_id, &code)
                 .await?
                 .map_or(Shares::default(), |h| Shares {
@@ -91,7 +91,7 @@ pub async fn modify(
                     reserved: h.reserved,
                 })
         }
-        crate::domain::Side::Buy => Shares::default(),
+        Side::Buy => Shares::default(),
     };
     let m = order
         .to_order()?
@@ -108,8 +108,8 @@ pub async fn modify(
 
     let mut posting = Posting::default();
     let delta = match order.side {
-        crate::domain::Side::Buy => m.delta.cash,
-        crate::domain::Side::Sell => m.delta.shares.into(),
+        Side::Buy => m.delta.cash,
+        Side::Sell => m.delta.shares.into(),
     };
     if !delta.is_zero() {
         posting.reserve(user_id, order.side, &code, delta)?;
