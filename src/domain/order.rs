@@ -2323,6 +2323,10 @@ mod modify_tests {
                             match o.modify(&c, b.cash.available, shares, &s, &rules_, SessionState::Open, now()) {
                                 Ok(m) => {
                                     prop_assert_eq!(o.reserved(), m.reservation);
+                                    // A modified order holds exactly what its remaining
+                                    // quantity needs at its limit.
+                                    let need = o.reservation_for(o.limit.unwrap(), Quantity::new(o.remaining()).unwrap());
+                                    prop_assert_eq!(m.reservation, need);
                                     prop_assert_eq!(m.requeued, m.new.limit != m.old.limit);
                                     prop_assert!(m.new.quantity <= m.old.quantity);
                                     b.cash += m.delta.cash_delta();
