@@ -7,6 +7,7 @@ pub mod audit;
 pub mod crawl;
 pub mod db;
 pub mod market;
+pub mod modify;
 pub mod orders;
 pub mod portfolio;
 pub mod settle;

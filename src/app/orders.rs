@@ -135,7 +135,7 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
 
 /// The session at `now` by the calendar the crawled KOSPI bars and the closure table give;
 /// an error (nothing placed) on a day the calendar cannot answer.
-async fn session_now(app: &App, now: DateTime<Utc>) -> Result<SessionState> {
+pub(super) async fn session_now(app: &App, now: DateTime<Utc>) -> Result<SessionState> {
     let calendar = crate::store::market::calendar(&mut *app.pool.acquire().await?).await?;
     Ok(rules::session_state_in(now, &calendar)?)
 }

@@ -25,6 +25,9 @@
 //! reserves as the order it becomes, never fills at once, and does not cross until
 //! [`triggers`] says the last price touched its trigger and [`Order::trigger`] has fired it.
 //! Then it is the market order (no limit) or limit order it carries.
+//!
+//! [`Order::modify`] changes a resting limit order's terms (정정 / 일부취소: a new limit, a
+//! smaller quantity) and returns the change of its reservation, which the store posts.
 
 use std::fmt;
 use std::str::FromStr;
@@ -120,17 +123,7 @@ impl OrderRequest {
             (None, true) => None,
         };
         let tif = tif.map(str::parse).transpose()?.unwrap_or(TimeInForce::Day);
-        let idempotency_key = key.map(str::trim).map(|k| {
-            super::refuse_format_chars(k, "key")?;
-            if k.is_empty() || k.len() > 100 || k.chars().any(char::is_control) {
-                Err(Invalid::new(
-                    "key",
-                    "must be 1 to 100 characters without control characters",
-                ))
-            } else {
-                Ok(k.to_string())
-            }
-        });
+        let idempotency_key = key.map(parse_key);
         Ok(OrderRequest {
             code,
             side,
@@ -148,6 +141,21 @@ impl OrderRequest {
         } else {
             OrderKind::Market
         }
+    }
+}
+
+/// An idempotency key as given (`--key`): trimmed, 1 to 100 characters, no control or format
+/// characters.
+fn parse_key(key: &str) -> Result<String, Invalid> {
+    let k = key.trim();
+    super::refuse_format_chars(k, "key")?;
+    if k.is_empty() || k.len() > 100 || k.chars().any(char::is_control) {
+        Err(Invalid::new(
+            "key",
+            "must be 1 to 100 characters without control characters",
+        ))
+    } else {
+        Ok(k.to_string())
     }
 }
 
@@ -962,6 +970,286 @@ impl Order {
         }
         self.triggered = true;
         Ok(())
+    }
+}
+
+// --- Modify (정정 / 일부취소) ---------------------------------------------------------------
+
+/// What the owner of a resting limit order asks to change (`ascend modify`): a new limit, a
+/// smaller quantity, or both. The quantity is the order's new quantity in all, the shares
+/// already filled included, as `orders` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Amendment {
+    pub limit: Option<Price>,
+    pub quantity: Option<Quantity>,
+    pub idempotency_key: Option<String>,
+}
+
+impl Amendment {
+    /// Parses the text a person gives; at least one of limit and quantity is required.
+    pub fn parse(
+        limit: Option<&str>,
+        quantity: Option<&str>,
+        key: Option<&str>,
+    ) -> Result<Self, Invalid> {
+        if limit.is_none() && quantity.is_none() {
+            return Err(Invalid::new(
+                "limit",
+                "give a new --limit PRICE, a smaller --quantity Q, or both",
+            ));
+        }
+        Ok(Amendment {
+            limit: limit.map(str::parse).transpose()?,
+            quantity: quantity.map(str::parse).transpose()?,
+            idempotency_key: key.map(parse_key).transpose()?,
+        })
+    }
+}
+
+/// A limit order's terms: its limit and its quantity in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Terms {
+    pub limit: Price,
+    pub quantity: Quantity,
+}
+
+/// What [`Order::modify`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Modified {
+    pub old: Terms,
+    pub new: Terms,
+    /// What the order reserves now.
+    pub reservation: Reservation,
+    /// The new reservation less the old one: a positive cash amount earmarks more of the
+    /// available cash, a negative one (or negative shares) frees part of the reservation.
+    pub delta: Reservation,
+    /// The price changed: the order loses its time priority and queues anew from now. A
+    /// smaller quantity alone keeps its place.
+    pub requeued: bool,
+}
+
+/// Why a modify is refused. Each message names the field first, as the command line prints it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModifyError {
+    #[error("order: the order is already {status} and cannot be modified")]
+    Closed { status: OrderStatus },
+    #[error("kind: only a resting limit order can be modified; this one is a {kind} order")]
+    NotLimit { kind: OrderKind },
+    #[error("tif: an IOC order never rests, so it cannot be modified")]
+    Ioc,
+    #[error("stop: a dormant stop order cannot be modified; cancel it and place a new one")]
+    DormantStop,
+    #[error(
+        "{field}: the order already has these terms ({quantity} at {limit}): nothing to modify"
+    )]
+    NoChange {
+        field: &'static str,
+        quantity: Quantity,
+        limit: Price,
+    },
+    #[error(
+        "quantity: KRX does not raise an order's quantity by modification ({from} → {to}); place a new order for the other {} shares",
+        to.get() - from.get()
+    )]
+    QuantityRaised { from: Quantity, to: Quantity },
+    #[error(
+        "quantity: {filled} shares of this order are filled already, so its new quantity must be more than {filled} (not {to}); cancel the order to stop the rest"
+    )]
+    QuantityFilled { filled: i64, to: Quantity },
+    /// The new price breaks a rule of placement: off the tick, outside the band, a halted or
+    /// unlisted stock, no fresh price in the session.
+    #[error(transparent)]
+    Rule(PlaceError),
+    #[error(
+        "cash: insufficient cash: the new terms reserve {} won ({remaining} × {price} + commission), {} more than the order holds, but {} won is available",
+        group_thousands(*needed),
+        group_thousands(*extra),
+        group_thousands(*available)
+    )]
+    InsufficientCash {
+        needed: Decimal,
+        extra: Decimal,
+        remaining: Quantity,
+        price: Price,
+        available: Decimal,
+    },
+}
+
+impl From<Invalid> for ModifyError {
+    fn from(e: Invalid) -> Self {
+        ModifyError::Rule(PlaceError::Invalid(e))
+    }
+}
+
+impl Order {
+    /// Open (or partially filled) limit order → the same order on new terms (정정 / 일부취소);
+    /// returns the old and new terms and the change of its reservation. A refused modify
+    /// changes nothing.
+    ///
+    /// - A new limit is a new bid for what is left: it must pass the rules of placement
+    ///   ([`decide`]: listed, not halted, a fresh price in the session, on the tick, inside
+    ///   the band), and the order reserves what placing the remaining quantity at that limit
+    ///   reserves (the rulebook's `buy_reservation` at the order's own commission rate; a sell
+    ///   its remaining shares); `available_cash` must cover any increase. The order queues
+    ///   anew ([`Modified::requeued`]). A new limit that crosses the price still rests: the
+    ///   next settle fills it.
+    /// - A smaller quantity frees what the shares taken off reserved, and keeps the order's
+    ///   place. It must stay above the filled quantity; a larger one is refused (KRX does
+    ///   not raise a quantity by modification: that is a new order).
+    ///
+    /// A sell never needs more shares: its quantity only shrinks. `shares` is the user's
+    /// holding of the stock as it stands, this order's reservation included.
+    #[allow(clippy::too_many_arguments)]
+    pub fn modify(
+        &mut self,
+        change: &Amendment,
+        available_cash: Decimal,
+        shares: Shares,
+        stock: &StockState,
+        rules_: &Rulebook,
+        state: SessionState,
+        now: DateTime<Utc>,
+    ) -> Result<Modified, ModifyError> {
+        if !self.status.is_open() {
+            return Err(ModifyError::Closed {
+                status: self.status,
+            });
+        }
+        let (OrderKind::Limit, Some(limit)) = (self.kind, self.limit) else {
+            return Err(ModifyError::NotLimit { kind: self.kind });
+        };
+        if self.tif == TimeInForce::Ioc {
+            return Err(ModifyError::Ioc);
+        }
+        if self.is_dormant() {
+            return Err(ModifyError::DormantStop);
+        }
+        let old = Terms {
+            limit,
+            quantity: self.quantity,
+        };
+        let new = Terms {
+            limit: change.limit.unwrap_or(limit),
+            quantity: change.quantity.unwrap_or(self.quantity),
+        };
+        if new == old {
+            return Err(ModifyError::NoChange {
+                field: if change.limit.is_some() {
+                    "limit"
+                } else {
+                    "quantity"
+                },
+                quantity: old.quantity,
+                limit,
+            });
+        }
+        if new.quantity > old.quantity {
+            return Err(ModifyError::QuantityRaised {
+                from: old.quantity,
+                to: new.quantity,
+            });
+        }
+        if new.quantity.get() <= self.filled {
+            return Err(ModifyError::QuantityFilled {
+                filled: self.filled,
+                to: new.quantity,
+            });
+        }
+        let remaining = Quantity::new(new.quantity.get() - self.filled)?;
+        let held = self.reserved;
+        let requeued = new.limit != old.limit;
+        let reservation = if requeued {
+            let req = OrderRequest {
+                code: self.code.clone(),
+                side: self.side,
+                quantity: remaining,
+                limit: Some(new.limit),
+                tif: self.tif,
+                idempotency_key: None,
+                stop: None,
+            };
+            // The order keeps the commission rate it was placed with; its own reservation is
+            // free to be used again.
+            let own = Rulebook {
+                commission_rate: self.fee_rate,
+                ..*rules_
+            };
+            let free = Shares {
+                available: shares.available + held.shares,
+                reserved: shares.reserved - held.shares,
+            };
+            match decide(
+                &req,
+                available_cash + held.cash,
+                free,
+                stock,
+                &own,
+                state,
+                now,
+            ) {
+                Ok(Decision::IocCancelled) => return Err(ModifyError::Ioc),
+                Ok(d) => d.reservation(),
+                Err(PlaceError::InsufficientCash { needed, .. }) => {
+                    return Err(ModifyError::InsufficientCash {
+                        needed,
+                        extra: needed - held.cash,
+                        remaining,
+                        price: new.limit,
+                        available: available_cash,
+                    })
+                }
+                Err(e) => return Err(ModifyError::Rule(e)),
+            }
+        } else {
+            self.reservation_for(new.limit, remaining)
+        };
+        let delta = Reservation {
+            cash: reservation.cash - held.cash,
+            shares: reservation.shares - held.shares,
+        };
+        // What the modify takes must be free (a smaller quantity alone only frees).
+        if delta.cash > available_cash {
+            return Err(ModifyError::InsufficientCash {
+                needed: reservation.cash,
+                extra: delta.cash,
+                remaining,
+                price: new.limit,
+                available: available_cash,
+            });
+        }
+        if delta.shares > shares.available {
+            return Err(ModifyError::Rule(PlaceError::InsufficientShares {
+                code: self.code.clone(),
+                selling: remaining,
+                available: shares.available,
+                reserved: shares.reserved,
+            }));
+        }
+        self.quantity = new.quantity;
+        self.limit = Some(new.limit);
+        self.reserved = reservation;
+        Ok(Modified {
+            old,
+            new,
+            reservation,
+            delta,
+            requeued,
+        })
+    }
+
+    /// What a resting limit order for `remaining` shares at `limit` reserves: the rulebook's
+    /// buy reservation at the order's commission rate, or the shares of a sell.
+    fn reservation_for(&self, limit: Price, remaining: Quantity) -> Reservation {
+        match self.side {
+            Side::Buy => Reservation {
+                cash: rules::buy_reservation(limit, remaining, self.fee_rate).get(),
+                shares: 0,
+            },
+            Side::Sell => Reservation {
+                cash: Decimal::ZERO,
+                shares: remaining.get(),
+            },
+        }
     }
 }
 
@@ -1881,6 +2169,623 @@ mod tests {
                     }
                     b.check(initial_cash, initial_shares);
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod modify_tests {
+    use super::*;
+    use chrono::TimeZone;
+    use rust_decimal_macros::dec;
+
+    /// Tuesday 2026-03-03, 10:00 KST: inside the session.
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 3, 1, 0, 0).unwrap()
+    }
+    fn p(v: i64) -> Price {
+        Price::new(Decimal::from(v)).unwrap()
+    }
+    fn q(v: i64) -> Quantity {
+        Quantity::new(v).unwrap()
+    }
+    /// 삼성전자 at 10,000 (previous close 10,000: band 7,000 to 13,000, tick 10).
+    fn stock(price: i64) -> StockState {
+        StockState {
+            code: "005930".into(),
+            name: "삼성전자".into(),
+            listed: true,
+            halted: false,
+            instrument: Instrument::common(),
+            price: Some(Decimal::from(price)),
+            prev_close: Some(dec!(10000)),
+            price_at: Some(now() - chrono::Duration::minutes(1)),
+        }
+    }
+    /// A resting limit order as placed, holding what placement reserves.
+    fn resting(side: &str, qty: i64, limit: i64, tif: &str) -> Order {
+        let r = OrderRequest::parse(
+            "005930",
+            side,
+            &qty.to_string(),
+            Some(&limit.to_string()),
+            false,
+            Some(tif),
+            None,
+        )
+        .unwrap();
+        let reservation = match r.side {
+            Side::Buy => Reservation {
+                cash: rules::buy_reservation(p(limit), q(qty), dec!(0.00015)).get(),
+                shares: 0,
+            },
+            Side::Sell => Reservation {
+                cash: Decimal::ZERO,
+                shares: qty,
+            },
+        };
+        Order::placed(7, &r, dec!(0.00015), false, reservation)
+    }
+    fn change(limit: Option<i64>, quantity: Option<i64>) -> Amendment {
+        Amendment {
+            limit: limit.map(p),
+            quantity: quantity.map(q),
+            idempotency_key: None,
+        }
+    }
+    /// Modifies with `cash` available and the stock at 10,000 in the session; the holding is
+    /// 100 shares of which the order's reserved ones.
+    fn modify(o: &mut Order, c: &Amendment, cash: i64) -> Result<Modified, ModifyError> {
+        modify_on(o, c, cash, &stock(10_000), SessionState::Open)
+    }
+    fn modify_on(
+        o: &mut Order,
+        c: &Amendment,
+        cash: i64,
+        s: &StockState,
+        state: SessionState,
+    ) -> Result<Modified, ModifyError> {
+        let reserved = o.reserved().shares;
+        let held = Shares {
+            available: 100 - reserved,
+            reserved,
+        };
+        o.modify(
+            c,
+            Decimal::from(cash),
+            held,
+            s,
+            &Rulebook::default(),
+            state,
+            now(),
+        )
+    }
+
+    #[test]
+    fn a_higher_buy_limit_reserves_the_difference_and_queues_anew() {
+        let mut o = resting("buy", 10, 9_000, "day");
+        // 90,000 + 13 commission.
+        assert_eq!(o.reserved().cash, dec!(90013));
+        let m = modify(&mut o, &change(Some(9_500), None), 1_000_000).unwrap();
+        // 95,000 + 14: 5,001 more.
+        assert_eq!(m.reservation.cash, dec!(95014));
+        assert_eq!(
+            m.delta,
+            Reservation {
+                cash: dec!(5001),
+                shares: 0
+            }
+        );
+        assert!(m.requeued);
+        assert_eq!(
+            (m.old, m.new),
+            (
+                Terms {
+                    limit: p(9_000),
+                    quantity: q(10)
+                },
+                Terms {
+                    limit: p(9_500),
+                    quantity: q(10)
+                }
+            )
+        );
+        assert_eq!(
+            (o.limit, o.quantity, o.reserved()),
+            (Some(p(9_500)), q(10), m.reservation)
+        );
+        assert_eq!(o.status(), OrderStatus::Open);
+    }
+
+    #[test]
+    fn a_lower_buy_limit_frees_the_difference() {
+        let mut o = resting("buy", 10, 9_500, "gtc");
+        let m = modify(&mut o, &change(Some(9_000), None), 0).unwrap();
+        assert_eq!(m.delta.cash, dec!(-5001));
+        assert!(m.requeued);
+        // The freed cash goes back to available.
+        assert_eq!(m.delta.cash_delta().available, dec!(5001));
+    }
+
+    #[test]
+    fn a_smaller_quantity_frees_what_it_reserved_and_keeps_its_place() {
+        let mut o = resting("buy", 10, 9_000, "day");
+        let m = modify(&mut o, &change(None, Some(4)), 0).unwrap();
+        // 36,000 + 5.
+        assert_eq!(m.reservation.cash, dec!(36005));
+        assert_eq!(m.delta.cash, dec!(36005) - dec!(90013));
+        assert!(!m.requeued);
+        // The same limit given again is still only a smaller quantity.
+        let m = modify(&mut o, &change(Some(9_000), Some(3)), 0).unwrap();
+        assert!(!m.requeued);
+        let mut sell = resting("sell", 10, 11_000, "gtc");
+        let m = modify(&mut sell, &change(None, Some(6)), 0).unwrap();
+        assert_eq!(
+            m.delta,
+            Reservation {
+                cash: Decimal::ZERO,
+                shares: -4
+            }
+        );
+        assert_eq!(m.delta.holding_delta(), HoldingDelta::reserve(-4));
+    }
+
+    #[test]
+    fn price_and_quantity_change_together() {
+        let mut o = resting("buy", 10, 9_000, "day");
+        let m = modify(&mut o, &change(Some(9_900), Some(5)), 0).unwrap();
+        // 49,500 + 7: less than the 90,013 held, so no cash is needed.
+        assert_eq!(m.reservation.cash, dec!(49507));
+        assert!(m.delta.cash < Decimal::ZERO && m.requeued);
+    }
+
+    #[test]
+    fn a_sell_needs_no_more_shares_whatever_its_price() {
+        let mut o = resting("sell", 10, 11_000, "day");
+        let m = modify(&mut o, &change(Some(12_000), None), 0).unwrap();
+        assert_eq!(m.delta, Reservation::NONE);
+        assert!(m.requeued);
+        assert_eq!(o.reserved().shares, 10);
+    }
+
+    #[test]
+    fn a_partially_filled_order_is_modified_on_what_is_left() {
+        let mut o = resting("buy", 10, 10_000, "gtc");
+        let fx = fill(
+            &o,
+            p(9_900),
+            q(4),
+            Position::default(),
+            rules::trade_date(now()),
+        )
+        .unwrap();
+        o.record_fill(&fx).unwrap();
+        // 100,015 reserved less the 39,605 the fill paid: 60,410 held for 6 shares at 10,000
+        // (which need 60,009).
+        assert_eq!(o.reserved().cash, dec!(60410));
+        let m = modify(&mut o, &change(None, Some(7)), 0).unwrap();
+        // 3 left at 10,000: 30,004; the rest is freed.
+        assert_eq!(m.reservation.cash, dec!(30004));
+        assert_eq!(m.delta.cash, dec!(30004) - dec!(60410));
+        assert_eq!(
+            (o.quantity, o.filled_quantity(), o.remaining()),
+            (q(7), 4, 3)
+        );
+        // At or below the filled quantity nothing would be left: refused, saying so.
+        for asked in [4, 2] {
+            let e = modify(&mut o, &change(None, Some(asked)), 0).unwrap_err();
+            assert_eq!(
+                e,
+                ModifyError::QuantityFilled {
+                    filled: 4,
+                    to: q(asked)
+                }
+            );
+            assert!(e.to_string().starts_with(
+                "quantity: 4 shares of this order are filled already, so its new quantity must be more than 4"
+            ));
+        }
+        // A new price: what is left at the new price.
+        let m = modify(&mut o, &change(Some(9_500), None), 0).unwrap();
+        assert_eq!(m.reservation.cash, dec!(28504));
+    }
+
+    #[test]
+    fn a_larger_quantity_is_a_new_order() {
+        let mut o = resting("buy", 10, 9_000, "day");
+        let before = o.clone();
+        let e = modify(&mut o, &change(None, Some(12)), 10_000_000).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "quantity: KRX does not raise an order's quantity by modification (10 → 12); place a new order for the other 2 shares"
+        );
+        assert_eq!(o, before);
+    }
+
+    #[test]
+    fn the_same_terms_are_no_change() {
+        let mut o = resting("buy", 10, 9_000, "day");
+        let e = modify(&mut o, &change(Some(9_000), None), 0).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "limit: the order already has these terms (10 at 9,000): nothing to modify"
+        );
+        let e = modify(&mut o, &change(None, Some(10)), 0).unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("quantity: the order already has these terms"));
+        let e = modify(&mut o, &change(Some(9_000), Some(10)), 0).unwrap_err();
+        assert!(matches!(e, ModifyError::NoChange { .. }));
+        let e = Amendment::parse(None, None, None).unwrap_err();
+        assert_eq!(e.field, "limit");
+    }
+
+    #[test]
+    fn only_an_open_resting_limit_order_is_modified() {
+        for close in [Order::cancel as fn(&mut Order) -> _, Order::expire] {
+            let mut o = resting("buy", 10, 9_000, "day");
+            close(&mut o).unwrap();
+            let status = o.status();
+            let e = modify(&mut o, &change(Some(9_100), None), 1_000_000).unwrap_err();
+            assert_eq!(e, ModifyError::Closed { status });
+            assert_eq!(
+                e.to_string(),
+                format!("order: the order is already {status} and cannot be modified")
+            );
+        }
+        let mut o = resting("sell", 2, 10_000, "day");
+        let fx = fill(
+            &o,
+            p(10_000),
+            q(2),
+            Position {
+                shares: 100,
+                cost: dec!(900000),
+            },
+            rules::trade_date(now()),
+        )
+        .unwrap();
+        o.record_fill(&fx).unwrap();
+        assert_eq!(
+            modify(&mut o, &change(None, Some(1)), 0).unwrap_err(),
+            ModifyError::Closed {
+                status: OrderStatus::Filled
+            }
+        );
+        // A market order never rests; if one were stored open it still could not be modified.
+        let market = OrderRequest::parse("005930", "buy", "1", None, true, None, None).unwrap();
+        let mut m = Order::placed(7, &market, dec!(0.00015), false, Reservation::NONE);
+        assert_eq!(
+            modify(&mut m, &change(Some(9_000), None), 0).unwrap_err(),
+            ModifyError::NotLimit {
+                kind: OrderKind::Market
+            }
+        );
+        let mut ioc = resting("buy", 1, 9_000, "ioc");
+        assert_eq!(
+            modify(&mut ioc, &change(None, Some(1)), 0).unwrap_err(),
+            ModifyError::Ioc
+        );
+        // A dormant stop-limit is not yet a resting limit order; once triggered it is one.
+        let mut stop = resting("sell", 5, 9_000, "day")
+            .with_stop(Some(p(9_100)), false)
+            .unwrap();
+        assert_eq!(
+            modify(&mut stop, &change(None, Some(4)), 0).unwrap_err(),
+            ModifyError::DormantStop
+        );
+        stop.trigger().unwrap();
+        assert!(modify(&mut stop, &change(None, Some(4)), 0).is_ok());
+    }
+
+    #[test]
+    fn a_new_price_must_be_covered_by_free_cash() {
+        let mut o = resting("buy", 10, 9_000, "day");
+        let before = o.clone();
+        let e = modify(&mut o, &change(Some(9_500), None), 5_000).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cash: insufficient cash: the new terms reserve 95,014 won (10 × 9,500 + commission), 5,001 more than the order holds, but 5,000 won is available"
+        );
+        assert_eq!(o, before);
+        // Exactly enough is enough.
+        assert!(modify(&mut o, &change(Some(9_500), None), 5_001).is_ok());
+        assert_eq!(o.reserved().cash, dec!(95014));
+    }
+
+    #[test]
+    fn a_new_price_must_be_on_the_tick_and_inside_the_band() {
+        let mut o = resting("buy", 10, 9_000, "day");
+        let before = o.clone();
+        let e = modify(&mut o, &change(Some(9_005), None), 1_000_000).unwrap_err();
+        assert!(
+            matches!(e, ModifyError::Rule(PlaceError::Invalid(ref i)) if i.field == "price"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("is not on the 10-won tick"), "{e}");
+        let e = modify(&mut o, &change(Some(13_100), None), 1_000_000).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("outside today's band 7,000 to 13,000"),
+            "{e}"
+        );
+        let e = modify(&mut o, &change(Some(6_900), Some(5)), 1_000_000).unwrap_err();
+        assert!(e.to_string().contains("outside today's band"), "{e}");
+        assert_eq!(o, before);
+    }
+
+    #[test]
+    fn a_new_price_needs_a_tradable_stock_but_a_smaller_quantity_does_not() {
+        let mut halted = stock(10_000);
+        halted.halted = true;
+        let mut stale = stock(10_000);
+        stale.price_at = Some(now() - chrono::Duration::minutes(30));
+        for s in [&halted, &stale] {
+            let mut o = resting("buy", 10, 9_000, "day");
+            let e = modify_on(
+                &mut o,
+                &change(Some(9_100), None),
+                1_000_000,
+                s,
+                SessionState::Open,
+            )
+            .unwrap_err();
+            assert!(matches!(e, ModifyError::Rule(_)), "{e}");
+            // Taking shares off is a partial cancel: always allowed.
+            assert!(modify_on(&mut o, &change(None, Some(5)), 0, s, SessionState::Open).is_ok());
+        }
+    }
+
+    #[test]
+    fn outside_the_session_the_band_is_the_next_sessions() {
+        let mut o = resting("buy", 10, 9_000, "gtc");
+        // After the close, the band is around the latest price (12,000: up to 15,600).
+        let m = modify_on(
+            &mut o,
+            &change(Some(15_000), None),
+            1_000_000,
+            &stock(12_000),
+            SessionState::AfterClose,
+        )
+        .unwrap();
+        assert!(m.requeued);
+        let e = modify_on(
+            &mut o,
+            &change(Some(15_700), None),
+            1_000_000,
+            &stock(12_000),
+            SessionState::AfterClose,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("outside today's band"), "{e}");
+    }
+
+    #[test]
+    fn a_marketable_new_price_still_rests() {
+        let mut o = resting("buy", 10, 9_000, "day");
+        let m = modify(&mut o, &change(Some(10_500), None), 1_000_000).unwrap();
+        assert_eq!(o.status(), OrderStatus::Open);
+        assert_eq!(m.reservation.cash, dec!(105015));
+    }
+
+    #[test]
+    fn the_order_keeps_its_own_commission_rate() {
+        let r =
+            OrderRequest::parse("005930", "buy", "10", Some("9000"), false, None, None).unwrap();
+        let placed = rules::buy_reservation(p(9_000), q(10), dec!(0.001)).get();
+        let mut o = Order::placed(
+            7,
+            &r,
+            dec!(0.001),
+            false,
+            Reservation {
+                cash: placed,
+                shares: 0,
+            },
+        );
+        // The deployment's rate is 0.015%; the order's is 0.1%: 95,000 + 95.
+        let m = modify(&mut o, &change(Some(9_500), None), 1_000_000).unwrap();
+        assert_eq!(m.reservation.cash, dec!(95095));
+    }
+
+    #[test]
+    fn an_amendment_parses_its_fields() {
+        let a = Amendment::parse(Some("55,900"), Some("3"), Some(" k1 ")).unwrap();
+        assert_eq!(
+            a,
+            Amendment {
+                limit: Some(p(55_900)),
+                quantity: Some(q(3)),
+                idempotency_key: Some("k1".into())
+            }
+        );
+        assert_eq!(
+            Amendment::parse(Some("0"), None, None).unwrap_err().field,
+            "price"
+        );
+        assert_eq!(
+            Amendment::parse(None, Some("-1"), None).unwrap_err().field,
+            "quantity"
+        );
+        assert_eq!(
+            Amendment::parse(None, Some("1"), Some(""))
+                .unwrap_err()
+                .field,
+            "key"
+        );
+    }
+
+    mod conservation {
+        use super::*;
+        use crate::domain::ledger::{balanced, Book, Leg, KRW};
+        use proptest::prelude::*;
+
+        /// One step of a user's life with one stock at 10,000 won.
+        #[derive(Debug, Clone)]
+        enum Step {
+            /// Side, quantity, limit in ticks from the price.
+            Place(bool, i64, i64),
+            /// Which open order, how many of its remaining shares (at least one), ticks toward
+            /// the limit.
+            Fill(usize, i64, i64),
+            Cancel(usize),
+            /// Which open order, a new limit in ticks from the price (or none), a new quantity
+            /// as a change from the current one (or none).
+            Modify(usize, Option<i64>, Option<i64>),
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                (any::<bool>(), 1..30i64, -20..20i64).prop_map(|(b, q, t)| Step::Place(b, q, t)),
+                (0..8usize, 1..40i64, 0..5i64).prop_map(|(i, q, t)| Step::Fill(i, q, t)),
+                (0..8usize).prop_map(Step::Cancel),
+                (
+                    0..8usize,
+                    prop::option::of(-40..40i64),
+                    prop::option::of(-30..3i64)
+                )
+                    .prop_map(|(i, l, q)| Step::Modify(i, l, q)),
+            ]
+        }
+
+        struct Books {
+            cash: CashDelta,
+            holding: HoldingDelta,
+            legs: Vec<Leg>,
+            open: Vec<Order>,
+        }
+
+        impl Books {
+            fn sum(&self, book: Book, asset: &str) -> Decimal {
+                self.legs
+                    .iter()
+                    .filter(|l| l.book == book && l.asset == asset)
+                    .map(|l| l.amount)
+                    .sum()
+            }
+
+            fn check(&self, initial_cash: Decimal, initial_shares: i64) {
+                assert_eq!(self.cash.total(), initial_cash + self.sum(Book::Cash, KRW));
+                assert_eq!(
+                    Decimal::from(self.holding.shares()),
+                    Decimal::from(initial_shares) + self.sum(Book::Shares, "005930")
+                );
+                let spent = self.sum(Book::Market, KRW)
+                    + self.sum(Book::Fees, KRW)
+                    + self.sum(Book::Taxes, KRW);
+                assert_eq!(self.cash.total(), initial_cash - spent);
+                assert!(balanced(&self.legs));
+                assert!(
+                    self.cash.available >= Decimal::ZERO && self.cash.reserved >= Decimal::ZERO
+                );
+                assert!(self.holding.available >= 0 && self.holding.reserved >= 0);
+                // Reservations are what the open orders hold, and each open order holds at
+                // least what its remaining quantity needs at its limit.
+                let held: Decimal = self.open.iter().map(|o| o.reserved().cash).sum();
+                let shares: i64 = self.open.iter().map(|o| o.reserved().shares).sum();
+                assert_eq!((self.cash.reserved, self.holding.reserved), (held, shares));
+                for o in &self.open {
+                    assert!(o.status().is_open());
+                    let need =
+                        o.reservation_for(o.limit.unwrap(), Quantity::new(o.remaining()).unwrap());
+                    match o.side {
+                        Side::Buy => assert!(o.reserved().cash >= need.cash),
+                        Side::Sell => assert_eq!(o.reserved().shares, need.shares),
+                    }
+                }
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn modifies_fills_and_cancels_conserve_money_and_reservations_match_the_open_orders(
+                steps in prop::collection::vec(step(), 1..40)
+            ) {
+                let initial_cash = dec!(1500000);
+                let initial_shares = 40;
+                let mut b = Books {
+                    cash: CashDelta { available: initial_cash, reserved: Decimal::ZERO },
+                    holding: HoldingDelta { available: initial_shares, reserved: 0, cost: dec!(380000) },
+                    legs: Vec::new(),
+                    open: Vec::new(),
+                };
+                let s = stock(10_000);
+                let rules_ = Rulebook::default();
+                for st in steps {
+                    match st {
+                        Step::Place(buy, qty, ticks) => {
+                            // Resting only: a buy below the price, a sell above it.
+                            let limit = if buy { 10_000 - 10 * ticks.abs() - 10 } else { 10_000 + 10 * ticks.abs() + 10 };
+                            let r = OrderRequest::parse("005930", if buy { "buy" } else { "sell" }, &qty.to_string(), Some(&limit.to_string()), false, Some("gtc"), None).unwrap();
+                            let shares = Shares { available: b.holding.available, reserved: b.holding.reserved };
+                            let Ok(Decision::Rest(reservation)) = decide(&r, b.cash.available, shares, &s, &rules_, SessionState::Open, now()) else { continue };
+                            b.cash += reservation.cash_delta();
+                            b.holding += reservation.holding_delta();
+                            b.open.push(Order::placed(7, &r, dec!(0.00015), false, reservation));
+                        }
+                        Step::Fill(i, qty, ticks) => {
+                            if b.open.is_empty() { continue }
+                            let i = i % b.open.len();
+                            let mut o = b.open.remove(i);
+                            let limit = o.limit.unwrap().get();
+                            let price = match o.side {
+                                Side::Buy => limit - Decimal::from(10 * ticks),
+                                Side::Sell => limit + Decimal::from(10 * ticks),
+                            };
+                            let qty = Quantity::new(qty.min(o.remaining())).unwrap();
+                            let position = Position { shares: b.holding.shares(), cost: b.holding.cost };
+                            let fx = fill(&o, Price::new(price).unwrap(), qty, position, rules::trade_date(now())).unwrap();
+                            o.record_fill(&fx).unwrap();
+                            b.cash += fx.cash;
+                            b.holding += fx.holding;
+                            b.legs.extend(fx.legs);
+                            if o.status().is_open() { b.open.insert(i, o) }
+                        }
+                        Step::Cancel(i) => {
+                            if b.open.is_empty() { continue }
+                            let mut o = b.open.remove(i % b.open.len());
+                            let release = o.cancel().unwrap();
+                            b.cash += release.cash;
+                            b.holding += release.holding;
+                        }
+                        Step::Modify(i, ticks, dq) => {
+                            if b.open.is_empty() { continue }
+                            let i = i % b.open.len();
+                            let o = &mut b.open[i];
+                            let before = o.clone();
+                            let c = Amendment {
+                                limit: ticks.map(|t| Price::new(Decimal::from(10_000 + 10 * t)).unwrap()),
+                                quantity: dq.and_then(|d| Quantity::new(o.quantity.get() + d).ok()),
+                                idempotency_key: None,
+                            };
+                            let shares = Shares { available: b.holding.available, reserved: b.holding.reserved };
+                            match o.modify(&c, b.cash.available, shares, &s, &rules_, SessionState::Open, now()) {
+                                Ok(m) => {
+                                    prop_assert_eq!(o.reserved(), m.reservation);
+                                    // A modified order holds exactly what its remaining
+                                    // quantity needs at its limit.
+                                    let need = o.reservation_for(o.limit.unwrap(), Quantity::new(o.remaining()).unwrap());
+                                    prop_assert_eq!(m.reservation, need);
+                                    prop_assert_eq!(m.requeued, m.new.limit != m.old.limit);
+                                    prop_assert!(m.new.quantity <= m.old.quantity);
+                                    b.cash += m.delta.cash_delta();
+                                    b.holding += m.delta.holding_delta();
+                                }
+                                Err(_) => prop_assert_eq!(&*o, &before),
+                            }
+                        }
+                    }
+                    b.check(initial_cash, initial_shares);
+                }
+                // Closing every order frees every reservation.
+                for mut o in std::mem::take(&mut b.open) {
+                    let release = o.cancel().unwrap();
+                    b.cash += release.cash;
+                    b.holding += release.holding;
+                }
+                prop_assert_eq!((b.cash.reserved, b.holding.reserved), (Decimal::ZERO, 0));
+                b.check(initial_cash, initial_shares);
             }
         }
     }

@@ -4,6 +4,7 @@
 //! holding, then order — so concurrent writers cannot deadlock. The account row lock guards
 //! everything a user owns: every writer of a user's holdings, orders or ledger takes it first.
 
+pub mod amendments;
 pub mod audit;
 pub mod ledger;
 pub mod market;

@@ -251,13 +251,18 @@ pub struct OrderRow {
     pub stop_price: Option<Decimal>,
     /// When a stop order triggered (`None` while it is dormant, and for other orders).
     pub triggered_at: Option<DateTime<Utc>>,
+    /// How many times `modify` changed its terms (`store::amendments` has the history).
+    pub amendments: i32,
+    /// When it took its place in the time priority of its price: when it was placed, or when
+    /// a modify last changed its price.
+    pub queued_at: DateTime<Utc>,
 }
 
 macro_rules! order_columns {
     () => {
         "id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status, \
      filled_quantity, reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at, \
-     sell_tax_exempt, stop_price, triggered_at"
+     sell_tax_exempt, stop_price, triggered_at, amendments, COALESCE(queued_at, created_at) AS queued_at"
     };
 }
 

@@ -9,6 +9,7 @@ mod config;
 mod crawl;
 mod db;
 mod market;
+mod modify;
 mod orders;
 mod output;
 mod session;
@@ -110,6 +111,8 @@ enum Command {
     Orders(orders::ListOrders),
     /// Cancel an open order and release its reservation.
     Cancel(orders::Cancel),
+    /// Modify a resting order (정정 / 일부취소): a new limit, a smaller quantity, or both.
+    Modify(modify::Modify),
     /// List your fills with fee and tax.
     Trades(orders::Trades),
     /// Batch job: fill crossed resting orders; with --close, expire DAY orders.
@@ -310,6 +313,7 @@ async fn run(
         Command::PlaceOrder(c) => c.run(&ctx, out).await,
         Command::Orders(c) => c.run(&ctx, out).await,
         Command::Cancel(c) => c.run(&ctx, out).await,
+        Command::Modify(c) => c.run(&ctx, out).await,
         Command::Trades(c) => c.run(&ctx, out).await,
         Command::Settle(c) => c.run(&ctx, out).await,
         Command::Audit => audit::run(&ctx, out).await,

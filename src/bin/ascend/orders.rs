@@ -121,11 +121,20 @@ impl Tabular for OrderView {
             "filled",
             "status",
             "reserved",
+            "amended",
             "reason",
         ]
     }
     fn optional() -> &'static [&'static str] {
-        &["kind", "tif", "triggered", "created", "reserved", "reason"]
+        &[
+            "kind",
+            "tif",
+            "triggered",
+            "created",
+            "reserved",
+            "amended",
+            "reason",
+        ]
     }
     fn cells(&self, h: bool) -> Vec<String> {
         let o = &self.0;
@@ -148,6 +157,7 @@ impl Tabular for OrderView {
             money(o.filled_quantity.into(), h),
             o.status.to_string(),
             reserved,
+            o.amendments.to_string(),
             o.reason.clone().unwrap_or_default(),
         ]
     }
@@ -276,10 +286,16 @@ pub struct ListOrders {
     /// At most this many, newest first.
     #[arg(long, default_value_t = 100)]
     limit: i64,
+    /// Instead: the amendments of one order (each modify's old and new terms), oldest first.
+    #[arg(long, value_name = "ORDER_ID", conflicts_with = "open")]
+    amendments: Option<String>,
 }
 
 impl ListOrders {
     pub async fn run(self, ctx: &Ctx, out: &mut dyn Write) -> Result<u8, Error> {
+        if let Some(id) = &self.amendments {
+            return crate::modify::history(ctx, out, id).await;
+        }
         let actor = ctx.actor()?;
         let app = ctx.app().await?;
         let user = app::resolve(&app, &actor).await?;
