@@ -40,7 +40,8 @@ use ascend::app::{audit, settle, App};
 use ascend::clock::Clock;
 use ascend::domain::rules::{floor_to_tick, tick_size};
 use ascend::domain::{
-    DisplayName, Email, Password, Price, Quantity, Rulebook, Side, StockCode, TimeInForce,
+    DisplayName, Email, OrderType, Password, Price, Quantity, Rulebook, Side, StockCode,
+    TimeInForce,
 };
 
 /// When orders are placed: inside the regular session of a trading day.
@@ -464,6 +465,7 @@ fn market_order(code: &StockCode, side: Side, qty: i64) -> anyhow::Result<OrderR
         limit: None,
         tif: TimeInForce::Day,
         idempotency_key: None,
+        order_type: OrderType::Market,
     })
 }
 
@@ -506,6 +508,7 @@ fn limit_order(
         limit: Some(limit),
         tif: TimeInForce::Day,
         idempotency_key: None,
+        order_type: OrderType::Limit,
     })
 }
 

@@ -260,7 +260,7 @@ async fn fill_chunk(
         "
          RETURNING o.id, o.user_id, o.code, o.side, o.kind, o.tif, o.quantity, o.limit_price, o.fee_rate,
                    o.status, o.filled_quantity, o.reserved_cash, o.reserved_shares, o.idempotency_key,
-                   o.reason, o.created_at, o.closed_at, o.sell_tax_exempt, s.price AS market_price,
+                   o.reason, o.created_at, o.closed_at, o.sell_tax_exempt, o.order_type, s.price AS market_price,
                    nextval('fills_id_seq') AS fill_id"
     ))
     .bind(fresh_since)
