@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod ledger;
 pub mod market;
+pub mod order_types;
 pub mod portfolio;
 pub mod settings;
 pub mod snapshots;
