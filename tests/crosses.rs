@@ -135,9 +135,9 @@ async fn check(
             0
         };
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate,
-                                 status, filled_quantity, created_at)
-             VALUES (1, $1, $2, $3, 'gtc', 1, $4, 0, $5, $6, $7) RETURNING id",
+            "INSERT INTO orders (user_id, code, side, kind, order_type, tif, quantity, limit_price,
+                                 fee_rate, status, filled_quantity, created_at)
+             VALUES (1, $1, $2, $3, $3, 'gtc', 1, $4, 0, $5, $6, $7) RETURNING id",
         )
         .bind(code(o.stock))
         .bind(side.as_str())

@@ -585,3 +585,57 @@ async fn refused_order_types_write_nothing(pool: PgPool) {
     assert_eq!((cash(&pool).await, order_count(&pool).await), before);
     assert_audit_clean(&cli, "2026-11-28 10:00");
 }
+
+#[sqlx::test(migrations = false)]
+async fn orders_written_before_the_order_types_keep_their_kind_as_type(pool: PgPool) {
+    // The schema of the previous release, with a market and a limit order in it.
+    let previous = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
+            ascend::store::MIGRATOR
+                .iter()
+                .filter(|m| m.version < 20261130000016)
+                .cloned()
+                .collect(),
+        ),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    previous.run(&pool).await.unwrap();
+    for (kind, limit) in [("market", None), ("limit", Some(50_000i64))] {
+        sqlx::query(
+            "INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate,
+                                 status, created_at, closed_at)
+             VALUES (1, '005930', 'buy', $1, 'ioc', 1, $2, 0.00015, 'cancelled', now(), now())",
+        )
+        .bind(kind)
+        .bind(limit.map(rust_decimal::Decimal::from))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    ascend::store::MIGRATOR.run(&pool).await.unwrap();
+    let types: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, order_type FROM orders ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        types,
+        [
+            ("market".to_string(), "market".to_string()),
+            ("limit".to_string(), "limit".to_string())
+        ]
+    );
+    // The type agrees with the kind, and FOK is a time in force the schema takes.
+    let bad = sqlx::query("UPDATE orders SET order_type = 'best_limit' WHERE kind = 'market'")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert!(
+        bad.to_string().contains("orders_type_matches_kind"),
+        "{bad}"
+    );
+    sqlx::query("UPDATE orders SET tif = 'fok'")
+        .execute(&pool)
+        .await
+        .unwrap();
+}
