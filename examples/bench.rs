@@ -40,7 +40,8 @@ use ascend::app::{audit, settle, App};
 use ascend::clock::Clock;
 use ascend::domain::rules::{floor_to_tick, tick_size};
 use ascend::domain::{
-    DisplayName, Email, Password, Price, Quantity, Rulebook, Side, StockCode, TimeInForce,
+    DisplayName, Email, OrderType, Password, Price, Quantity, Rulebook, Side, StockCode,
+    TimeInForce,
 };
 
 /// When orders are placed: inside the regular session of a trading day.
@@ -465,6 +466,7 @@ fn market_order(code: &StockCode, side: Side, qty: i64) -> anyhow::Result<OrderR
         tif: TimeInForce::Day,
         idempotency_key: None,
         stop: None,
+        order_type: OrderType::Market,
     })
 }
 
@@ -508,6 +510,7 @@ fn limit_order(
         tif: TimeInForce::Day,
         idempotency_key: None,
         stop: None,
+        order_type: OrderType::Limit,
     })
 }
 

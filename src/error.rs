@@ -48,6 +48,10 @@ pub enum Error {
     /// The market-data source failed or sent data that fails its checks.
     #[error("market data: {0}")]
     Market(String),
+    /// An order priced from the order book (best or priority limit) found no book to price
+    /// from: the source failed; nothing was placed.
+    #[error("order book unavailable: {0}")]
+    BookUnavailable(String),
     /// Stopped by a signal (SIGINT or SIGTERM); the transaction in progress was rolled back.
     #[error("interrupted by {signal}: {what}")]
     Interrupted {
@@ -69,7 +73,10 @@ impl Error {
                 exit::REJECTED
             }
             Error::Auth(_) => exit::AUTH,
-            Error::Unavailable(_) | Error::Market(_) | Error::Unexpected(_) => exit::INFRA,
+            Error::Unavailable(_)
+            | Error::Market(_)
+            | Error::BookUnavailable(_)
+            | Error::Unexpected(_) => exit::INFRA,
             Error::Interrupted { code, .. } => *code,
         }
     }

@@ -209,11 +209,11 @@ async fn bad_input_is_one_line_exit_3_and_writes_nothing(pool: PgPool) {
         "--limit",
         "55900",
         "--tif",
-        "fok",
+        "gtd",
     ]);
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains("[possible values: day, gtc, ioc]"),
+        stderr(&o).contains("[possible values: day, gtc, ioc, fok]"),
         "{}",
         stderr(&o)
     );

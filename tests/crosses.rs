@@ -142,9 +142,9 @@ async fn check(
         };
         // DAY: a stop-market order is DAY only.
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate,
+            "INSERT INTO orders (user_id, code, side, kind, order_type, tif, quantity, limit_price, fee_rate,
                                  status, filled_quantity, created_at, stop_price, triggered_at)
-             VALUES (1, $1, $2, $3, 'day', 1, $4, 0, $5, $6, $7, $8, $9) RETURNING id",
+             VALUES (1, $1, $2, $3, $3, 'day', 1, $4, 0, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(code(o.stock))
         .bind(side.as_str())

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::App;
-use crate::domain::order::{Amendment, ModifyError, PlaceError, Shares};
+use crate::domain::order::{Amendment, ModifyError, OrderType, PlaceError, Shares};
 use crate::domain::{Side, StockCode};
 use crate::error::{Error, Result};
 use crate::store::amendments;
@@ -77,6 +77,9 @@ pub async fn modify(
         .await?
         .filter(|o| o.user_id == user_id)
         .ok_or_else(|| not_found(order_id))?;
+    if order.status.is_open() && order.order_type == OrderType::ConditionalLimit {
+        return Err(refused(order_id, ModifyError::Conditional));
+    }
     let code = StockCode::parse(&order.code)?;
     let stock = trading::stocks_by_code(&mut tx, std::slice::from_ref(&order.code))
         .await?

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::App;
 use crate::domain::order::{
-    self, Decision, Order, OrderStatus, PlaceError, Position, Reservation, Shares, IOC_REASON,
+    self, Decision, Order, OrderStatus, PlaceError, Position, Reservation, Shares, FOK_REASON,
+    IOC_REASON,
 };
 use crate::domain::rules::{self, SessionState};
 use crate::domain::{Price, Side, StockCode};
@@ -20,14 +21,16 @@ use crate::store::trading::{
 
 pub use crate::domain::order::OrderRequest;
 
-/// True when a stored order carries exactly the parameters of `req`.
+/// True when a stored order carries exactly the parameters of `req`. A best or priority
+/// limit's price is the book's at its arrival, not a parameter: a replay compares its type.
 fn same_as(req: &OrderRequest, o: &OrderRow) -> bool {
     o.code == req.code.as_str()
         && o.side == req.side
         && o.quantity == req.quantity.get()
-        && o.limit_price == req.limit.map(Price::get)
+        && (req.order_type.priced_from_book() || o.limit_price == req.limit.map(Price::get))
         && o.tif == req.tif
         && o.stop_price == req.stop.map(Price::get)
+        && o.order_type == req.order_type
 }
 
 /// A refusal by the rules: a field's rule (`Invalid`) or a rejection, with the domain's message.
@@ -82,6 +85,7 @@ fn new_row(user_id: i64, req: &OrderRequest, fee_rate: Decimal, stock: &StockRow
         idempotency_key: req.idempotency_key.clone(),
         sell_tax_exempt: !rules::pays_sell_tax(stock.instrument().kind),
         stop: req.stop,
+        order_type: req.order_type,
     }
 }
 
@@ -97,13 +101,17 @@ fn check_replay(req: &OrderRequest, key: &str, prev: &OrderRow) -> Result<()> {
         return Ok(());
     }
     Err(Error::rejected(format!(
-        "key: idempotency key {key:?} was already used for order #{} with different parameters ({} {} {} {}{})",
+        "key: idempotency key {key:?} was already used for order #{} with different parameters ({} {} {} {}{}{})",
         prev.id,
         prev.code,
         prev.side,
         prev.quantity,
         prev.limit_price.map_or("market".to_string(), crate::domain::group_thousands),
-        prev.stop_price.map_or(String::new(), |s| format!(" stop {}", crate::domain::group_thousands(s)))
+        prev.stop_price.map_or(String::new(), |s| format!(" stop {}", crate::domain::group_thousands(s))),
+        match prev.order_type {
+            order::OrderType::Limit | order::OrderType::Market => String::new(),
+            t => format!(" {}", t.label()),
+        }
     )))
 }
 
@@ -168,7 +176,7 @@ async fn place_short(
     };
     let (reservation, fill_at) =
         match decide(app, req, &stock, state, now, seen.account.available, shares)? {
-            Decision::IocCancelled => return Ok(None),
+            Decision::IocCancelled | Decision::FokCancelled => return Ok(None),
             Decision::Rest(r) => (r, None),
             Decision::FillNow { reservation, price } => (reservation, Some(price)),
         };
@@ -307,11 +315,12 @@ async fn place_locked(
     })
 }
 
-/// What to write for an order the rules accepted: cancelled with its reason (an IOC order that
-/// cannot fill), or open with its reservation, to fill at once when the decision says so.
+/// What to write for an order the rules accepted: cancelled with its reason (an IOC or FOK
+/// order that cannot fill), or open with its reservation, to fill at once when the decision says so.
 fn placement(row: NewOrderRow, decision: Decision) -> Placement {
     let (status, reservation, reason) = match decision {
         Decision::IocCancelled => (OrderStatus::Cancelled, Reservation::NONE, Some(IOC_REASON)),
+        Decision::FokCancelled => (OrderStatus::Cancelled, Reservation::NONE, Some(FOK_REASON)),
         Decision::Rest(r) | Decision::FillNow { reservation: r, .. } => {
             (OrderStatus::Open, r, None)
         }
@@ -329,6 +338,56 @@ fn placement(row: NewOrderRow, decision: Decision) -> Placement {
             _ => None,
         },
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Order types priced from the order book
+
+/// Prices a best- or priority-limit request from the order book the source gives at the
+/// app's clock ([`order::book_price`]); any other request is returned as it is. Refused
+/// before the source is asked when the session does not take the type (exit 3) or the stock
+/// is unknown; a request whose idempotency key is already used is returned unpriced, for
+/// [`place`] to replay or refuse without the book. A source that cannot give the book is
+/// [`Error::BookUnavailable`] (exit 5). Nothing is written here.
+pub async fn price_from_book(
+    app: &App,
+    user_id: i64,
+    req: OrderRequest,
+    source: &super::market::SourceSpec,
+) -> Result<OrderRequest> {
+    if !req.order_type.priced_from_book() {
+        return Ok(req);
+    }
+    let now = app.clock.now();
+    let state = session_now(app, now).await?;
+    order::check_type_in_session(&req, state, now)?;
+    let mut conn = app.pool.acquire().await?;
+    if crate::store::stocks::get(&mut conn, &req.code)
+        .await?
+        .is_none()
+    {
+        return Err(unknown_stock(&req.code));
+    }
+    if let Some(key) = &req.idempotency_key {
+        if trading::order_by_key(&mut conn, user_id, key)
+            .await?
+            .is_some()
+        {
+            return Ok(req);
+        }
+    }
+    drop(conn);
+    let unavailable = |e: crate::market::MarketError| Error::BookUnavailable(e.to_string());
+    let options = super::market::SourceOptions {
+        timeout: Some(std::time::Duration::from_secs(3)),
+        retries: Some(1),
+        ..Default::default()
+    };
+    let source = super::market::open(app, source, options).map_err(unavailable)?;
+    let book = super::market::order_book(&source, &req.code)
+        .await
+        .map_err(unavailable)?;
+    Ok(req.priced_from(&book)?)
 }
 
 /// Cancels an open order of the user and releases its reservation.
@@ -523,7 +582,9 @@ async fn place_batch(
                 outcomes.push(BulkOutcome::err(r.row, e));
                 continue;
             }
-            Ok(decision @ Decision::IocCancelled) => placements.push(placement(row, decision)),
+            Ok(decision @ (Decision::IocCancelled | Decision::FokCancelled)) => {
+                placements.push(placement(row, decision))
+            }
             Ok(decision) => {
                 let reservation = decision.reservation();
                 let f = match decision {

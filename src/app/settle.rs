@@ -1,6 +1,7 @@
 //! The settle batch job: fills resting limit orders crossed by the latest fresh price during
 //! the session (first triggering the stop orders that price touches, in the same transaction)
-//! and, with `--close`, expires DAY orders after the close.
+//! and, with `--close`, expires DAY orders after the close. After a session has closed, its
+//! conditional-limit orders still open fill at its closing price first.
 //!
 //! Work is split by user: candidate users are found with one query, then taken in chunks whose
 //! account rows are locked with `FOR UPDATE SKIP LOCKED` (the first lock of every per-user
@@ -32,6 +33,8 @@ pub const DEFAULT_CHUNK: usize = 1_000;
 pub struct SettleSummary {
     pub session: String,
     pub filled: u64,
+    /// Conditional-limit orders filled at their session's closing price.
+    pub converted: u64,
     pub expired: u64,
     /// Open limit orders left alone because their stock has no fresh price.
     pub skipped_stale: u64,
@@ -132,6 +135,18 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
     let fresh_since = now - app.rules.max_price_age;
 
     let cutoff = last_close(now, &calendar)?;
+    let users = crate::store::order_types::users_with_conditional_before(
+        &mut *app.pool.acquire().await?,
+        cutoff,
+    )
+    .await?;
+    let (converted, batches, busy) = by_chunks(app, &users, chunk, |conn, users| {
+        Box::pin(convert_chunk(conn, users, cutoff, now))
+    })
+    .await?;
+    summary.converted = converted;
+    summary.batches += batches;
+    summary.retried_busy += busy;
     // The users with orders `Order::expire` accepts (open, DAY) placed before the cutoff.
     let users: Vec<i64> = sqlx::query_scalar(
         "SELECT DISTINCT user_id FROM orders WHERE status = 'open' AND tif = 'day' AND created_at < $1 ORDER BY 1",
@@ -302,7 +317,8 @@ async fn fill_chunk(
          RETURNING o.id, o.user_id, o.code, o.side, o.kind, o.tif, o.quantity, o.limit_price, o.fee_rate,
                    o.status, o.filled_quantity, o.reserved_cash, o.reserved_shares, o.idempotency_key,
                    o.reason, o.created_at, o.closed_at, o.sell_tax_exempt, o.stop_price, o.triggered_at,
-                   o.amendments, COALESCE(o.queued_at, o.created_at) AS queued_at, s.price AS market_price,
+                   o.amendments, COALESCE(o.queued_at, o.created_at) AS queued_at, o.order_type,
+                   s.price AS market_price,
                    nextval('fills_id_seq') AS fill_id"
     ))
     .bind(fresh_since)
@@ -389,6 +405,49 @@ async fn expire_chunk(
     )
     .await?;
     Ok(orders.len() as u64)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conditional-limit orders at the close
+
+/// Fills the chunk's conditional-limit orders placed before `cutoff` and still open — those
+/// `OrderType::converts_at_close` names — as market orders at the regular close of the day
+/// they were placed for (they are taken only before the open or in the session, so that is
+/// the KST date they were placed on). One whose day has no stored regular close (crawl after
+/// 15:30 writes it) is left to the expiry that follows, as a DAY order.
+async fn convert_chunk(
+    conn: &mut PgConnection,
+    users: &[i64],
+    cutoff: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    if users.is_empty() {
+        return Ok(0);
+    }
+    let orders: Vec<OrderRow> = trading::lock_open_orders(conn, users)
+        .await?
+        .into_iter()
+        .filter(|o| o.order_type.converts_at_close() && o.created_at < cutoff)
+        .collect();
+    if orders.is_empty() {
+        return Ok(0);
+    }
+    let (codes, days): (Vec<String>, Vec<chrono::NaiveDate>) = orders
+        .iter()
+        .map(|o| (o.code.clone(), rules::trade_date(o.created_at)))
+        .unzip();
+    let closes = crate::store::order_types::regular_closes(conn, &codes, &days).await?;
+    let mut plans = Vec::with_capacity(orders.len());
+    for (o, key) in orders.iter().zip(codes.into_iter().zip(days)) {
+        if let Some(close) = closes.get(&key) {
+            plans.push(FillPlan {
+                order: o,
+                price: Price::new(*close)?,
+            });
+        }
+    }
+    let (fills, _) = trading::apply_fills_after(conn, Posting::default(), &plans, now).await?;
+    Ok(fills.len() as u64)
 }
 
 #[cfg(test)]

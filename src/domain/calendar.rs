@@ -168,6 +168,12 @@ const fn hm(h: u32, m: u32) -> NaiveTime {
     }
 }
 
+/// The regular close of a trading day: 15:30, or as a KRX notice shifted it (the first trading
+/// day of a year opens late but closes as usual).
+pub fn regular_close(day: NaiveDate) -> NaiveTime {
+    Session::of(day, false).closes_at
+}
+
 /// True when the date is a listed KRX closure.
 pub fn is_closure(day: NaiveDate) -> bool {
     CLOSURES

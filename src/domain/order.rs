@@ -37,6 +37,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::ledger::{Book, CashDelta, HoldingDelta, Leg, KRW};
+use super::market_data::OrderBook;
 use super::rules::{self, Instrument, Rulebook, SessionState};
 use super::types::text_enum;
 use super::{group_thousands, Invalid, Price, Quantity, StockCode};
@@ -50,8 +51,9 @@ text_enum!(
     OrderKind, "kind", { Market => "market", Limit => "limit" }
 );
 text_enum!(
-    /// DAY expires at the close, GTC rests until filled or cancelled, IOC fills now or cancels.
-    TimeInForce, "tif", { Day => "day", Gtc => "gtc", Ioc => "ioc" }
+    /// DAY expires at the close, GTC rests until filled or cancelled, IOC fills what it can now
+    /// and cancels the rest, FOK fills the whole quantity now or nothing.
+    TimeInForce, "tif", { Day => "day", Gtc => "gtc", Ioc => "ioc", Fok => "fok" }
 );
 text_enum!(
     /// An order's status as stored. A partially filled order is `Open` with a filled quantity.
@@ -77,6 +79,182 @@ impl PartialEq<&str> for Side {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// KRX order types
+
+text_enum!(
+    /// The KRX order type (호가 유형), as stored in `orders.order_type`. See [`OrderType`]'s
+    /// methods for what each one is.
+    OrderType, "type", {
+        Limit => "limit",
+        Market => "market",
+        ConditionalLimit => "conditional_limit",
+        BestLimit => "best_limit",
+        PriorityLimit => "priority_limit",
+    }
+);
+
+impl OrderType {
+    /// Market orders are `Market`; every other type is a limit order once it has its price.
+    pub fn kind(self) -> OrderKind {
+        match self {
+            OrderType::Market => OrderKind::Market,
+            _ => OrderKind::Limit,
+        }
+    }
+
+    /// 최유리지정가 and 최우선지정가 take their limit from the order book at arrival
+    /// ([`book_price`]); the other types carry the price the trader gives (or none, a market
+    /// order).
+    pub fn priced_from_book(self) -> bool {
+        matches!(self, OrderType::BestLimit | OrderType::PriorityLimit)
+    }
+
+    /// IOC and FOK apply to limit, market and best-limit orders (as on KRX); a conditional or
+    /// priority-limit order waits in the book by nature.
+    pub fn takes_immediate_tif(self) -> bool {
+        matches!(
+            self,
+            OrderType::Limit | OrderType::Market | OrderType::BestLimit
+        )
+    }
+
+    /// Only continuous trading has a book to price from, and a conditional limit needs a
+    /// session left to rest in: these types are refused outside the regular session and
+    /// during the closing auction.
+    fn continuous_only(self) -> bool {
+        matches!(
+            self,
+            OrderType::ConditionalLimit | OrderType::BestLimit | OrderType::PriorityLimit
+        )
+    }
+
+    /// 조건부지정가: a limit order in the session; what is still open at the close becomes a
+    /// market order filled at the closing price (settle after the close).
+    pub fn converts_at_close(self) -> bool {
+        self == OrderType::ConditionalLimit
+    }
+
+    /// The name a trader reads in messages, with the Korean term.
+    pub fn label(self) -> &'static str {
+        match self {
+            OrderType::Limit => "limit",
+            OrderType::Market => "market",
+            OrderType::ConditionalLimit => "conditional-limit (조건부지정가)",
+            OrderType::BestLimit => "best-limit (최유리지정가)",
+            OrderType::PriorityLimit => "priority-limit (최우선지정가)",
+        }
+    }
+}
+
+/// The side of the order book a price is taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookSide {
+    Ask,
+    Bid,
+}
+
+impl BookSide {
+    fn name(self) -> &'static str {
+        match self {
+            BookSide::Ask => "ask",
+            BookSide::Bid => "bid",
+        }
+    }
+}
+
+/// Which quote of the book prices an order of this type and side: a best-limit order the
+/// best opposite quote (a buy the best ask, a sell the best bid), a priority-limit order the
+/// best quote of its own side (a buy the best bid, a sell the best ask). `None` for the types
+/// that carry their own price.
+pub fn book_side(order_type: OrderType, side: Side) -> Option<BookSide> {
+    match (order_type, side) {
+        (OrderType::BestLimit, Side::Buy) | (OrderType::PriorityLimit, Side::Sell) => {
+            Some(BookSide::Ask)
+        }
+        (OrderType::BestLimit, Side::Sell) | (OrderType::PriorityLimit, Side::Buy) => {
+            Some(BookSide::Bid)
+        }
+        _ => None,
+    }
+}
+
+/// The limit price an order of this type takes from `book` at arrival: `Ok(None)` for a type
+/// that carries its own price; an error when the side it reads has no quote (a stock at its
+/// upper limit has no asks). The price is then checked like any limit (tick, band) by
+/// [`decide`].
+pub fn book_price(
+    order_type: OrderType,
+    side: Side,
+    code: &StockCode,
+    book: &OrderBook,
+) -> Result<Option<Price>, PlaceError> {
+    let Some(from) = book_side(order_type, side) else {
+        return Ok(None);
+    };
+    let best = match from {
+        BookSide::Ask => book.asks.first(),
+        BookSide::Bid => book.bids.first(),
+    };
+    let level = best.ok_or(PlaceError::EmptyBookSide {
+        code: code.clone(),
+        order_type,
+        side,
+        book_side: from,
+    })?;
+    Ok(Some(Price::new(level.price)?))
+}
+
+/// How many of an order's shares can fill at once at `price`: the fill model's answer, which
+/// [`decide`] asks of every marketable order. Ascend fills a marketable order whole at the
+/// last price, so the answer is the whole quantity. A fill model bounded by traded volume
+/// answers here with less; FOK then cancels unless the answer covers the whole quantity.
+pub fn fillable_now(
+    req: &OrderRequest,
+    _stock: &StockState,
+    _price: Price,
+    _rules: &Rulebook,
+) -> Quantity {
+    req.quantity
+}
+
+/// The rules of the order type for the session: a conditional, best- or priority-limit order
+/// only in continuous trading (a conditional limit also before the open, to rest for the
+/// day's session), none from the closing auction on (the last 10 minutes of the session,
+/// [`rules::closing_auction_starts`]).
+pub fn check_type_in_session(
+    req: &OrderRequest,
+    state: SessionState,
+    now: DateTime<Utc>,
+) -> Result<(), PlaceError> {
+    let t = req.order_type;
+    if !t.continuous_only() {
+        return Ok(());
+    }
+    match state {
+        SessionState::PreOpen if t == OrderType::ConditionalLimit => Ok(()),
+        SessionState::Open => {
+            let local = now.with_timezone(&rules::kst());
+            let auction = rules::closing_auction_starts(local.date_naive());
+            if local.time() >= auction {
+                Err(PlaceError::TypeInClosingAuction {
+                    order_type: t,
+                    from: auction,
+                })
+            } else {
+                Ok(())
+            }
+        }
+        state => Err(PlaceError::TypeOutsideSession {
+            order_type: t,
+            state,
+        }),
+    }
+}
+
+/// Why an FOK order was cancelled at once.
+pub const FOK_REASON: &str = "fok: the whole quantity cannot fill now at the current price";
+
 /// A request to place an order, parsed at the boundary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderRequest {
@@ -89,6 +267,8 @@ pub struct OrderRequest {
     pub idempotency_key: Option<String>,
     /// The trigger of a stop order (`None` for any other order).
     pub stop: Option<Price>,
+    /// Limit or market as `limit` says, or a KRX type given with `--type`.
+    pub order_type: OrderType,
 }
 
 impl OrderRequest {
@@ -103,9 +283,66 @@ impl OrderRequest {
         tif: Option<&str>,
         key: Option<&str>,
     ) -> Result<Self, Invalid> {
+        Self::parse_typed(code, side, quantity, limit, market, None, tif, key)
+    }
+
+    /// [`OrderRequest::parse`] with an order type. Without one, `--limit` makes a limit order
+    /// and `--market` a market order. A market order takes no limit; a limit or conditional
+    /// limit needs one; a best or priority limit takes its price from the book, so none may be
+    /// given. IOC and FOK go with limit, market and best-limit orders only, and a conditional
+    /// limit is a DAY order.
+    #[allow(clippy::too_many_arguments)]
+    pub fn parse_typed(
+        code: &str,
+        side: &str,
+        quantity: &str,
+        limit: Option<&str>,
+        market: bool,
+        order_type: Option<OrderType>,
+        tif: Option<&str>,
+        key: Option<&str>,
+    ) -> Result<Self, Invalid> {
         let code = StockCode::parse(code)?;
         let side: Side = side.parse()?;
         let quantity: Quantity = quantity.parse()?;
+        let order_type = match (order_type, market) {
+            (None, true) => OrderType::Market,
+            (None, false) => OrderType::Limit,
+            (Some(OrderType::Market), _) => {
+                if limit.is_some() {
+                    return Err(Invalid::new("limit", "a market order takes no --limit"));
+                }
+                OrderType::Market
+            }
+            (Some(t), true) => {
+                return Err(Invalid::new(
+                    "type",
+                    format!("a {} order is not a market order: drop --market", t.label()),
+                ))
+            }
+            (Some(t), false) if t.priced_from_book() => {
+                if limit.is_some() {
+                    return Err(Invalid::new(
+                        "limit",
+                        format!(
+                            "a {} order takes its price from the order book at arrival: give no --limit",
+                            t.label()
+                        ),
+                    ));
+                }
+                t
+            }
+            (Some(t), false) => {
+                if limit.is_none() {
+                    return Err(Invalid::new(
+                        "limit",
+                        format!("a {} order needs --limit PRICE", t.label()),
+                    ));
+                }
+                t
+            }
+        };
+        let market = order_type == OrderType::Market;
         let limit = match (limit, market) {
             (Some(_), true) => {
                 return Err(Invalid::new(
@@ -113,16 +350,17 @@ impl OrderRequest {
                     "give either --limit PRICE or --market, not both",
                 ))
             }
-            (None, false) => {
+            (None, false) if !order_type.priced_from_book() => {
                 return Err(Invalid::new(
                     "limit",
                     "give --limit PRICE for a limit order or --market for a market order",
                 ))
             }
             (Some(p), false) => Some(p.parse::<Price>()?),
-            (None, true) => None,
+            (None, _) => None,
         };
         let tif = tif.map(str::parse).transpose()?.unwrap_or(TimeInForce::Day);
+        check_type_and_tif(order_type, tif)?;
         let idempotency_key = key.map(parse_key);
         Ok(OrderRequest {
             code,
@@ -132,15 +370,43 @@ impl OrderRequest {
             tif,
             idempotency_key: idempotency_key.transpose()?,
             stop: None,
+            order_type,
         })
     }
 
     pub fn kind(&self) -> OrderKind {
-        if self.limit.is_some() {
-            OrderKind::Limit
-        } else {
-            OrderKind::Market
+        self.order_type.kind()
+    }
+
+    /// The request with the limit its type takes from the order book ([`book_price`]); as it
+    /// is for a type that carries its own price.
+    pub fn priced_from(mut self, book: &OrderBook) -> Result<Self, PlaceError> {
+        if let Some(price) = book_price(self.order_type, self.side, &self.code, book)? {
+            self.limit = Some(price);
         }
+        Ok(self)
+    }
+}
+
+/// The time in force an order type allows: IOC and FOK only on limit, market and best-limit
+/// orders; a conditional limit only DAY (it converts at the day's close).
+fn check_type_and_tif(t: OrderType, tif: TimeInForce) -> Result<(), Invalid> {
+    match tif {
+        TimeInForce::Ioc | TimeInForce::Fok if !t.takes_immediate_tif() => Err(Invalid::new(
+            "tif",
+            format!(
+                "IOC and FOK apply to limit, market and best-limit orders, not to a {} order",
+                t.label()
+            ),
+        )),
+        TimeInForce::Gtc if t.converts_at_close() => Err(Invalid::new(
+            "tif",
+            format!(
+                "a {} order is a DAY order: what is open at the close fills at the closing price",
+                t.label()
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -225,6 +491,9 @@ pub enum Decision {
     /// An IOC order that cannot fill now: recorded as cancelled with [`IOC_REASON`], nothing
     /// reserved.
     IocCancelled,
+    /// An FOK order whose whole quantity cannot fill now: recorded as cancelled with
+    /// [`FOK_REASON`], nothing reserved.
+    FokCancelled,
     /// Accepted to rest: reserve this much.
     Rest(Reservation),
     /// Accepted and marketable: reserve this much and fill at once at `price`.
@@ -238,7 +507,7 @@ impl Decision {
     /// What an accepted order reserves (nothing for an IOC cancel).
     pub fn reservation(&self) -> Reservation {
         match *self {
-            Decision::IocCancelled => Reservation::NONE,
+            Decision::IocCancelled | Decision::FokCancelled => Reservation::NONE,
             Decision::Rest(r) | Decision::FillNow { reservation: r, .. } => r,
         }
     }
@@ -286,8 +555,28 @@ pub enum PlaceError {
     },
     #[error("kind: a market order cannot be placed {}; place a limit order to rest for the next session", closed_reason(*state))]
     MarketOrderOutsideSession { state: SessionState },
-    #[error("tif: an IOC order cannot be placed {}: it could never fill", closed_reason(*state))]
-    IocOutsideSession { state: SessionState },
+    #[error("tif: an {} order cannot be placed {}: it could never fill", tif.as_str().to_uppercase(), closed_reason(*state))]
+    IocOutsideSession {
+        tif: TimeInForce,
+        state: SessionState,
+    },
+    #[error("type: a {} order cannot be placed {}: {}", order_type.label(), closed_reason(*state), continuous_why(*order_type))]
+    TypeOutsideSession {
+        order_type: OrderType,
+        state: SessionState,
+    },
+    #[error("type: a {} order cannot be placed from {} KST, when the closing single-price auction starts: {}", order_type.label(), from.format("%H:%M"), continuous_why(*order_type))]
+    TypeInClosingAuction {
+        order_type: OrderType,
+        from: chrono::NaiveTime,
+    },
+    #[error("type: the order book of {code} has no {} to price a {} {side}", book_side.name(), order_type.label())]
+    EmptyBookSide {
+        code: StockCode,
+        order_type: OrderType,
+        side: Side,
+        book_side: BookSide,
+    },
     #[error("stop: a stop order without --limit cannot be placed {}: it is a DAY order reserved at the session's upper price limit; give --limit for a stop-limit order", closed_reason(*state))]
     StopMarketOutsideSession { state: SessionState },
     #[error(
@@ -323,6 +612,14 @@ fn closed_reason(state: SessionState) -> &'static str {
     }
 }
 
+fn continuous_why(t: OrderType) -> &'static str {
+    if t.converts_at_close() {
+        "it rests in the continuous session and converts at its close"
+    } else {
+        "it takes its price from the continuous order book at arrival"
+    }
+}
+
 fn fresh_price(
     stock: &StockState,
     now: DateTime<Utc>,
@@ -351,12 +648,15 @@ fn fresh_price(
     Ok(Price::new(price)?)
 }
 
-/// Applies the rulebook to an order request: the stock must be listed and not halted; inside
-/// the session the price must be fresh and the band is around the previous close; outside it
-/// only resting limit orders are taken, with the band around the latest price (the next
-/// session's base); the limit must be on the tick and inside the band; cash (a market buy at
-/// the upper limit, plus commission) or free shares must cover it. A marketable order fills
-/// now; an IOC order that is not marketable is cancelled.
+/// Applies the rulebook to an order request: the stock must be listed and not halted; the
+/// order type must be one the session takes ([`check_type_in_session`]); inside the session
+/// the price must be fresh and the band is around the previous close; outside it only resting
+/// limit orders are taken, with the band around the latest price (the next session's base);
+/// the limit (a best or priority limit's from the book, [`OrderRequest::priced_from`]) must be
+/// on the tick and inside the band; cash (a market or conditional-limit buy at the upper
+/// limit, plus commission) or free shares must cover it. A marketable order fills now; an IOC
+/// order that is not marketable is cancelled, and an FOK order unless its whole quantity can
+/// fill now ([`fillable_now`]).
 pub fn decide(
     req: &OrderRequest,
     available_cash: Decimal,
@@ -378,6 +678,16 @@ pub fn decide(
             name: stock.name.clone(),
         });
     }
+    check_type_in_session(req, state, now)?;
+    if req.kind() == OrderKind::Limit && req.limit.is_none() {
+        return Err(PlaceError::Invalid(Invalid::new(
+            "limit",
+            format!(
+                "a {} order is priced from the order book before it is decided",
+                req.order_type.label()
+            ),
+        )));
+    }
     if let Some(limit) = req.limit {
         rules::check_tick(stock.instrument.kind, limit)?;
     }
@@ -394,8 +704,11 @@ pub fn decide(
         if req.limit.is_none() {
             return Err(PlaceError::MarketOrderOutsideSession { state });
         }
-        if req.tif == TimeInForce::Ioc {
-            return Err(PlaceError::IocOutsideSession { state });
+        if matches!(req.tif, TimeInForce::Ioc | TimeInForce::Fok) {
+            return Err(PlaceError::IocOutsideSession {
+                tif: req.tif,
+                state,
+            });
         }
         let base = stock.price.ok_or_else(|| PlaceError::NoPrice {
             code: stock.code.clone(),
@@ -425,12 +738,19 @@ pub fn decide(
     if fill_at.is_none() && req.tif == TimeInForce::Ioc {
         return Ok(Decision::IocCancelled);
     }
+    if req.tif == TimeInForce::Fok {
+        let whole = fill_at.is_some_and(|p| fillable_now(req, stock, p, rules_) == req.quantity);
+        if !whole {
+            return Ok(Decision::FokCancelled);
+        }
+    }
     let reservation = match req.side {
         Side::Buy => {
-            // A market buy reserves at the upper limit; the difference is released on fill.
+            // A market buy reserves at the upper limit; the difference is released on fill. So
+            // does a conditional limit, which may become a market order at the close.
             let at_price = match req.limit {
-                Some(l) => l,
-                None => Price::new(band.upper)?,
+                Some(l) if !req.order_type.converts_at_close() => l,
+                _ => Price::new(band.upper)?,
             };
             let need = rules::buy_reservation(at_price, req.quantity, rules_.commission_rate).get();
             if need > available_cash {
@@ -1039,6 +1359,8 @@ pub enum ModifyError {
     Ioc,
     #[error("stop: a dormant stop order cannot be modified; cancel it and place a new one")]
     DormantStop,
+    #[error("type: a conditional-limit order reserves for its fill at the close and cannot be modified; cancel it and place a new one")]
+    Conditional,
     #[error(
         "{field}: the order already has these terms ({quantity} at {limit}): nothing to modify"
     )]
@@ -1167,6 +1489,7 @@ impl Order {
                 tif: self.tif,
                 idempotency_key: None,
                 stop: None,
+                order_type: OrderType::Limit,
             };
             // The order keeps the commission rate it was placed with; its own reservation is
             // free to be used again.
@@ -1853,6 +2176,147 @@ mod tests {
         );
     }
 
+    fn book(asks: &[i64], bids: &[i64]) -> OrderBook {
+        let level = |p: &i64| crate::domain::market_data::Level {
+            price: Decimal::from(*p),
+            quantity: 100,
+        };
+        OrderBook {
+            asks: asks.iter().map(level).collect(),
+            bids: bids.iter().map(level).collect(),
+        }
+    }
+
+    fn typed(
+        side: &str,
+        limit: Option<&str>,
+        t: OrderType,
+        tif: &str,
+    ) -> Result<OrderRequest, Invalid> {
+        OrderRequest::parse_typed("005930", side, "10", limit, false, Some(t), Some(tif), None)
+    }
+
+    #[test]
+    fn best_and_priority_limits_take_their_price_from_the_book() {
+        let code = StockCode::parse("005930").unwrap();
+        let b = book(&[10_050, 10_100], &[10_000, 9_990]);
+        let price = |t, side| book_price(t, side, &code, &b).unwrap();
+        // 최유리지정가: the best opposite quote; 최우선지정가: the best quote of its own side.
+        assert_eq!(price(OrderType::BestLimit, Side::Buy), Some(p(10_050)));
+        assert_eq!(price(OrderType::BestLimit, Side::Sell), Some(p(10_000)));
+        assert_eq!(price(OrderType::PriorityLimit, Side::Buy), Some(p(10_000)));
+        assert_eq!(price(OrderType::PriorityLimit, Side::Sell), Some(p(10_050)));
+        for t in [
+            OrderType::Limit,
+            OrderType::Market,
+            OrderType::ConditionalLimit,
+        ] {
+            assert_eq!(price(t, Side::Buy), None, "{t}");
+        }
+        // A stock at its upper limit has no asks: nothing to price a best-limit buy from.
+        let at_upper = book(&[], &[13_000]);
+        let e = book_price(OrderType::BestLimit, Side::Buy, &code, &at_upper).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "type: the order book of 005930 has no ask to price a best-limit (최유리지정가) buy"
+        );
+        assert!(book_price(OrderType::PriorityLimit, Side::Buy, &code, &at_upper).is_ok());
+        let r = typed("buy", None, OrderType::BestLimit, "day")
+            .unwrap()
+            .priced_from(&b)
+            .unwrap();
+        assert_eq!((r.limit, r.kind()), (Some(p(10_050)), OrderKind::Limit));
+        let plain = req("buy", "1", Some("9900"), "day")
+            .priced_from(&b)
+            .unwrap();
+        assert_eq!(plain.limit, Some(p(9_900)));
+    }
+
+    #[test]
+    fn each_type_takes_its_own_price_and_conditions() {
+        let field = |r: Result<OrderRequest, Invalid>| r.unwrap_err().field;
+        assert_eq!(
+            field(typed("buy", Some("10000"), OrderType::BestLimit, "day")),
+            "limit"
+        );
+        assert_eq!(
+            field(typed("buy", Some("10000"), OrderType::PriorityLimit, "day")),
+            "limit"
+        );
+        assert_eq!(
+            field(typed("buy", None, OrderType::ConditionalLimit, "day")),
+            "limit"
+        );
+        assert_eq!(
+            field(typed("buy", Some("10000"), OrderType::Market, "day")),
+            "limit"
+        );
+        assert_eq!(field(typed("buy", None, OrderType::Limit, "day")), "limit");
+        // IOC and FOK: limit, market and best-limit orders only; a conditional limit is DAY.
+        assert_eq!(
+            field(typed("buy", None, OrderType::PriorityLimit, "ioc")),
+            "tif"
+        );
+        assert_eq!(
+            field(typed("buy", None, OrderType::PriorityLimit, "fok")),
+            "tif"
+        );
+        assert_eq!(
+            field(typed(
+                "buy",
+                Some("10000"),
+                OrderType::ConditionalLimit,
+                "fok"
+            )),
+            "tif"
+        );
+        assert_eq!(
+            field(typed(
+                "buy",
+                Some("10000"),
+                OrderType::ConditionalLimit,
+                "gtc"
+            )),
+            "tif"
+        );
+        assert!(typed("buy", None, OrderType::BestLimit, "fok").is_ok());
+        assert!(typed("buy", None, OrderType::Market, "ioc").is_ok());
+        assert!(typed("buy", Some("10000"), OrderType::Limit, "fok").is_ok());
+        assert!(typed("buy", None, OrderType::PriorityLimit, "gtc").is_ok());
+        let e = OrderRequest::parse_typed(
+            "005930",
+            "buy",
+            "1",
+            None,
+            true,
+            Some(OrderType::BestLimit),
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "type");
+        // Without a type, --limit and --market say it, as before.
+        assert_eq!(req("buy", "1", None, "day").order_type, OrderType::Market);
+        assert_eq!(
+            req("buy", "1", Some("1000"), "day").order_type,
+            OrderType::Limit
+        );
+        for t in [
+            "limit",
+            "market",
+            "conditional_limit",
+            "best_limit",
+            "priority_limit",
+        ] {
+            assert_eq!(t.parse::<OrderType>().unwrap().as_str(), t);
+        }
+        assert_eq!("fok".parse::<TimeInForce>().unwrap(), TimeInForce::Fok);
+        assert_eq!(
+            serde_json::to_string(&OrderType::ConditionalLimit).unwrap(),
+            "\"conditional_limit\""
+        );
+    }
+
     #[test]
     fn a_stop_trigger_must_be_on_the_tick_in_the_band_and_beyond_the_last_price() {
         let refused = |side: &str, stop: &str| match decide_now(
@@ -2007,6 +2471,118 @@ mod tests {
         assert!(o.with_stop(Some(p(10_500)), true).unwrap().is_triggered());
     }
 
+    #[test]
+    fn continuous_types_are_taken_in_the_session_before_the_closing_auction() {
+        let kst = |d: u32, h: u32, m: u32| {
+            rules::kst_instant(
+                NaiveDate::from_ymd_opt(2026, 11, d).unwrap(),
+                chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap(),
+            )
+        };
+        let cond = typed("buy", Some("10000"), OrderType::ConditionalLimit, "day").unwrap();
+        let best = typed("buy", None, OrderType::BestLimit, "day").unwrap();
+        let prio = typed("sell", None, OrderType::PriorityLimit, "day").unwrap();
+        let limit = req("buy", "1", Some("10000"), "day");
+        let open = SessionState::Open;
+        for r in [&cond, &best, &prio, &limit] {
+            assert!(check_type_in_session(r, open, kst(24, 15, 19)).is_ok());
+        }
+        for r in [&cond, &best, &prio] {
+            let e = check_type_in_session(r, open, kst(24, 15, 20)).unwrap_err();
+            assert!(matches!(e, PlaceError::TypeInClosingAuction { .. }), "{e}");
+        }
+        assert!(check_type_in_session(&limit, open, kst(24, 15, 25)).is_ok());
+        assert_eq!(
+            check_type_in_session(&cond, open, kst(24, 15, 20)).unwrap_err().to_string(),
+            "type: a conditional-limit (조건부지정가) order cannot be placed from 15:20 KST, when the closing single-price auction starts: it rests in the continuous session and converts at its close"
+        );
+        // The exam day 2026-11-19 closes at 16:30: its closing auction starts at 16:20.
+        assert!(check_type_in_session(&best, open, kst(19, 16, 19)).is_ok());
+        assert!(check_type_in_session(&best, open, kst(19, 16, 20)).is_err());
+        // Before the open a conditional limit rests for the day's session; the book types wait.
+        assert!(check_type_in_session(&cond, SessionState::PreOpen, kst(24, 8, 30)).is_ok());
+        let e = check_type_in_session(&best, SessionState::PreOpen, kst(24, 8, 30)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "type: a best-limit (최유리지정가) order cannot be placed before the regular session (09:00 KST): it takes its price from the continuous order book at arrival"
+        );
+        for state in [SessionState::AfterClose, SessionState::ClosedDay] {
+            for r in [&cond, &best, &prio] {
+                assert!(matches!(
+                    check_type_in_session(r, state, kst(24, 16, 0)),
+                    Err(PlaceError::TypeOutsideSession { .. })
+                ));
+            }
+            assert!(check_type_in_session(&limit, state, kst(24, 16, 0)).is_ok());
+        }
+    }
+
+    #[test]
+    fn fok_fills_whole_or_is_cancelled_reserving_nothing() {
+        let fok = |limit: Option<&str>| {
+            OrderRequest::parse(
+                "005930",
+                "buy",
+                "10",
+                limit,
+                limit.is_none(),
+                Some("fok"),
+                None,
+            )
+            .unwrap()
+        };
+        let s = stock(10_000);
+        let d = decide_now(&fok(Some("9900")), 1_000_000, 0, &s).unwrap();
+        assert_eq!(d, Decision::FokCancelled);
+        assert!(d.reservation().is_none());
+        // Ascend's fill model fills a marketable order whole: FOK fills like IOC.
+        assert_eq!(
+            fillable_now(&fok(Some("10000")), &s, p(10_000), &Rulebook::default()),
+            q(10)
+        );
+        let d = decide_now(&fok(Some("10000")), 1_000_000, 0, &s).unwrap();
+        assert!(matches!(d, Decision::FillNow { price, .. } if price == p(10_000)));
+        let d = decide_now(&fok(None), 1_000_000, 0, &s).unwrap();
+        assert!(matches!(d, Decision::FillNow { .. }));
+        let e = decide(
+            &fok(Some("10000")),
+            dec!(1000000),
+            Shares::default(),
+            &s,
+            &Rulebook::default(),
+            SessionState::AfterClose,
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "tif: an FOK order cannot be placed after the regular session closed (15:30 KST): it could never fill"
+        );
+    }
+
+    #[test]
+    fn a_conditional_buy_reserves_at_the_upper_limit_and_a_book_type_needs_its_price() {
+        let cond = typed("buy", Some("9900"), OrderType::ConditionalLimit, "day").unwrap();
+        let d = decide_now(&cond, 1_000_000, 0, &stock(10_000)).unwrap();
+        // It may become a market order at the close: 10 × 13,000 (the upper limit) + 19.
+        assert_eq!(
+            d,
+            Decision::Rest(Reservation {
+                cash: dec!(130019),
+                shares: 0
+            })
+        );
+        let sell = typed("sell", Some("10100"), OrderType::ConditionalLimit, "day").unwrap();
+        let d = decide_now(&sell, 0, 10, &stock(10_000)).unwrap();
+        assert_eq!(d.reservation().shares, 10);
+        let unpriced = typed("buy", None, OrderType::BestLimit, "day").unwrap();
+        let e = decide_now(&unpriced, 1_000_000, 0, &stock(10_000)).unwrap_err();
+        assert!(
+            matches!(e, PlaceError::Invalid(ref i) if i.field == "limit"),
+            "{e}"
+        );
+    }
+
     mod conservation {
         use super::*;
         use proptest::prelude::*;
@@ -2029,7 +2605,7 @@ mod tests {
                     any::<bool>(),
                     1..30i64,
                     prop::option::of(-20..20i64),
-                    0..3u8
+                    0..4u8
                 )
                     .prop_map(|(b, q, l, t)| Step::Place(b, q, l, t)),
                 (0..8usize, 1..40i64, 0..5i64).prop_map(|(i, q, t)| Step::Fill(i, q, t)),
@@ -2110,7 +2686,7 @@ mod tests {
                     match st {
                         Step::Place(buy, qty, ticks, tif) => {
                             let limit = ticks.map(|t| (10_000 + 10 * t).to_string());
-                            let tif = ["day", "gtc", "ioc"][tif as usize];
+                            let tif = ["day", "gtc", "ioc", "fok"][tif as usize];
                             let r = req(if buy { "buy" } else { "sell" }, &qty.to_string(), limit.as_deref(), tif);
                             let shares = Shares { available: b.holding.available, reserved: b.holding.reserved };
                             let d = decide(&r, b.cash.available, shares, &s, &Rulebook::default(), SessionState::Open, now());
@@ -2120,7 +2696,9 @@ mod tests {
                             b.cash += reservation.cash_delta();
                             b.holding += reservation.holding_delta();
                             match d {
-                                Decision::IocCancelled => prop_assert!(reservation.is_none()),
+                                Decision::IocCancelled | Decision::FokCancelled => {
+                                    prop_assert!(reservation.is_none())
+                                }
                                 Decision::Rest(_) => b.open.push(o),
                                 Decision::FillNow { price, .. } => {
                                     b.apply_fill(&mut o, price, r.quantity);

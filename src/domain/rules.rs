@@ -264,6 +264,15 @@ pub const CLOSE: NaiveTime = match NaiveTime::from_hms_opt(15, 30, 0) {
     None => unreachable!(),
 };
 
+/// The closing single-price auction (장 마감 동시호가) takes the last 10 minutes of the regular
+/// session: 15:20–15:30 KST on a normal day.
+pub const CLOSING_AUCTION: chrono::Duration = chrono::Duration::minutes(10);
+
+/// When the closing auction of a trading day starts: [`CLOSING_AUCTION`] before its close.
+pub fn closing_auction_starts(day: NaiveDate) -> NaiveTime {
+    super::calendar::regular_close(day) - CLOSING_AUCTION
+}
+
 /// The KRX after-market opens at 16:00 KST (continuous trading to 20:00).
 pub const AFTER_MARKET_OPEN: NaiveTime = match NaiveTime::from_hms_opt(16, 0, 0) {
     Some(t) => t,

@@ -324,7 +324,7 @@ macro_rules! text_enum {
     ($(#[$m:meta])* $name:ident, $field:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "lowercase")]
+        #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
         impl $name {
@@ -358,7 +358,7 @@ macro_rules! text_enum {
 
 pub(crate) use text_enum;
 
-pub use super::order::{OrderKind, OrderStatus, Side, TimeInForce};
+pub use super::order::{OrderKind, OrderStatus, OrderType, Side, TimeInForce};
 
 /// The two KRX markets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

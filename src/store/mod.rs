@@ -8,6 +8,7 @@ pub mod amendments;
 pub mod audit;
 pub mod ledger;
 pub mod market;
+pub mod order_types;
 pub mod portfolio;
 pub mod settings;
 pub mod snapshots;

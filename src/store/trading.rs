@@ -11,7 +11,7 @@ use sqlx::{FromRow, PgConnection};
 pub use super::ledger::FillRow;
 use super::ledger::{self, Entry, EntryKind, Posting};
 use crate::domain::order::{self, Order, OrderStatus, Position, Reservation, StockState};
-use crate::domain::{rules, OrderKind, Price, Quantity, Side, StockCode, TimeInForce};
+use crate::domain::{rules, OrderKind, OrderType, Price, Quantity, Side, StockCode, TimeInForce};
 use crate::error::{Error, Result};
 
 /// A user's cash account, locked.
@@ -256,13 +256,17 @@ pub struct OrderRow {
     /// When it took its place in the time priority of its price: when it was placed, or when
     /// a modify last changed its price.
     pub queued_at: DateTime<Utc>,
+    /// The KRX order type (a best or priority limit with the limit the book gave it).
+    #[sqlx(try_from = "String")]
+    pub order_type: OrderType,
 }
 
 macro_rules! order_columns {
     () => {
         "id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status, \
      filled_quantity, reserved_cash, reserved_shares, idempotency_key, reason, created_at, closed_at, \
-     sell_tax_exempt, stop_price, triggered_at, amendments, COALESCE(queued_at, created_at) AS queued_at"
+     sell_tax_exempt, stop_price, triggered_at, amendments, COALESCE(queued_at, created_at) AS queued_at, \
+     order_type"
     };
 }
 
@@ -378,11 +382,12 @@ pub struct NewOrderRow {
     /// A stop order's trigger (written by [`write_placements`]; the guarded inserts of
     /// place-order's short path take no stop order).
     pub stop: Option<Price>,
+    pub order_type: OrderType,
 }
 
 // The guarded inserts below (a resting order, an immediate fill) share their parameters —
 // $1..$8 the order, $9/$10 its reservation (cash, shares), which is the guard, $11 the key,
-// $12 the time, $13 the tax exemption — and, for a sell, the account lock taken before the holding.
+// $12 the time, $13 the tax exemption, $14 the order type — and, for a sell, the account lock taken before the holding.
 macro_rules! lock_open_account {
     () => {
         "account AS (
@@ -409,6 +414,7 @@ fn bind_guarded<'q, O>(
         .bind(r.idempotency_key.as_deref())
         .bind(at)
         .bind(r.sell_tax_exempt)
+        .bind(r.order_type.as_str())
 }
 
 /// A guarded insert that lost its idempotency key to a concurrent placement wrote nothing:
@@ -442,8 +448,9 @@ pub async fn insert_resting_order(
                 $cte,
                 "
                  INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
-                                     reserved_cash, reserved_shares, idempotency_key, created_at, sell_tax_exempt)
-                 SELECT user_id, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13 FROM held
+                                     reserved_cash, reserved_shares, idempotency_key, created_at, sell_tax_exempt,
+                                     order_type)
+                 SELECT user_id, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14 FROM held
                  RETURNING ",
                 order_columns!()
             )
@@ -500,8 +507,9 @@ pub async fn lock_and_insert_filled_order(
                 ",
                  ins AS (
                      INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
-                                         filled_quantity, idempotency_key, created_at, closed_at, sell_tax_exempt)
-                     SELECT user_id, $2, $3, $4, $5, $6, $7, $8, 'filled', $6, $11, $12, $12, $13 FROM held
+                                         filled_quantity, idempotency_key, created_at, closed_at, sell_tax_exempt,
+                                         order_type)
+                     SELECT user_id, $2, $3, $4, $5, $6, $7, $8, 'filled', $6, $11, $12, $12, $13, $14 FROM held
                      RETURNING ",
                 order_columns!(),
                 ")
@@ -672,7 +680,7 @@ pub async fn write_placements(
 /// the fills: the balances need hold only after both. Plans apply in order: a sell's cost
 /// basis includes the shares bought by earlier plans. Returns the fills and the orders as
 /// filled. The caller holds the account locks of every user involved and the order locks.
-async fn apply_fills_after(
+pub async fn apply_fills_after(
     conn: &mut PgConnection,
     before: Posting,
     plans: &[FillPlan<'_>],
@@ -865,13 +873,13 @@ async fn insert_orders(
     let f = |g: fn(&OrderInsert) -> String| orders.iter().map(|o| g(o)).collect::<Vec<String>>();
     let mut rows: Vec<OrderRow> = sqlx::query_as::<_, OrderRow>(concat!("INSERT INTO orders (id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
                              reserved_cash, reserved_shares, idempotency_key, reason, sell_tax_exempt,
-                             stop_price, created_at, closed_at)
+                             stop_price, order_type, created_at, closed_at)
          SELECT t.*, $15, CASE WHEN t.status = 'open' THEN NULL ELSE $15::timestamptz END
          FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
                      $8::numeric[], $9::numeric[], $10::text[], $11::numeric[], $12::bigint[], $13::text[], $14::text[],
-                     $16::boolean[], $17::numeric[])
+                     $16::boolean[], $17::numeric[], $18::text[])
               AS t(id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
-                   reserved_cash, reserved_shares, idempotency_key, reason, sell_tax_exempt, stop_price)
+                   reserved_cash, reserved_shares, idempotency_key, reason, sell_tax_exempt, stop_price, order_type)
          RETURNING ", order_columns!()))
     .bind(&ids)
     .bind(orders.iter().map(|o| o.row.user_id).collect::<Vec<_>>())
@@ -890,6 +898,7 @@ async fn insert_orders(
     .bind(at)
     .bind(orders.iter().map(|o| o.row.sell_tax_exempt).collect::<Vec<_>>())
     .bind(orders.iter().map(|o| o.row.stop.map(Price::get)).collect::<Vec<_>>())
+    .bind(f(|o| o.row.order_type.to_string()))
     .fetch_all(&mut *conn)
     .await
     .map_err(|e| match crate::error::violated_constraint(&e) {

@@ -7,9 +7,10 @@ use serde::Serialize;
 
 use crate::output::{money, opt_money, render, render_one, time, Tabular};
 use crate::{io_err, Ctx};
+use ascend::app::market::SourceSpec;
 use ascend::app::{self, orders::OrderRequest};
 use ascend::app::{FillRow, OrderRow};
-use ascend::domain::Side;
+use ascend::domain::{OrderType, Side};
 use ascend::{exit, Error};
 
 /// Place an order. Examples:
@@ -18,6 +19,8 @@ use ascend::{exit, Error};
 ///   ascend place-order 000660 buy 3 --limit 178000 --tif gtc --key 2026-11-24-rebalance-1
 ///   ascend place-order 005930 sell 10 --stop 54000              (stop-market, DAY only)
 ///   ascend place-order 005930 buy 10 --stop 57500 --limit 57600 --tif gtc   (stop-limit)
+///   ascend place-order 005930 buy 10 --type conditional --limit 55800
+///   ascend place-order 005930 buy 10 --type best --tif fok --source sim:7
 ///
 /// Limit prices must sit on the KRX tick for their level and inside today's ±30% band.
 /// A marketable order inside the session (09:00–15:30 KST) with a fresh price fills at once at
@@ -29,6 +32,15 @@ use ascend::{exit, Error};
 /// trigger, at or below a sell's; it then becomes a market order (no --limit) or a limit
 /// order, and fills in the same settle when it can. It reserves when placed, as the order it
 /// becomes; a stop-market order is DAY only, placed during the session.
+///
+/// KRX order types (--type): limit and market as above; conditional (조건부지정가) a limit
+/// order in the session whose open part fills at the closing price when settle runs after
+/// the close (a buy reserves at the upper limit, as a market buy); best (최유리지정가) priced
+/// at the best opposite quote of the order book --source gives, priority (최우선지정가) at the
+/// best quote of its own side, then normal limit orders. Conditional, best and priority
+/// orders are taken in the session before the closing auction (15:20 KST); a conditional one
+/// also before the open. IOC and FOK go with limit, market and best orders; an FOK order that
+/// cannot fill whole now is cancelled (exit 0, status cancelled).
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct PlaceOrder {
@@ -45,7 +57,7 @@ pub struct PlaceOrder {
     /// email,code,side,quantity,limit,tif,key — limit empty for a market order; tif and key
     /// may be empty. Failed rows are reported as `row N: reason`; the others stay written;
     /// exit 1 when any row failed.
-    #[arg(long, conflicts_with_all = ["code", "limit", "market", "tif", "key", "stop"])]
+    #[arg(long, conflicts_with_all = ["code", "limit", "market", "tif", "key", "stop", "order_type"])]
     file: Option<std::path::PathBuf>,
     /// Limit price in won.
     #[arg(long, allow_hyphen_values = true)]
@@ -56,11 +68,23 @@ pub struct PlaceOrder {
     /// Stop order: dormant until the last price touches TRIGGER (a buy stop at or above it,
     /// must be above the last price; a sell stop at or below it, must be below), then a market
     /// order, or a limit order with --limit. DAY or GTC (a stop without --limit: DAY only).
-    #[arg(long, value_name = "TRIGGER", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "TRIGGER",
+        allow_hyphen_values = true,
+        conflicts_with = "order_type"
+    )]
     stop: Option<String>,
+    /// KRX order type (default limit with --limit, market with --market).
+    #[arg(long = "type", value_enum)]
+    order_type: Option<OrderTypeArg>,
     /// Time in force (default day).
     #[arg(long, value_enum)]
     tif: Option<TifArg>,
+    /// Where a best or priority order's order book (호가) comes from: naver, replay:DIR or
+    /// sim[:SEED]. Other orders do not ask it.
+    #[arg(long, env = "ASCEND_SOURCE", default_value = "naver", value_parser = crate::source_arg::SourceArg)]
+    source: String,
     /// Idempotency key: the same key with the same parameters returns the original order and
     /// writes nothing; with different parameters it is rejected.
     #[arg(long)]
@@ -81,6 +105,34 @@ enum TifArg {
     Gtc,
     /// Fill now (what can) or cancel.
     Ioc,
+    /// Fill the whole quantity now or cancel.
+    Fok,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OrderTypeArg {
+    /// 지정가: at the limit or better.
+    Limit,
+    /// 시장가: at the current price.
+    Market,
+    /// 조건부지정가: a limit order; what is open at the close fills at the closing price.
+    Conditional,
+    /// 최유리지정가: priced at the best opposite quote (a buy at the best ask).
+    Best,
+    /// 최우선지정가: priced at the best quote of its side (a buy at the best bid).
+    Priority,
+}
+
+impl OrderTypeArg {
+    fn order_type(self) -> OrderType {
+        match self {
+            OrderTypeArg::Limit => OrderType::Limit,
+            OrderTypeArg::Market => OrderType::Market,
+            OrderTypeArg::Conditional => OrderType::ConditionalLimit,
+            OrderTypeArg::Best => OrderType::BestLimit,
+            OrderTypeArg::Priority => OrderType::PriorityLimit,
+        }
+    }
 }
 
 impl SideArg {
@@ -98,6 +150,7 @@ impl TifArg {
             TifArg::Day => "day",
             TifArg::Gtc => "gtc",
             TifArg::Ioc => "ioc",
+            TifArg::Fok => "fok",
         }
     }
 }
@@ -112,6 +165,7 @@ impl Tabular for OrderView {
             "created",
             "code",
             "side",
+            "type",
             "kind",
             "tif",
             "quantity",
@@ -127,6 +181,7 @@ impl Tabular for OrderView {
     }
     fn optional() -> &'static [&'static str] {
         &[
+            "type",
             "kind",
             "tif",
             "triggered",
@@ -148,6 +203,7 @@ impl Tabular for OrderView {
             time(o.created_at, h),
             o.code.clone(),
             o.side.to_string(),
+            o.order_type.to_string(),
             o.kind.to_string(),
             o.tif.to_string(),
             money(o.quantity.into(), h),
@@ -218,14 +274,25 @@ impl PlaceOrder {
             self.key.as_deref(),
         );
         let req = match self.stop.as_deref() {
-            None => OrderRequest::parse(code, side, quantity, limit, self.market, tif, key)?,
+            None => OrderRequest::parse_typed(
+                code,
+                side,
+                quantity,
+                limit,
+                self.market,
+                self.order_type.map(OrderTypeArg::order_type),
+                tif,
+                key,
+            )?,
             Some(stop) => {
                 OrderRequest::parse_stop(code, side, quantity, stop, limit, self.market, tif, key)?
             }
         };
+        let source: SourceSpec = self.source.parse()?;
         let actor = ctx.actor()?;
         let app = ctx.app().await?;
         let user = app::resolve(&app, &actor).await?;
+        let req = app::orders::price_from_book(&app, user.id, req, &source).await?;
         let placed = app::orders::place(&app, user.id, &req).await?;
         let o = &placed.order;
         render_one(out, ctx.format, &placed, |h| {
@@ -234,6 +301,7 @@ impl PlaceOrder {
                 ("status", o.status.to_string()),
                 ("code", o.code.clone()),
                 ("side", o.side.to_string()),
+                ("type", o.order_type.to_string()),
                 ("quantity", money(o.quantity.into(), h)),
                 (
                     "limit",

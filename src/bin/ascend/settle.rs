@@ -11,7 +11,9 @@ use ascend::{exit, Error};
 
 /// Fill every resting limit order crossed by the latest fresh price (buys at min(limit, price),
 /// sells at max(limit, price)), during the regular session only. With --close, after 15:30 KST,
-/// also expire DAY orders and release their reservations. Safe to run twice and concurrently.
+/// also expire DAY orders and release their reservations. After a session's close, its
+/// conditional-limit orders still open fill first at its closing price (the regular close
+/// crawl-stocks stores after 15:30). Safe to run twice and concurrently.
 #[derive(Debug, Args)]
 pub struct Settle {
     /// Also expire DAY orders (after the close only).
@@ -39,6 +41,7 @@ impl Settle {
             vec![
                 ("session", s.session.clone()),
                 ("filled", s.filled.to_string()),
+                ("conditional filled at the close", s.converted.to_string()),
                 ("expired", s.expired.to_string()),
                 ("skipped as stale", s.skipped_stale.to_string()),
                 ("busy users retried", s.retried_busy.to_string()),
