@@ -853,8 +853,8 @@ async fn an_order_that_waited_for_a_deletion_is_refused(pool: PgPool) {
     let app = app_at(&pool, SESSION);
     seed_stocks(&app).await;
     let u = user(&app, "going@example.com", 10_000_000).await;
-    // The deletion holds the account lock while two orders come in: one that would rest (the
-    // short path, read before the deletion commits) and one that would fill (the locked path).
+    // The deletion holds the account lock while two orders come in, one that would rest and one
+    // that would fill, both decided on the account as read before the deletion commits.
     let mut tx = pool.begin().await.unwrap();
     ascend::store::trading::lock_account(&mut tx, u)
         .await

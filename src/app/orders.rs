@@ -116,12 +116,13 @@ fn check_replay(req: &OrderRequest, key: &str, prev: &OrderRow) -> Result<()> {
 /// the locks held.
 pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed> {
     let now = app.clock.now();
-    let state = session_now(app, now).await?;
-    if req.idempotency_key.is_none() {
-        if let Some(placed) = place_checked(app, user_id, req, now, state).await? {
-            return Ok(placed);
-        }
-    }
+    let state = match req.idempotency_key {
+        None => match place_checked(app, user_id, req, now).await? {
+            Checked::Placed(placed) => return Ok(placed),
+            Checked::Changed(state) => state,
+        },
+        Some(_) => session_now(app, now).await?,
+    };
     place_locked(app, user_id, req, now, state).await
 }
 
@@ -132,19 +133,25 @@ async fn session_now(app: &App, now: DateTime<Utc>) -> Result<SessionState> {
     Ok(rules::session_state_in(now, &calendar)?)
 }
 
-/// [`place`] decided on rows read without locks and written with checked locks: Some when the
-/// order was placed, None when what the decision read has changed and the locked path must
-/// decide. A rejection is final: it was decided on committed state, as the locked path would
-/// have decided it a moment earlier.
+/// What became of [`place_checked`]: placed, or the session it was decided in, for the locked
+/// path to decide again because what the decision read has changed.
+enum Checked {
+    Placed(Placed),
+    Changed(SessionState),
+}
+
+/// [`place`] decided on rows read without locks (with the calendar, in the same round trip)
+/// and written with checked locks. A rejection is final: it was decided on committed state, as
+/// the locked path would have decided it a moment earlier.
 async fn place_checked(
     app: &App,
     user_id: i64,
     req: &OrderRequest,
     now: DateTime<Utc>,
-    state: SessionState,
-) -> Result<Option<Placed>> {
+) -> Result<Checked> {
     let mut conn = app.pool.acquire().await?;
     let seen = trading::order_context(&mut conn, user_id, &req.code).await?;
+    let state = rules::session_state_in(now, &seen.calendar)?;
     let stock = seen.stock.ok_or_else(|| unknown_stock(&req.code))?;
     let shares = Shares {
         available: seen.shares.0,
@@ -155,13 +162,14 @@ async fn place_checked(
     let written =
         trading::write_placements(&mut conn, &[placement(row, decision)], Locks::Checked, now)
             .await?;
-    Ok(written
-        .and_then(|mut w| w.pop())
-        .map(|(order, fill)| Placed {
+    Ok(match written.and_then(|mut w| w.pop()) {
+        Some((order, fill)) => Checked::Placed(Placed {
             order,
             fill,
             replayed: false,
-        }))
+        }),
+        None => Checked::Changed(state),
+    })
 }
 
 /// The locked path of [`place`]: one transaction that starts with the account lock.

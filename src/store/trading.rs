@@ -10,6 +10,7 @@ use sqlx::{FromRow, PgConnection};
 
 pub use super::ledger::FillRow;
 use super::ledger::{self, Entry, EntryKind, Posting};
+use crate::domain::calendar::Calendar;
 use crate::domain::order::{self, Order, OrderStatus, Position, Reservation, StockState};
 use crate::domain::{rules, OrderKind, Price, Quantity, Side, StockCode, TimeInForce};
 use crate::error::{Error, Result};
@@ -117,11 +118,12 @@ pub async fn lock_account_and_stock(
 }
 
 /// What placing an order depends on, read without locks in one round trip: the account, the
-/// stock and the user's shares of it (available, reserved).
+/// stock, the user's shares of it (available, reserved) and the trading calendar.
 pub struct OrderContext {
     pub account: AccountRow,
     pub stock: Option<StockRow>,
     pub shares: (i64, i64),
+    pub calendar: Calendar,
 }
 
 pub async fn order_context(
@@ -135,16 +137,20 @@ pub async fn order_context(
         row: AccountStockRow,
         held_available: Option<i64>,
         held_reserved: Option<i64>,
+        bar_dates: Vec<NaiveDate>,
     }
-    let r = sqlx::query_as::<_, Row>(
+    let r = sqlx::query_as::<_, Row>(concat!(
         "SELECT a.user_id, a.available, a.reserved,
                 s.code, s.name, s.market, s.price, s.prev_close, s.price_at, s.listed,
                 s.kind, s.leverage, s.listed_on, s.halted,
-                h.available AS held_available, h.reserved AS held_reserved
+                h.available AS held_available, h.reserved AS held_reserved,
+                ARRAY(",
+        kospi_bar_dates!(),
+        ") AS bar_dates
          FROM accounts a LEFT JOIN stocks s ON s.code = $2
               LEFT JOIN holdings h ON h.user_id = a.user_id AND h.code = $2
-         WHERE a.user_id = $1 AND a.closed_at IS NULL",
-    )
+         WHERE a.user_id = $1 AND a.closed_at IS NULL"
+    ))
     .bind(user_id)
     .bind(code.as_str())
     .fetch_optional(&mut *conn)
@@ -154,6 +160,7 @@ pub async fn order_context(
         account: r.row.account,
         shares: (r.held_available.unwrap_or(0), r.held_reserved.unwrap_or(0)),
         stock: r.row.stock(),
+        calendar: Calendar::from_bar_dates(r.bar_dates),
     })
 }
 
