@@ -803,7 +803,9 @@ macro_rules! placements_insert {
     };
 }
 
-/// Inserts a batch of orders in one statement; returns them in the order given. Under
+/// Inserts a batch of orders in one statement; returns them in the order given. Every read of
+/// accounts and holdings names the batch's users (`= ANY($1)`) beside the join, so that even a
+/// generic plan, which cannot know the batch is small, looks them up by key. Under
 /// checked locks (see [`Locks::Checked`]) the same statement locks the accounts in user order
 /// and then the holdings sold, checks that the cash and free shares cover the batch's
 /// reservations per user and per holding, and only then makes the reservations of the orders
@@ -838,12 +840,12 @@ async fn insert_orders(
              acct AS (
                  SELECT a.user_id, a.available >= n.cash AS covers
                  FROM accounts a JOIN need n ON n.user_id = a.user_id
-                 WHERE a.closed_at IS NULL ORDER BY a.user_id FOR UPDATE OF a),
+                 WHERE a.user_id = ANY($1) AND a.closed_at IS NULL ORDER BY a.user_id FOR UPDATE OF a),
              held AS (
                  SELECT h.user_id, h.code, h.available >= n.shares AS covers,
                         h.available + h.reserved AS shares, h.cost
                  FROM holdings h JOIN need_h n ON n.user_id = h.user_id AND n.code = h.code
-                 WHERE h.user_id IN (SELECT user_id FROM acct)
+                 WHERE h.user_id = ANY($1) AND h.user_id IN (SELECT user_id FROM acct)
                  ORDER BY h.user_id, h.code FOR UPDATE OF h),
              ok AS (
                  SELECT (SELECT count(*) FROM acct WHERE covers) = (SELECT count(*) FROM need)
@@ -851,10 +853,13 @@ async fn insert_orders(
                         AS ok),
              res_a AS (
                  UPDATE accounts a SET available = a.available - n.rest, reserved = a.reserved + n.rest
-                 FROM need n, ok WHERE ok.ok AND n.rest > 0 AND a.user_id = n.user_id),
+                 FROM need n, ok
+                 WHERE ok.ok AND n.rest > 0 AND a.user_id = ANY($1) AND a.user_id = n.user_id),
              res_h AS (
                  UPDATE holdings h SET available = h.available - n.rest, reserved = h.reserved + n.rest
-                 FROM need_h n, ok WHERE ok.ok AND n.rest > 0 AND h.user_id = n.user_id AND h.code = n.code),
+                 FROM need_h n, ok
+                 WHERE ok.ok AND n.rest > 0 AND h.user_id = ANY($1) AND h.user_id = n.user_id
+                       AND h.code = n.code),
              ",
             placements_insert!("t, ok WHERE ok.ok"),
             "
