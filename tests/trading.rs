@@ -6,6 +6,7 @@ mod common;
 use ascend::app::orders::{self, OrderRequest};
 use ascend::app::{settle, users, Actor};
 use ascend::domain::rules;
+use ascend::store::trading::{self, Locks, NewOrderRow, OrderInsert, Placement};
 use ascend::Error;
 use common::*;
 use rust_decimal::Decimal;
@@ -852,8 +853,8 @@ async fn an_order_that_waited_for_a_deletion_is_refused(pool: PgPool) {
     let app = app_at(&pool, SESSION);
     seed_stocks(&app).await;
     let u = user(&app, "going@example.com", 10_000_000).await;
-    // The deletion holds the account lock while two orders come in: one that would rest (the
-    // short path, read before the deletion commits) and one that would fill (the locked path).
+    // The deletion holds the account lock while two orders come in, one that would rest and one
+    // that would fill, both decided on the account as read before the deletion commits.
     let mut tx = pool.begin().await.unwrap();
     ascend::store::trading::lock_account(&mut tx, u)
         .await
@@ -997,5 +998,102 @@ async fn a_halted_instrument_takes_no_orders_and_fills_nothing(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(status, "open");
+    assert_audit_clean(&app).await;
+}
+
+/// A resting order for the placement writer, decided elsewhere: reserved as given.
+fn resting(user: i64, side: &str, qty: i64, limit: i64, key: Option<&str>) -> Placement {
+    use ascend::domain::{OrderKind, Price, Quantity, Side, StockCode, TimeInForce};
+    let side = if side == "buy" { Side::Buy } else { Side::Sell };
+    let fee_rate = rules::Rulebook::default().commission_rate;
+    let gross = Decimal::from(qty * limit);
+    let (cash, shares) = match side {
+        Side::Buy => (gross + (gross * fee_rate).floor(), 0),
+        Side::Sell => (Decimal::ZERO, qty),
+    };
+    Placement {
+        insert: OrderInsert {
+            row: NewOrderRow {
+                user_id: user,
+                code: StockCode::parse("005930").unwrap(),
+                side,
+                kind: OrderKind::Limit,
+                tif: TimeInForce::Day,
+                quantity: Quantity::new(qty).unwrap(),
+                limit: Some(Price::new(Decimal::from(limit)).unwrap()),
+                fee_rate,
+                idempotency_key: key.map(str::to_string),
+                sell_tax_exempt: false,
+                stop: None,
+                order_type: ascend::domain::OrderType::Limit,
+            },
+            status: ascend::domain::order::OrderStatus::Open,
+            reserved_cash: cash,
+            reserved_shares: shares,
+            reason: None,
+        },
+        fill_at: None,
+    }
+}
+
+#[sqlx::test]
+async fn a_checked_batch_is_written_whole_or_not_at_all(pool: PgPool) {
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    let u = user(&app, "checked@example.com", 1_000_000).await;
+    orders::place(&app, u, &req("005930", "buy", "10", None))
+        .await
+        .unwrap();
+    let before = (cash(&app, u).await, shares(&app, u, "005930").await);
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM orders WHERE user_id = $1")
+            .bind(u)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let now = app.clock.now();
+    let mut conn = pool.acquire().await.unwrap();
+    // The buy fits the cash, but 11 shares are not there to sell: neither is written, and
+    // the buy's reservation is not made either.
+    let batch = [
+        resting(u, "buy", 1, 50_000, None),
+        resting(u, "sell", 11, 60_000, None),
+    ];
+    let w = trading::write_placements(&mut conn, &batch, Locks::Checked, now)
+        .await
+        .unwrap();
+    assert!(w.is_none());
+    assert_eq!(
+        (cash(&app, u).await, shares(&app, u, "005930").await),
+        before
+    );
+    assert_eq!(count().await, 1);
+    // A key can be checked only under the lock: a keyed batch is not written with checked locks.
+    let keyed = [resting(u, "buy", 1, 50_000, Some("k1"))];
+    let w = trading::write_placements(&mut conn, &keyed, Locks::Checked, now)
+        .await
+        .unwrap();
+    assert!(w.is_none());
+    assert_eq!(count().await, 1);
+    // Both fit: both are written, each reserving what it needs.
+    let batch = [
+        resting(u, "buy", 1, 50_000, None),
+        resting(u, "sell", 4, 60_000, None),
+    ];
+    let w = trading::write_placements(&mut conn, &batch, Locks::Checked, now)
+        .await
+        .unwrap()
+        .expect("written");
+    assert_eq!(w.len(), 2);
+    assert!(w.iter().all(|(o, f)| o.status == "open" && f.is_none()));
+    assert_eq!(w[0].0.side, ascend::domain::Side::Buy);
+    assert!(w[0].0.id < w[1].0.id);
+    let ((avail, reserved), _) = before;
+    assert_eq!(
+        cash(&app, u).await,
+        (avail - dec(50_007), reserved + dec(50_007))
+    );
+    assert_eq!(shares(&app, u, "005930").await, (6, 4));
     assert_audit_clean(&app).await;
 }

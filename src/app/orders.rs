@@ -1,7 +1,5 @@
 //! Placing, cancelling and listing orders.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -14,9 +12,8 @@ use crate::domain::order::{
 use crate::domain::rules::{self, SessionState};
 use crate::domain::{Price, Side, StockCode};
 use crate::error::{Error, Result};
-use crate::store::ledger::Posting;
 use crate::store::trading::{
-    self, FillPlan, FillRow, NewOrderRow, OrderInsert, OrderRow, Placement, StockRow,
+    self, FillRow, Locks, NewOrderRow, OrderInsert, OrderRow, Placement, StockRow,
 };
 
 pub use crate::domain::order::OrderRequest;
@@ -119,25 +116,24 @@ fn check_replay(req: &OrderRequest, key: &str, prev: &OrderRow) -> Result<()> {
 /// reserves cash or shares, fills it at once when it is marketable inside the session, and
 /// records all of it in one transaction.
 ///
-/// Most orders take a short path: the account, stock and holding are read without locks and
-/// the order is decided on them. One that rests is then reserved and inserted by one
-/// statement where the reservation still fits (`trading::insert_resting_order`); one that
-/// fills at once is inserted filled by a statement that first locks the account (and holding)
-/// where the reservation still fits (`trading::lock_and_insert_filled_order`), and its fill is
-/// posted in the same transaction. Everything else — an IOC cancel, a replayed key, or an
-/// order whose reservation no longer fits because something changed in between — takes the
-/// locked path, which decides again under the account lock and writes the order as a batch of
-/// one through `trading::write_placements`, the writer of placing from a file. Every path
-/// decides with `domain::order::decide`, and every fill is `domain::order::fill`. A stop order
-/// (which always rests, dormant) takes the locked path.
+/// The order is decided once by `domain::order::decide` and written as a batch of one by the
+/// one writer of placements, `trading::write_placements`. Most orders are decided on the
+/// account, stock and holding read without locks, and written with checked locks: the writer
+/// takes the locks and writes only if what the decision needed (an active account, the cash or
+/// free shares of the reservation) is still there on the locked rows, which saves the
+/// transaction a resting order would otherwise need. When it is not, or when the order
+/// carries an idempotency key (whether a key is used can be known only under the lock), the
+/// order is decided again in a transaction that starts with the account lock and written with
+/// the locks held.
 pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed> {
     let now = app.clock.now();
-    let state = session_now(app, now).await?;
-    if req.stop.is_none() {
-        if let Some(placed) = place_short(app, user_id, req, now, state).await? {
-            return Ok(placed);
-        }
-    }
+    let state = match req.idempotency_key {
+        None => match place_checked(app, user_id, req, now).await? {
+            Checked::Placed(placed) => return Ok(*placed),
+            Checked::Changed(state) => state,
+        },
+        Some(_) => session_now(app, now).await?,
+    };
     place_locked(app, user_id, req, now, state).await
 }
 
@@ -148,117 +144,43 @@ pub(super) async fn session_now(app: &App, now: DateTime<Utc>) -> Result<Session
     Ok(rules::session_state_in(now, &calendar)?)
 }
 
-/// The short path of [`place`]: Some when the order was placed (resting, or filled at once),
-/// None when the locked path must decide. A rejection is final: it was decided on committed state, as the locked
-/// path would have decided it a moment earlier.
-async fn place_short(
+/// What became of [`place_checked`]: placed, or the session it was decided in, for the locked
+/// path to decide again because what the decision read has changed.
+enum Checked {
+    Placed(Box<Placed>),
+    Changed(SessionState),
+}
+
+/// [`place`] decided on rows read without locks (with the calendar, in the same round trip)
+/// and written with checked locks. A rejection is final: it was decided on committed state, as
+/// the locked path would have decided it a moment earlier.
+async fn place_checked(
     app: &App,
     user_id: i64,
     req: &OrderRequest,
     now: DateTime<Utc>,
-    state: SessionState,
-) -> Result<Option<Placed>> {
+) -> Result<Checked> {
     let mut conn = app.pool.acquire().await?;
-    let seen = trading::order_context(
-        &mut conn,
-        user_id,
-        &req.code,
-        req.idempotency_key.as_deref(),
-    )
-    .await?;
-    if seen.key_used {
-        return Ok(None);
-    }
+    let seen = trading::order_context(&mut conn, user_id, &req.code).await?;
+    let state = rules::session_state_in(now, &seen.calendar)?;
     let stock = seen.stock.ok_or_else(|| unknown_stock(&req.code))?;
     let shares = Shares {
         available: seen.shares.0,
         reserved: seen.shares.1,
     };
-    let (reservation, fill_at) =
-        match decide(app, req, &stock, state, now, seen.account.available, shares)? {
-            Decision::IocCancelled | Decision::FokCancelled => return Ok(None),
-            Decision::Rest(r) => (r, None),
-            Decision::FillNow { reservation, price } => (reservation, Some(price)),
-        };
-    let Reservation {
-        cash: reserved_cash,
-        shares: reserved_shares,
-    } = reservation;
-    let insert = OrderInsert {
-        row: new_row(user_id, req, app.rules.commission_rate, &stock),
-        status: OrderStatus::Open,
-        reserved_cash,
-        reserved_shares,
-        reason: None,
-    };
-    let Some(price) = fill_at else {
-        let order = trading::insert_resting_order(&mut conn, &insert, now).await?;
-        return Ok(order.map(|order| Placed {
+    let decision = decide(app, req, &stock, state, now, seen.account.available, shares)?;
+    let row = new_row(user_id, req, app.rules.commission_rate, &stock);
+    let written =
+        trading::write_placements(&mut conn, &[placement(row, decision)], Locks::Checked, now)
+            .await?;
+    Ok(match written.and_then(|mut w| w.pop()) {
+        Some((order, fill)) => Checked::Placed(Box::new(Placed {
             order,
-            fill: None,
+            fill,
             replayed: false,
-        }));
-    };
-    // Filled at once: the order is stored filled (it never rests).
-    let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
-    let Some(filled) = trading::lock_and_insert_filled_order(&mut tx, &insert, now).await? else {
-        return Ok(None);
-    };
-    let fill = post_immediate_fill(
-        &mut tx,
-        &filled.order,
-        (reserved_cash, reserved_shares),
-        price,
-        filled.held,
-        Some(filled.fill_id),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Some(Placed {
-        order: filled.order,
-        fill,
-        replayed: false,
-    }))
-}
-
-/// Posts the fill of an order inserted filled. The fill is computed from the order as placed
-/// — open, holding its reservation (cash, shares) — and posted with that reservation: the
-/// balances need hold only after both. `held` is a seller's locked holding (shares, cost);
-/// `fill_id` an id already taken for the fill.
-async fn post_immediate_fill(
-    conn: &mut sqlx::PgConnection,
-    order: &OrderRow,
-    (reserved_cash, reserved_shares): (Decimal, i64),
-    price: Price,
-    held: Option<(i64, Decimal)>,
-    fill_id: Option<i64>,
-    now: DateTime<Utc>,
-) -> Result<Option<FillRow>> {
-    let placed = OrderRow {
-        status: OrderStatus::Open,
-        filled_quantity: 0,
-        reserved_cash,
-        reserved_shares,
-        closed_at: None,
-        ..order.clone()
-    };
-    let mut reservation = Posting::default();
-    let code = StockCode::parse(&order.code)?;
-    reservation.reserve(order.user_id, placed.side(), &code, placed.held())?;
-    let mut fills = trading::record_fills(
-        conn,
-        reservation,
-        &[FillPlan {
-            order: &placed,
-            price,
-        }],
-        held.map(|h| HashMap::from([((order.user_id, order.code.clone()), h)])),
-        fill_id.map(|id| vec![id]),
-        now,
-    )
-    .await?;
-    Ok(fills.pop())
+        })),
+        None => Checked::Changed(state),
+    })
 }
 
 /// The locked path of [`place`]: one transaction that starts with the account lock.
@@ -303,9 +225,9 @@ async fn place_locked(
     )?;
     let row = new_row(user_id, req, app.rules.commission_rate, &stock);
     let placement = placement(row, decision);
-    let (order, fill) = trading::write_placements(&mut tx, &[placement], now)
+    let (order, fill) = trading::write_placements(&mut tx, &[placement], Locks::Held, now)
         .await?
-        .pop()
+        .and_then(|mut w| w.pop())
         .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("an order placed wrote nothing")))?;
     tx.commit().await?;
     Ok(Placed {
@@ -640,7 +562,9 @@ async fn place_batch(
         });
     }
 
-    let written = trading::write_placements(&mut tx, &placements, now).await?;
+    let written = trading::write_placements(&mut tx, &placements, Locks::Held, now)
+        .await?
+        .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("a batch placed wrote nothing")))?;
     tx.commit().await?;
     for (i, (o, _)) in insert_rows.into_iter().zip(&written) {
         outcomes[i].order_id = Some(o.id);

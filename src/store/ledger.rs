@@ -9,9 +9,9 @@
 //! split is checked against the open orders (audit invariant 3); the total against the ledger
 //! (invariant 1).
 //!
-//! A resting order placed on place-order's short path makes its reservation in the statement
-//! that inserts it (`trading::insert_resting_order`); every other reservation goes through
-//! [`post`].
+//! A resting order written with checked locks makes its reservation in the statement that
+//! inserts it (`trading::write_placements`, `Locks::Checked`); every other reservation goes
+//! through [`post`].
 
 use std::collections::BTreeMap;
 

@@ -146,10 +146,9 @@ pub async fn record_run(
 
 /// The calendar as the crawled KOSPI bars tell it.
 pub async fn calendar(conn: &mut PgConnection) -> Result<Calendar> {
-    let dates: Vec<NaiveDate> =
-        sqlx::query_scalar("SELECT date FROM daily_bars WHERE symbol = 'KOSPI' ORDER BY date")
-            .fetch_all(&mut *conn)
-            .await?;
+    let dates: Vec<NaiveDate> = sqlx::query_scalar(kospi_bar_dates!())
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(Calendar::from_bar_dates(dates))
 }
 

@@ -4,6 +4,14 @@
 //! holding, then order — so concurrent writers cannot deadlock. The account row lock guards
 //! everything a user owns: every writer of a user's holdings, orders or ledger takes it first.
 
+/// The crawled part of the trading calendar: the dates of the KOSPI daily bars, in order (a
+/// query, also read as a subquery beside what placing an order reads).
+macro_rules! kospi_bar_dates {
+    () => {
+        "SELECT date FROM daily_bars WHERE symbol = 'KOSPI' ORDER BY date"
+    };
+}
+
 pub mod amendments;
 pub mod audit;
 pub mod ledger;

@@ -10,6 +10,7 @@ use sqlx::{FromRow, PgConnection};
 
 pub use super::ledger::FillRow;
 use super::ledger::{self, Entry, EntryKind, Posting};
+use crate::domain::calendar::Calendar;
 use crate::domain::order::{self, Order, OrderStatus, Position, Reservation, StockState};
 use crate::domain::{rules, OrderKind, OrderType, Price, Quantity, Side, StockCode, TimeInForce};
 use crate::error::{Error, Result};
@@ -117,20 +118,18 @@ pub async fn lock_account_and_stock(
 }
 
 /// What placing an order depends on, read without locks in one round trip: the account, the
-/// stock, the user's shares of it (available, reserved) and whether the idempotency key is
-/// already used.
+/// stock, the user's shares of it (available, reserved) and the trading calendar.
 pub struct OrderContext {
     pub account: AccountRow,
     pub stock: Option<StockRow>,
     pub shares: (i64, i64),
-    pub key_used: bool,
+    pub calendar: Calendar,
 }
 
 pub async fn order_context(
     conn: &mut PgConnection,
     user_id: i64,
     code: &StockCode,
-    key: Option<&str>,
 ) -> Result<OrderContext> {
     #[derive(FromRow)]
     struct Row {
@@ -138,29 +137,30 @@ pub async fn order_context(
         row: AccountStockRow,
         held_available: Option<i64>,
         held_reserved: Option<i64>,
-        key_used: bool,
+        bar_dates: Vec<NaiveDate>,
     }
-    let r = sqlx::query_as::<_, Row>(
+    let r = sqlx::query_as::<_, Row>(concat!(
         "SELECT a.user_id, a.available, a.reserved,
                 s.code, s.name, s.market, s.price, s.prev_close, s.price_at, s.listed,
                 s.kind, s.leverage, s.listed_on, s.halted,
                 h.available AS held_available, h.reserved AS held_reserved,
-                EXISTS (SELECT 1 FROM orders o WHERE o.user_id = $1 AND o.idempotency_key = $3) AS key_used
+                ARRAY(",
+        kospi_bar_dates!(),
+        ") AS bar_dates
          FROM accounts a LEFT JOIN stocks s ON s.code = $2
               LEFT JOIN holdings h ON h.user_id = a.user_id AND h.code = $2
-         WHERE a.user_id = $1 AND a.closed_at IS NULL",
-    )
+         WHERE a.user_id = $1 AND a.closed_at IS NULL"
+    ))
     .bind(user_id)
     .bind(code.as_str())
-    .bind(key)
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| no_account(user_id))?;
     Ok(OrderContext {
         account: r.row.account,
         shares: (r.held_available.unwrap_or(0), r.held_reserved.unwrap_or(0)),
-        key_used: r.key_used,
         stock: r.row.stock(),
+        calendar: Calendar::from_bar_dates(r.bar_dates),
     })
 }
 
@@ -379,183 +379,9 @@ pub struct NewOrderRow {
     pub idempotency_key: Option<String>,
     /// From the instrument: ETF and ETN sells pay no securities transaction tax.
     pub sell_tax_exempt: bool,
-    /// A stop order's trigger (written by [`write_placements`]; the guarded inserts of
-    /// place-order's short path take no stop order).
+    /// A stop order's trigger.
     pub stop: Option<Price>,
     pub order_type: OrderType,
-}
-
-// The guarded inserts below (a resting order, an immediate fill) share their parameters —
-// $1..$8 the order, $9/$10 its reservation (cash, shares), which is the guard, $11 the key,
-// $12 the time, $13 the tax exemption, $14 the order type — and, for a sell, the account lock taken before the holding.
-macro_rules! lock_open_account {
-    () => {
-        "account AS (
-             SELECT user_id FROM accounts WHERE user_id = $1 AND closed_at IS NULL FOR UPDATE)"
-    };
-}
-
-fn bind_guarded<'q, O>(
-    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    o: &'q OrderInsert,
-    at: DateTime<Utc>,
-) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-    let r = &o.row;
-    q.bind(r.user_id)
-        .bind(r.code.as_str())
-        .bind(r.side.as_str())
-        .bind(r.kind.as_str())
-        .bind(r.tif.as_str())
-        .bind(r.quantity.get())
-        .bind(r.limit.map(Price::get))
-        .bind(r.fee_rate)
-        .bind(o.reserved_cash)
-        .bind(o.reserved_shares)
-        .bind(r.idempotency_key.as_deref())
-        .bind(at)
-        .bind(r.sell_tax_exempt)
-        .bind(r.order_type.as_str())
-}
-
-/// A guarded insert that lost its idempotency key to a concurrent placement wrote nothing:
-/// None, so the locked path says what happened.
-fn none_if_key_taken<T>(r: std::result::Result<Option<T>, sqlx::Error>) -> Result<Option<T>> {
-    match r {
-        Err(e) if crate::error::violated_constraint(&e) == Some("orders_idempotency_key") => {
-            Ok(None)
-        }
-        other => Ok(other?),
-    }
-}
-
-/// Places a resting order in one statement, without a transaction around it: it reserves the
-/// order's cash (buy) or shares (sell) where the account is still active and still holds
-/// enough, and inserts the order only if that reservation was made. Row locks are taken in the
-/// usual order, account first, and the conditions are checked on the rows as locked, so this
-/// is as safe as the locked path; it saves that path's BEGIN, lock-and-read and COMMIT round
-/// trips. Returns None, having written nothing, when the account is closed, the cash or shares
-/// are no longer there, or the idempotency key was taken in the meantime: the caller then
-/// takes the locked path, which says why.
-pub async fn insert_resting_order(
-    conn: &mut PgConnection,
-    o: &OrderInsert,
-    at: DateTime<Utc>,
-) -> Result<Option<OrderRow>> {
-    macro_rules! insert_from {
-        ($cte:expr) => {
-            concat!(
-                "WITH ",
-                $cte,
-                "
-                 INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
-                                     reserved_cash, reserved_shares, idempotency_key, created_at, sell_tax_exempt,
-                                     order_type)
-                 SELECT user_id, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14 FROM held
-                 RETURNING ",
-                order_columns!()
-            )
-        };
-    }
-    let sql = match o.row.side {
-        Side::Buy => insert_from!(
-            "held AS (
-                 UPDATE accounts SET available = available - $9, reserved = reserved + $9
-                 WHERE user_id = $1 AND closed_at IS NULL AND available >= $9
-                 RETURNING user_id)"
-        ),
-        Side::Sell => insert_from!(concat!(
-            lock_open_account!(),
-            ",
-             held AS (
-                 UPDATE holdings h SET available = h.available - $10, reserved = h.reserved + $10
-                 FROM account a WHERE h.user_id = a.user_id AND h.code = $2 AND h.available >= $10
-                 RETURNING h.user_id)"
-        )),
-    };
-    debug_assert!(o.status.is_open());
-    none_if_key_taken(
-        bind_guarded(sqlx::query_as::<_, OrderRow>(sql), o, at)
-            .fetch_optional(&mut *conn)
-            .await,
-    )
-}
-
-/// An order inserted filled by [`lock_and_insert_filled_order`], with what its fill needs.
-pub struct FilledInsert {
-    pub order: OrderRow,
-    /// The id of its fill, from the fills sequence.
-    pub fill_id: i64,
-    /// For a sell, the seller's holding as locked: (shares, cost).
-    pub held: Option<(i64, Decimal)>,
-}
-
-/// The first statement of place-order's fill path, in the caller's transaction: locks the
-/// account (and, for a sell, the holding) where the account is open and the cash or free
-/// shares still cover the order's reservation, and only then inserts the order as filled
-/// (`o` is the order as placed: open, with the reservation that is the guard). Returns None, having locked or written nothing that matters, when that no longer holds;
-/// the caller then rolls back and takes the locked path.
-pub async fn lock_and_insert_filled_order(
-    conn: &mut PgConnection,
-    o: &OrderInsert,
-    at: DateTime<Utc>,
-) -> Result<Option<FilledInsert>> {
-    macro_rules! insert_from {
-        ($cte:expr, $held:literal) => {
-            concat!(
-                "WITH ",
-                $cte,
-                ",
-                 ins AS (
-                     INSERT INTO orders (user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
-                                         filled_quantity, idempotency_key, created_at, closed_at, sell_tax_exempt,
-                                         order_type)
-                     SELECT user_id, $2, $3, $4, $5, $6, $7, $8, 'filled', $6, $11, $12, $12, $13, $14 FROM held
-                     RETURNING ",
-                order_columns!(),
-                ")
-                 SELECT ins.*, nextval('fills_id_seq') AS fill_id, ",
-                $held,
-                " FROM ins, held"
-            )
-        };
-    }
-    let sql = match o.row.side {
-        Side::Buy => insert_from!(
-            "held AS (
-                 SELECT user_id FROM accounts
-                 WHERE user_id = $1 AND closed_at IS NULL AND available >= $9 FOR UPDATE)",
-            "NULL::bigint AS held_shares, NULL::numeric AS held_cost"
-        ),
-        Side::Sell => insert_from!(
-            concat!(
-                lock_open_account!(),
-                ",
-                 held AS (
-                     SELECT h.user_id, h.available + h.reserved AS shares, h.cost FROM holdings h
-                     JOIN account a ON h.user_id = a.user_id
-                     WHERE h.code = $2 AND h.available >= $10 FOR UPDATE OF h)"
-            ),
-            "held.shares AS held_shares, held.cost AS held_cost"
-        ),
-    };
-    #[derive(FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        order: OrderRow,
-        fill_id: i64,
-        held_shares: Option<i64>,
-        held_cost: Option<Decimal>,
-    }
-    let row = none_if_key_taken(
-        bind_guarded(sqlx::query_as::<_, Row>(sql), o, at)
-            .fetch_optional(&mut *conn)
-            .await,
-    )?;
-    Ok(row.map(|r| FilledInsert {
-        order: r.order,
-        fill_id: r.fill_id,
-        held: r.held_shares.zip(r.held_cost),
-    }))
 }
 
 // Closing or filling orders: the callers have locked and re-read them, and the domain's
@@ -640,35 +466,158 @@ pub struct Placement {
     pub fill_at: Option<Price>,
 }
 
-/// Writes decided orders, set-based, whether one (place-order's locked path) or a batch
-/// (placing from a file): one statement inserts them all; one ledger posting makes the
-/// reservations of the open ones and posts the fills of those filled at once, so a row may
-/// use cash or shares an earlier row's fill provides and only the sum must respect the
-/// balances; one statement closes the filled ones. Returns each order as it ends, with its
-/// fill, in the order given. The caller holds the account locks of every user involved.
+impl Placement {
+    /// The order as it is stored: filled in full when it fills at once (it never rests, and
+    /// its reservation is made and released by its fill's posting), else as decided.
+    fn stored(&self) -> (OrderStatus, i64, Decimal, i64) {
+        let o = &self.insert;
+        match self.fill_at {
+            Some(_) => (OrderStatus::Filled, o.row.quantity.get(), Decimal::ZERO, 0),
+            None => (o.status, 0, o.reserved_cash, o.reserved_shares),
+        }
+    }
+}
+
+/// What the caller of [`write_placements`] decided on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locks {
+    /// The caller holds the account lock of every user of the batch and decided on the rows
+    /// as locked. The writer's reservations and fills are one ledger posting, so a row may use
+    /// cash or shares an earlier row's fill provides: only the sum must respect the balances.
+    Held,
+    /// The caller decided on rows read without locks. The writer's first statement takes the
+    /// locks (account, then the holdings sold), checks on the rows as locked that what each
+    /// decision needed is still there — the account active, the cash and free shares covering
+    /// the batch's reservations before any of its fills — and only then reserves and inserts;
+    /// otherwise it writes nothing and the writer returns None, for the caller to decide again
+    /// under the locks. Whether an idempotency key is already used can be known only after the
+    /// lock, so a batch with a key is not written in this form (None).
+    Checked,
+}
+
+/// The one writer of placed orders, whether one (place-order) or a batch (placing from a
+/// file); a single order is a batch of one. One statement inserts the orders — those that
+/// fill at once already filled — with their ids and their fills' ids; one ledger posting makes
+/// the reservations and posts the fills (computed by `domain::order::fill` through
+/// [`record_fills`]). Returns each order as it ends, with its fill, in the order given.
+///
+/// With [`Locks::Held`] the caller's transaction holds the account locks. With
+/// [`Locks::Checked`] the writer takes them: a batch that only rests (or is cancelled) is one
+/// statement that also makes the reservations, outside any transaction; one with fills runs
+/// that statement and the fills' posting in a transaction of its own. Control flow is by the
+/// rows the statements return, never by a constraint error.
 pub async fn write_placements(
     conn: &mut PgConnection,
     placements: &[Placement],
+    locks: Locks,
+    at: DateTime<Utc>,
+) -> Result<Option<Vec<(OrderRow, Option<FillRow>)>>> {
+    if placements.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let fills = placements.iter().any(|p| p.fill_at.is_some());
+    match locks {
+        Locks::Held => {
+            let rows = insert_orders(conn, placements, locks, at).await?;
+            if rows.len() != placements.len() {
+                return Err(Error::Unexpected(anyhow::anyhow!(
+                    "placing {} orders wrote {}",
+                    placements.len(),
+                    rows.len()
+                )));
+            }
+            post_placements(conn, placements, rows, locks, at)
+                .await
+                .map(Some)
+        }
+        Locks::Checked
+            if placements
+                .iter()
+                .any(|p| p.insert.row.idempotency_key.is_some()) =>
+        {
+            Ok(None)
+        }
+        Locks::Checked if !fills => {
+            let rows = insert_orders(conn, placements, locks, at).await?;
+            Ok(checked(placements, &rows)
+                .then(|| rows.into_iter().map(|r| (r.order, None)).collect()))
+        }
+        Locks::Checked => {
+            let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
+            let rows = insert_orders(&mut tx, placements, locks, at).await?;
+            if !checked(placements, &rows) {
+                return Ok(None);
+            }
+            let written = post_placements(&mut tx, placements, rows, locks, at).await?;
+            tx.commit().await?;
+            Ok(Some(written))
+        }
+    }
+}
+
+/// True when a checked insert wrote the whole batch; false when it wrote nothing.
+fn checked(placements: &[Placement], rows: &[Inserted]) -> bool {
+    !rows.is_empty() && rows.len() == placements.len()
+}
+
+/// The ledger posting of [`write_placements`]: the reservations not yet made (all of them
+/// under held locks; under checked ones only those of the orders filled at once, the resting
+/// ones having been made by the insert) and the fills of the orders filled at once.
+async fn post_placements(
+    conn: &mut PgConnection,
+    placements: &[Placement],
+    rows: Vec<Inserted>,
+    locks: Locks,
     at: DateTime<Utc>,
 ) -> Result<Vec<(OrderRow, Option<FillRow>)>> {
-    let orders = insert_orders(conn, placements, at).await?;
     let mut reservations = Posting::default();
-    for o in orders.iter().filter(|o| o.status.is_open()) {
-        reservations.reserve(o.user_id, o.side, &StockCode::parse(&o.code)?, o.held())?;
+    let mut placed = Vec::new();
+    let mut ids = Vec::new();
+    let mut held: HashMap<(i64, String), (i64, Decimal)> = HashMap::new();
+    for (p, r) in placements.iter().zip(&rows) {
+        let o = &p.insert;
+        if !o.status.is_open() || (locks == Locks::Checked && p.fill_at.is_none()) {
+            continue;
+        }
+        reservations.reserve(o.row.user_id, o.row.side, &o.row.code, o.held())?;
+        if let Some(price) = p.fill_at {
+            // The order as placed: open, holding its reservation, which the posting makes.
+            let as_placed = OrderRow {
+                status: OrderStatus::Open,
+                filled_quantity: 0,
+                reserved_cash: o.reserved_cash,
+                reserved_shares: o.reserved_shares,
+                closed_at: None,
+                ..r.order.clone()
+            };
+            placed.push((as_placed, price));
+            ids.push(r.fill_id.ok_or_else(|| {
+                Error::Unexpected(anyhow::anyhow!(
+                    "order #{} filled without a fill id",
+                    r.order.id
+                ))
+            })?);
+        }
+        if let Some(position) = r.held {
+            held.insert((r.order.user_id, r.order.code.clone()), position);
+        }
     }
-    let plans: Vec<FillPlan> = orders
+    let plans: Vec<FillPlan> = placed
         .iter()
-        .zip(placements)
-        .filter_map(|(o, p)| p.fill_at.map(|price| FillPlan { order: o, price }))
+        .map(|(order, price)| FillPlan {
+            order,
+            price: *price,
+        })
         .collect();
-    let (fills, filled) = apply_fills_after(conn, reservations, &plans, at).await?;
+    // Under checked locks the insert returned the sellers' holdings as it locked them.
+    let held = (locks == Locks::Checked).then_some(held);
+    let fills = record_fills(conn, reservations, &plans, held, Some(ids), at).await?;
     let mut fills: HashMap<i64, FillRow> = fills.into_iter().map(|f| (f.order_id, f)).collect();
-    let mut filled: HashMap<i64, OrderRow> = filled.into_iter().map(|o| (o.id, o)).collect();
-    Ok(orders
+    Ok(rows
         .into_iter()
-        .map(|o| {
-            let fill = fills.remove(&o.id);
-            (filled.remove(&o.id).unwrap_or(o), fill)
+        .map(|r| {
+            let fill = fills.remove(&r.order.id);
+            (r.order, fill)
         })
         .collect())
 }
@@ -714,9 +663,9 @@ pub async fn apply_fills_after(
     Ok((fills, done))
 }
 
-/// The fills and ledger posting of [`apply_fills_after`], leaving the order rows as they are:
-/// for an order inserted already filled (place-order's immediate fill, which never rests) or
-/// closed by the caller (settle). Each plan's order is the order as placed: open, holding its
+/// The fills of orders filled in full and their ledger posting, leaving the order rows as they
+/// are: for orders inserted already filled ([`write_placements`]: an order that fills at once
+/// never rests) or closed by the caller (settle); [`apply_fills_after`] also closes them. Each plan's order is the order as placed: open, holding its
 /// reservation, which `before` posts.
 ///
 /// `held` gives the sellers' holdings as (user, code) → (shares, cost) when the caller has
@@ -848,8 +797,7 @@ pub async fn lock_open_orders(conn: &mut PgConnection, user_ids: &[i64]) -> Resu
     .await?)
 }
 
-/// An order to insert: `open` with its reservation, or `cancelled` with its reason; the guarded
-/// inserts of place-order's short path also take one, open.
+/// An order to insert: `open` with its reservation, or `cancelled` with its reason.
 #[derive(Debug, Clone)]
 pub struct OrderInsert {
     pub row: NewOrderRow,
@@ -859,60 +807,213 @@ pub struct OrderInsert {
     pub reason: Option<&'static str>,
 }
 
-/// Inserts many orders in one statement; returns them in the order given.
+impl OrderInsert {
+    /// What the order reserves, in the unit [`Posting::reserve`] takes: cash for a buy,
+    /// shares for a sell.
+    fn held(&self) -> Decimal {
+        match self.row.side {
+            Side::Buy => self.reserved_cash,
+            Side::Sell => Decimal::from(self.reserved_shares),
+        }
+    }
+}
+
+/// An order as [`insert_orders`] wrote it, with the id taken for its fill (when it fills at
+/// once) and, under checked locks, the seller's holding as locked: (shares, cost).
+struct Inserted {
+    order: OrderRow,
+    fill_id: Option<i64>,
+    held: Option<(i64, Decimal)>,
+}
+
+// The statements of insert_orders. Their input is the batch as columns, $1..$17, $19, $20: the
+// order ($1..$8, $12..$14, its stop trigger $19 and type $20), its status, filled quantity and
+// reservation as stored ($9..$11, $15), the reservation as decided ($16, $17: the guard of
+// checked locks) and $18 the time. Ids are
+// taken from the sequences in input order, and a fill id for each order filled at once.
+macro_rules! placements_input {
+    () => {
+        "t AS (
+             SELECT nextval('orders_id_seq') AS id,
+                    CASE WHEN u.status = 'filled' THEN nextval('fills_id_seq') END AS fill_id, u.*
+             FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                         $7::numeric[], $8::numeric[], $9::text[], $10::numeric[], $11::bigint[],
+                         $12::text[], $13::text[], $14::boolean[], $15::bigint[], $16::numeric[],
+                         $17::bigint[], $19::numeric[], $20::text[])
+                  AS u(user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
+                       reserved_cash, reserved_shares, idempotency_key, reason, sell_tax_exempt,
+                       filled_quantity, need_cash, need_shares, stop_price, order_type))"
+    };
+}
+
+macro_rules! placements_insert {
+    ($from:literal) => {
+        concat!(
+            "ins AS (
+                 INSERT INTO orders (id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate,
+                                     status, filled_quantity, reserved_cash, reserved_shares,
+                                     idempotency_key, reason, sell_tax_exempt, stop_price, order_type,
+                                     created_at, closed_at)
+                 SELECT t.id, t.user_id, t.code, t.side, t.kind, t.tif, t.quantity, t.limit_price,
+                        t.fee_rate, t.status, t.filled_quantity, t.reserved_cash, t.reserved_shares,
+                        t.idempotency_key, t.reason, t.sell_tax_exempt, t.stop_price, t.order_type, $18,
+                        CASE WHEN t.status <> 'open' THEN $18::timestamptz END
+                 FROM ",
+            $from,
+            "
+                 RETURNING ",
+            order_columns!(),
+            ")"
+        )
+    };
+}
+
+/// Inserts a batch of orders in one statement; returns them in the order given. Every read of
+/// accounts and holdings names the batch's users (`= ANY($1)`) beside the join, so that even a
+/// generic plan, which cannot know the batch is small, looks them up by key. Under
+/// checked locks (see [`Locks::Checked`]) the same statement locks the accounts in user order
+/// and then the holdings sold, checks that the cash and free shares cover the batch's
+/// reservations per user and per holding, and only then makes the reservations of the orders
+/// that rest and inserts the batch; when a check fails it returns no rows and writes nothing.
 async fn insert_orders(
     conn: &mut PgConnection,
     placements: &[Placement],
+    locks: Locks,
     at: DateTime<Utc>,
-) -> Result<Vec<OrderRow>> {
-    if placements.is_empty() {
-        return Ok(Vec::new());
+) -> Result<Vec<Inserted>> {
+    let sql = match locks {
+        Locks::Held => concat!(
+            "WITH ",
+            placements_input!(),
+            ",
+             ",
+            placements_insert!("t"),
+            "
+             SELECT ins.*, t.fill_id, NULL::bigint AS held_shares, NULL::numeric AS held_cost
+             FROM ins JOIN t USING (id) ORDER BY ins.id"
+        ),
+        Locks::Checked => concat!(
+            "WITH ",
+            placements_input!(),
+            ",
+             need AS (
+                 SELECT user_id, sum(need_cash) AS cash, sum(reserved_cash) AS rest
+                 FROM t GROUP BY user_id),
+             need_h AS (
+                 SELECT user_id, code, sum(need_shares) AS shares, sum(reserved_shares) AS rest
+                 FROM t WHERE need_shares > 0 GROUP BY user_id, code),
+             acct AS (
+                 SELECT a.user_id, a.available >= n.cash AS covers
+                 FROM accounts a JOIN need n ON n.user_id = a.user_id
+                 WHERE a.user_id = ANY($1) AND a.closed_at IS NULL ORDER BY a.user_id FOR UPDATE OF a),
+             held AS (
+                 SELECT h.user_id, h.code, h.available >= n.shares AS covers,
+                        h.available + h.reserved AS shares, h.cost
+                 FROM holdings h JOIN need_h n ON n.user_id = h.user_id AND n.code = h.code
+                 WHERE h.user_id = ANY($1) AND h.user_id IN (SELECT user_id FROM acct)
+                 ORDER BY h.user_id, h.code FOR UPDATE OF h),
+             ok AS (
+                 SELECT (SELECT count(*) FROM acct WHERE covers) = (SELECT count(*) FROM need)
+                        AND (SELECT count(*) FROM held WHERE covers) = (SELECT count(*) FROM need_h)
+                        AS ok),
+             res_a AS (
+                 UPDATE accounts a SET available = a.available - n.rest, reserved = a.reserved + n.rest
+                 FROM need n, ok
+                 WHERE ok.ok AND n.rest > 0 AND a.user_id = ANY($1) AND a.user_id = n.user_id),
+             res_h AS (
+                 UPDATE holdings h SET available = h.available - n.rest, reserved = h.reserved + n.rest
+                 FROM need_h n, ok
+                 WHERE ok.ok AND n.rest > 0 AND h.user_id = ANY($1) AND h.user_id = n.user_id
+                       AND h.code = n.code),
+             ",
+            placements_insert!("t, ok WHERE ok.ok"),
+            "
+             SELECT ins.*, t.fill_id, held.shares AS held_shares, held.cost AS held_cost
+             FROM ins JOIN t USING (id)
+                  LEFT JOIN held ON ins.side = 'sell' AND held.user_id = ins.user_id AND held.code = ins.code
+             ORDER BY ins.id"
+        ),
+    };
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        order: OrderRow,
+        fill_id: Option<i64>,
+        held_shares: Option<i64>,
+        held_cost: Option<Decimal>,
     }
     let orders: Vec<&OrderInsert> = placements.iter().map(|p| &p.insert).collect();
-    let ids = super::next_ids(conn, "orders_id_seq", orders.len()).await?;
+    let stored: Vec<(OrderStatus, i64, Decimal, i64)> =
+        placements.iter().map(Placement::stored).collect();
     let f = |g: fn(&OrderInsert) -> String| orders.iter().map(|o| g(o)).collect::<Vec<String>>();
-    let mut rows: Vec<OrderRow> = sqlx::query_as::<_, OrderRow>(concat!("INSERT INTO orders (id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
-                             reserved_cash, reserved_shares, idempotency_key, reason, sell_tax_exempt,
-                             stop_price, order_type, created_at, closed_at)
-         SELECT t.*, $15, CASE WHEN t.status = 'open' THEN NULL ELSE $15::timestamptz END
-         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
-                     $8::numeric[], $9::numeric[], $10::text[], $11::numeric[], $12::bigint[], $13::text[], $14::text[],
-                     $16::boolean[], $17::numeric[], $18::text[])
-              AS t(id, user_id, code, side, kind, tif, quantity, limit_price, fee_rate, status,
-                   reserved_cash, reserved_shares, idempotency_key, reason, sell_tax_exempt, stop_price, order_type)
-         RETURNING ", order_columns!()))
-    .bind(&ids)
-    .bind(orders.iter().map(|o| o.row.user_id).collect::<Vec<_>>())
-    .bind(f(|o| o.row.code.to_string()))
-    .bind(f(|o| o.row.side.to_string()))
-    .bind(f(|o| o.row.kind.to_string()))
-    .bind(f(|o| o.row.tif.to_string()))
-    .bind(orders.iter().map(|o| o.row.quantity.get()).collect::<Vec<_>>())
-    .bind(orders.iter().map(|o| o.row.limit.map(Price::get)).collect::<Vec<_>>())
-    .bind(orders.iter().map(|o| o.row.fee_rate).collect::<Vec<_>>())
-    .bind(f(|o| o.status.to_string()))
-    .bind(orders.iter().map(|o| o.reserved_cash).collect::<Vec<_>>())
-    .bind(orders.iter().map(|o| o.reserved_shares).collect::<Vec<_>>())
-    .bind(orders.iter().map(|o| o.row.idempotency_key.clone()).collect::<Vec<_>>())
-    .bind(orders.iter().map(|o| o.reason).collect::<Vec<_>>())
-    .bind(at)
-    .bind(orders.iter().map(|o| o.row.sell_tax_exempt).collect::<Vec<_>>())
-    .bind(orders.iter().map(|o| o.row.stop.map(Price::get)).collect::<Vec<_>>())
-    .bind(f(|o| o.row.order_type.to_string()))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(|e| match crate::error::violated_constraint(&e) {
-        Some("orders_idempotency_key") => {
-            let keys = orders.iter().filter_map(|o| o.row.idempotency_key.as_deref());
-            Error::rejected(format!(
-                "key: idempotency key {:?} is already used by another order",
-                keys.collect::<Vec<_>>().join(", ")
-            ))
-        }
-        _ => e.into(),
-    })?;
-    rows.sort_by_key(|r| r.id);
-    Ok(rows)
+    let rows: Vec<Row> = sqlx::query_as::<_, Row>(sql)
+        .bind(orders.iter().map(|o| o.row.user_id).collect::<Vec<_>>())
+        .bind(f(|o| o.row.code.to_string()))
+        .bind(f(|o| o.row.side.to_string()))
+        .bind(f(|o| o.row.kind.to_string()))
+        .bind(f(|o| o.row.tif.to_string()))
+        .bind(
+            orders
+                .iter()
+                .map(|o| o.row.quantity.get())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            orders
+                .iter()
+                .map(|o| o.row.limit.map(Price::get))
+                .collect::<Vec<_>>(),
+        )
+        .bind(orders.iter().map(|o| o.row.fee_rate).collect::<Vec<_>>())
+        .bind(stored.iter().map(|s| s.0.as_str()).collect::<Vec<_>>())
+        .bind(stored.iter().map(|s| s.2).collect::<Vec<_>>())
+        .bind(stored.iter().map(|s| s.3).collect::<Vec<_>>())
+        .bind(
+            orders
+                .iter()
+                .map(|o| o.row.idempotency_key.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(orders.iter().map(|o| o.reason).collect::<Vec<_>>())
+        .bind(
+            orders
+                .iter()
+                .map(|o| o.row.sell_tax_exempt)
+                .collect::<Vec<_>>(),
+        )
+        .bind(stored.iter().map(|s| s.1).collect::<Vec<_>>())
+        .bind(orders.iter().map(|o| o.reserved_cash).collect::<Vec<_>>())
+        .bind(orders.iter().map(|o| o.reserved_shares).collect::<Vec<_>>())
+        .bind(at)
+        .bind(
+            orders
+                .iter()
+                .map(|o| o.row.stop.map(Price::get))
+                .collect::<Vec<_>>(),
+        )
+        .bind(f(|o| o.row.order_type.to_string()))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| match crate::error::violated_constraint(&e) {
+            Some("orders_idempotency_key") => {
+                let keys = orders
+                    .iter()
+                    .filter_map(|o| o.row.idempotency_key.as_deref());
+                Error::rejected(format!(
+                    "key: idempotency key {:?} is already used by another order",
+                    keys.collect::<Vec<_>>().join(", ")
+                ))
+            }
+            _ => e.into(),
+        })?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Inserted {
+            order: r.order,
+            fill_id: r.fill_id,
+            held: r.held_shares.zip(r.held_cost),
+        })
+        .collect())
 }
 
 /// Locks the accounts of many users in user order; returns (user, available cash) of the
