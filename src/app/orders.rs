@@ -118,7 +118,7 @@ pub async fn place(app: &App, user_id: i64, req: &OrderRequest) -> Result<Placed
     let now = app.clock.now();
     let state = match req.idempotency_key {
         None => match place_checked(app, user_id, req, now).await? {
-            Checked::Placed(placed) => return Ok(placed),
+            Checked::Placed(placed) => return Ok(*placed),
             Checked::Changed(state) => state,
         },
         Some(_) => session_now(app, now).await?,
@@ -136,7 +136,7 @@ async fn session_now(app: &App, now: DateTime<Utc>) -> Result<SessionState> {
 /// What became of [`place_checked`]: placed, or the session it was decided in, for the locked
 /// path to decide again because what the decision read has changed.
 enum Checked {
-    Placed(Placed),
+    Placed(Box<Placed>),
     Changed(SessionState),
 }
 
@@ -163,11 +163,11 @@ async fn place_checked(
         trading::write_placements(&mut conn, &[placement(row, decision)], Locks::Checked, now)
             .await?;
     Ok(match written.and_then(|mut w| w.pop()) {
-        Some((order, fill)) => Checked::Placed(Placed {
+        Some((order, fill)) => Checked::Placed(Box::new(Placed {
             order,
             fill,
             replayed: false,
-        }),
+        })),
         None => Checked::Changed(state),
     })
 }
