@@ -374,7 +374,7 @@ async fn bad_modifies_are_refused_with_one_line_and_write_nothing(pool: PgPool) 
     // A larger quantity: a new order.
     assert_rejected(
         &modify(KIM, &[&id_s, "--quantity", "11"]),
-        "quantity: KRX does not raise an order's quantity by modification (10 → 11); place a new order for the other 1 shares",
+        "quantity: KRX does not raise an order's quantity by modification (10 → 11); place a new order for the other 1 share",
     );
     assert_rejected(&modify(KIM, &[&id_s, "--quantity", "0"]), "quantity:");
     // Off the tick, outside the band.

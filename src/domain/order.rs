@@ -1370,8 +1370,9 @@ pub enum ModifyError {
         limit: Price,
     },
     #[error(
-        "quantity: KRX does not raise an order's quantity by modification ({from} → {to}); place a new order for the other {} shares",
-        to.get() - from.get()
+        "quantity: KRX does not raise an order's quantity by modification ({from} → {to}); place a new order for the other {} share{}",
+        to.get() - from.get(),
+        if to.get() - from.get() == 1 { "" } else { "s" }
     )]
     QuantityRaised { from: Quantity, to: Quantity },
     #[error(
