@@ -2584,7 +2584,7 @@ mod tests {
         );
     }
 
-    mod conservation {
+    pub(super) mod conservation {
         use super::*;
         use proptest::prelude::*;
 
@@ -2616,11 +2616,12 @@ mod tests {
         }
 
         /// The user's books as the ledger keeps them: cached balances and every leg posted.
-        struct Books {
-            cash: CashDelta,
-            holding: HoldingDelta,
-            legs: Vec<Leg>,
-            open: Vec<Order>,
+        /// The modify property test keeps its books in the same way.
+        pub(crate) struct Books {
+            pub(crate) cash: CashDelta,
+            pub(crate) holding: HoldingDelta,
+            pub(crate) legs: Vec<Leg>,
+            pub(crate) open: Vec<Order>,
         }
 
         impl Books {
@@ -2632,7 +2633,7 @@ mod tests {
                     .sum()
             }
 
-            fn check(&self, initial_cash: Decimal, initial_shares: i64) {
+            pub(crate) fn check(&self, initial_cash: Decimal, initial_shares: i64) {
                 // Cached balances are the sums of their legs.
                 assert_eq!(self.cash.total(), initial_cash + self.sum(Book::Cash, KRW));
                 assert_eq!(
@@ -3197,7 +3198,6 @@ mod modify_tests {
 
     mod conservation {
         use super::*;
-        use crate::domain::ledger::{balanced, Book, Leg, KRW};
         use proptest::prelude::*;
 
         /// One step of a user's life with one stock at 10,000 won.
@@ -3228,50 +3228,17 @@ mod modify_tests {
             ]
         }
 
-        struct Books {
-            cash: CashDelta,
-            holding: HoldingDelta,
-            legs: Vec<Leg>,
-            open: Vec<Order>,
-        }
+        use crate::domain::order::tests::conservation::Books;
 
-        impl Books {
-            fn sum(&self, book: Book, asset: &str) -> Decimal {
-                self.legs
-                    .iter()
-                    .filter(|l| l.book == book && l.asset == asset)
-                    .map(|l| l.amount)
-                    .sum()
-            }
-
-            fn check(&self, initial_cash: Decimal, initial_shares: i64) {
-                assert_eq!(self.cash.total(), initial_cash + self.sum(Book::Cash, KRW));
-                assert_eq!(
-                    Decimal::from(self.holding.shares()),
-                    Decimal::from(initial_shares) + self.sum(Book::Shares, "005930")
-                );
-                let spent = self.sum(Book::Market, KRW)
-                    + self.sum(Book::Fees, KRW)
-                    + self.sum(Book::Taxes, KRW);
-                assert_eq!(self.cash.total(), initial_cash - spent);
-                assert!(balanced(&self.legs));
-                assert!(
-                    self.cash.available >= Decimal::ZERO && self.cash.reserved >= Decimal::ZERO
-                );
-                assert!(self.holding.available >= 0 && self.holding.reserved >= 0);
-                // Reservations are what the open orders hold, and each open order holds at
-                // least what its remaining quantity needs at its limit.
-                let held: Decimal = self.open.iter().map(|o| o.reserved().cash).sum();
-                let shares: i64 = self.open.iter().map(|o| o.reserved().shares).sum();
-                assert_eq!((self.cash.reserved, self.holding.reserved), (held, shares));
-                for o in &self.open {
-                    assert!(o.status().is_open());
-                    let need =
-                        o.reservation_for(o.limit.unwrap(), Quantity::new(o.remaining()).unwrap());
-                    match o.side {
-                        Side::Buy => assert!(o.reserved().cash >= need.cash),
-                        Side::Sell => assert_eq!(o.reserved().shares, need.shares),
-                    }
+        /// Beyond what [`Books::check`] holds: each open order holds at least what its
+        /// remaining quantity needs at its limit.
+        fn check_needs(b: &Books) {
+            for o in &b.open {
+                let need =
+                    o.reservation_for(o.limit.unwrap(), Quantity::new(o.remaining()).unwrap());
+                match o.side {
+                    Side::Buy => assert!(o.reserved().cash >= need.cash),
+                    Side::Sell => assert_eq!(o.reserved().shares, need.shares),
                 }
             }
         }
@@ -3356,6 +3323,7 @@ mod modify_tests {
                         }
                     }
                     b.check(initial_cash, initial_shares);
+                    check_needs(&b);
                 }
                 // Closing every order frees every reservation.
                 for mut o in std::mem::take(&mut b.open) {
@@ -3365,6 +3333,7 @@ mod modify_tests {
                 }
                 prop_assert_eq!((b.cash.reserved, b.holding.reserved), (Decimal::ZERO, 0));
                 b.check(initial_cash, initial_shares);
+                check_needs(&b);
             }
         }
     }
