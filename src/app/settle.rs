@@ -84,15 +84,12 @@ pub async fn triggering_orders(
     now: DateTime<Utc>,
     max_price_age: chrono::Duration,
 ) -> Result<Vec<i64>> {
-    Ok(sqlx::query_scalar(concat!(
+    let sql = concat!(
         "SELECT o.id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
         triggers!("$1", "$2"),
         " ORDER BY 1"
-    ))
-    .bind(now - max_price_age)
-    .bind(now)
-    .fetch_all(&mut *conn)
-    .await?)
+    );
+    order_ids(conn, sql, now, max_price_age).await
 }
 
 /// The ids of the orders settle would fill at `now`, in id order: those [`crossed!`] selects,
@@ -102,15 +99,27 @@ pub async fn crossed_orders(
     now: DateTime<Utc>,
     max_price_age: chrono::Duration,
 ) -> Result<Vec<i64>> {
-    Ok(sqlx::query_scalar(concat!(
+    let sql = concat!(
         "SELECT o.id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
         crossed!("$1", "$2"),
         " ORDER BY 1"
-    ))
-    .bind(now - max_price_age)
-    .bind(now)
-    .fetch_all(&mut *conn)
-    .await?)
+    );
+    order_ids(conn, sql, now, max_price_age).await
+}
+
+/// The order ids a selection of settle's gives at `now`: `sql` takes the oldest fresh price
+/// time as $1 and `now` as $2.
+async fn order_ids(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    now: DateTime<Utc>,
+    max_price_age: chrono::Duration,
+) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(sql)
+        .bind(now - max_price_age)
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?)
 }
 
 /// Runs settle at the clock's time.
