@@ -50,6 +50,8 @@ pub struct Tuning {
     pub user_import_batch: usize,
     /// Orders per transaction of `place-order --file`; unset: 2,000.
     pub order_import_batch: usize,
+    /// Orders per transaction of `settle`; unset: 2,000.
+    pub settle_batch: usize,
 }
 
 impl Tuning {
@@ -59,6 +61,7 @@ impl Tuning {
             settle_workers: stored.settle_workers.unwrap_or(cores() + 1),
             user_import_batch: stored.user_import_batch.unwrap_or(500),
             order_import_batch: stored.order_import_batch.unwrap_or(2_000),
+            settle_batch: stored.settle_batch.unwrap_or(2_000),
         }
     }
 
@@ -279,6 +282,7 @@ mod tests {
             settle_workers: Some(2),
             user_import_batch: None,
             order_import_batch: Some(10),
+            settle_batch: Some(7),
         });
         assert_eq!(
             set,
@@ -286,6 +290,7 @@ mod tests {
                 settle_workers: 2,
                 user_import_batch: 500,
                 order_import_batch: 10,
+                settle_batch: 7,
             }
         );
         assert!(db::default_pool_size() >= 8);

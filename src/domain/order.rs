@@ -1054,7 +1054,16 @@ pub fn fill(
     let r = order.reserved;
     Ok(match order.side {
         Side::Buy => {
-            let released = if completes { r.cash } else { net };
+            // A partial fill frees the filled shares' part of the reservation (what is left
+            // keeps its part, rounded up so it still covers the rest at the reserve price),
+            // and never less than it pays.
+            let released = if completes {
+                r.cash
+            } else {
+                let left = order.remaining() - q;
+                let kept = (r.cash * Decimal::from(left) / Decimal::from(order.remaining())).ceil();
+                (r.cash - kept).max(net)
+            };
             if net > released || released > r.cash {
                 return Err(OrderError::ReservationShort {
                     reserved: r.cash.to_string(),
@@ -1136,6 +1145,85 @@ pub fn fill(
 
 fn nonzero(legs: Vec<Leg>) -> Vec<Leg> {
     legs.into_iter().filter(|l| !l.amount.is_zero()).collect()
+}
+
+/// How much of a crossed resting order settle fills: the `fill_model` setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FillModel {
+    /// The whole remaining quantity, whatever traded (`full`).
+    #[default]
+    Full,
+    /// At most RATE × the shares the stock traded since settle last looked at it (from the
+    /// crawled cumulative volume), shared out among all users' crossed orders of one side in
+    /// priority order ([`allocate`]); what is left stays open, partially filled
+    /// (`volume:RATE`, 0 < RATE ≤ 1).
+    Volume(Decimal),
+}
+
+impl FillModel {
+    /// Reads `full` or `volume:RATE`.
+    pub fn parse(v: &str) -> Result<FillModel, Invalid> {
+        let v = v.trim();
+        if v == "full" {
+            return Ok(FillModel::Full);
+        }
+        let bad = || {
+            Invalid::new(
+                "fill_model",
+                format!("{v:?} must be full or volume:RATE with 0 < RATE <= 1 (e.g. volume:0.1)"),
+            )
+        };
+        let rate = v
+            .strip_prefix("volume:")
+            .and_then(|r| Decimal::from_str(r.trim()).ok())
+            .ok_or_else(bad)?;
+        if rate <= Decimal::ZERO || rate > Decimal::ONE {
+            return Err(bad());
+        }
+        Ok(FillModel::Volume(rate.normalize()))
+    }
+}
+
+impl fmt::Display for FillModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FillModel::Full => f.write_str("full"),
+            FillModel::Volume(rate) => write!(f, "volume:{rate}"),
+        }
+    }
+}
+
+/// The shares one side's crossed orders of a stock may fill under `volume:RATE` when the stock
+/// traded `traded` shares since settle last looked at it: RATE × traded, rounded down. A
+/// cumulative volume that went down (a new day, a corrected feed) counts as nothing traded.
+pub fn volume_allowance(rate: Decimal, traded: i64) -> i64 {
+    use rust_decimal::prelude::ToPrimitive;
+    (rate * Decimal::from(traded.max(0)))
+        .floor()
+        .to_i64()
+        .unwrap_or(i64::MAX)
+}
+
+/// Shares `allowance` out among crossed orders given in priority order by what each has left:
+/// each in turn takes what it has left or what the allowance still holds, whichever is less,
+/// until the allowance is spent. Returns the quantity of each order that fills (the orders
+/// after the allowance is spent are not listed).
+///
+/// The priority is the exchange's: price first (the highest limit of a buy, the lowest of a
+/// sell; an order without a limit before all), then time (`queued_at`: placement, or the
+/// latest modify that changed the price), then id.
+pub fn allocate(allowance: i64, remaining: impl IntoIterator<Item = i64>) -> Vec<i64> {
+    let mut left = allowance.max(0);
+    let mut out = Vec::new();
+    for r in remaining {
+        if left == 0 {
+            break;
+        }
+        let q = r.min(left);
+        out.push(q);
+        left -= q;
+    }
+    out
 }
 
 /// Whether a resting order fills now at the stock's latest price: an open order, not a dormant
@@ -1836,9 +1924,10 @@ mod tests {
             (o.status(), o.filled_quantity(), o.remaining()),
             (OrderStatus::Open, 4, 6)
         );
-        // A partial buy frees what it pays.
-        assert_eq!(fx.released.cash, fx.amounts.net.get());
-        assert_eq!(fx.cash.available, Decimal::ZERO);
+        // A partial buy frees the filled shares' part of its reservation (4/10 of 100,015,
+        // rounded so the rest keeps 60,009): it paid 39,605 and 401 goes back to available.
+        assert_eq!(fx.released.cash, dec!(40006));
+        assert_eq!(fx.cash.available, dec!(40006) - fx.amounts.net.get());
         let over = fill(&o, p(9_900), q(7), Position::default(), day());
         assert_eq!(
             over.unwrap_err(),
@@ -2807,6 +2896,53 @@ mod modify_tests {
         };
         Order::placed(7, &r, dec!(0.00015), false, reservation)
     }
+    #[test]
+    fn the_volume_allowance_is_the_rate_of_what_traded_rounded_down() {
+        assert_eq!(volume_allowance(dec!(0.1), 1_234), 123);
+        assert_eq!(volume_allowance(dec!(0.1), 9), 0);
+        assert_eq!(volume_allowance(dec!(1), 500), 500);
+        assert_eq!(volume_allowance(dec!(0.1), -40), 0);
+        assert_eq!(
+            FillModel::parse("volume:0.5").unwrap(),
+            FillModel::Volume(dec!(0.5))
+        );
+        assert_eq!(FillModel::Volume(dec!(0.5)).to_string(), "volume:0.5");
+        assert_eq!(FillModel::parse("full").unwrap().to_string(), "full");
+    }
+
+    #[test]
+    fn the_allowance_goes_to_the_orders_in_priority_order_until_spent() {
+        assert_eq!(allocate(25, [10, 10, 10]), vec![10, 10, 5]);
+        assert_eq!(allocate(30, [10, 10, 10]), vec![10, 10, 10]);
+        assert_eq!(allocate(100, [10, 10]), vec![10, 10]);
+        assert_eq!(allocate(7, [10, 10]), vec![7]);
+        assert!(allocate(0, [10]).is_empty());
+        assert!(allocate(-3, [10]).is_empty());
+    }
+
+    #[test]
+    fn a_partial_buy_fill_frees_the_filled_part_of_the_reservation_and_keeps_enough_for_the_rest() {
+        let mut o = resting("buy", 10, 10_000, "gtc");
+        let placed = o.reserved().cash;
+        assert_eq!(placed, dec!(100015));
+        // 4 shares at 9,900 (below the limit): pays 39,605; frees 4/10 of the reservation.
+        let fx = fill(&o, p(9_900), q(4), Position::default(), now().date_naive()).unwrap();
+        assert_eq!(fx.amounts.net.get(), dec!(39605));
+        assert_eq!(fx.released.cash, dec!(40006));
+        assert_eq!(fx.cash.available, dec!(40006) - dec!(39605));
+        o.record_fill(&fx).unwrap();
+        assert!(o.is_partially_filled());
+        assert_eq!(o.reserved().cash, dec!(60009));
+        // What is left still covers the other 6 at the limit, fee included.
+        assert!(o.reserved().cash >= rules::buy_reservation(p(10_000), q(6), dec!(0.00015)).get());
+        // The rest at the limit completes it and frees all that remained.
+        let fx = fill(&o, p(10_000), q(6), Position::default(), now().date_naive()).unwrap();
+        assert_eq!(fx.released.cash, dec!(60009));
+        o.record_fill(&fx).unwrap();
+        assert_eq!(o.status(), OrderStatus::Filled);
+        assert_eq!(o.reserved().cash, Decimal::ZERO);
+    }
+
     fn change(limit: Option<i64>, quantity: Option<i64>) -> Amendment {
         Amendment {
             limit: limit.map(p),
@@ -2941,13 +3077,13 @@ mod modify_tests {
         )
         .unwrap();
         o.record_fill(&fx).unwrap();
-        // 100,015 reserved less the 39,605 the fill paid: 60,410 held for 6 shares at 10,000
-        // (which need 60,009).
-        assert_eq!(o.reserved().cash, dec!(60410));
+        // 100,015 reserved less the 4/10 the fill freed: 60,009 held for 6 shares at 10,000,
+        // what they need.
+        assert_eq!(o.reserved().cash, dec!(60009));
         let m = modify(&mut o, &change(None, Some(7)), 0).unwrap();
         // 3 left at 10,000: 30,004; the rest is freed.
         assert_eq!(m.reservation.cash, dec!(30004));
-        assert_eq!(m.delta.cash, dec!(30004) - dec!(60410));
+        assert_eq!(m.delta.cash, dec!(30004) - dec!(60009));
         assert_eq!(
             (o.quantity, o.filled_quantity(), o.remaining()),
             (q(7), 4, 3)

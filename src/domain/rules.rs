@@ -358,6 +358,8 @@ pub struct Rulebook {
     pub commission_rate: Decimal,
     /// A stored price older than this may not be traded on.
     pub max_price_age: chrono::Duration,
+    /// How much of a crossed resting order settle fills.
+    pub fill_model: super::order::FillModel,
 }
 
 impl Default for Rulebook {
@@ -365,6 +367,7 @@ impl Default for Rulebook {
         Rulebook {
             commission_rate: DEFAULT_COMMISSION_RATE,
             max_price_age: chrono::Duration::minutes(15),
+            fill_model: super::order::FillModel::Full,
         }
     }
 }

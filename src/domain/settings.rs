@@ -8,6 +8,7 @@ use std::fmt;
 
 use rust_decimal::Decimal;
 
+use super::order::FillModel;
 use super::rules::Rulebook;
 use super::Invalid;
 
@@ -46,16 +47,23 @@ pub enum SettingName {
     UserImportBatch,
     /// Orders per transaction of `place-order --file` (1 to 100,000; unset: 2,000).
     OrderImportBatch,
+    /// Orders per transaction of `settle` (1 to 100,000; unset: 2,000).
+    SettleBatch,
+    /// How much of a crossed order `settle` fills: `full`, or `volume:RATE` (at most RATE of
+    /// the volume traded since the stock was last settled).
+    FillModel,
 }
 
 impl SettingName {
-    pub const ALL: [SettingName; 6] = [
+    pub const ALL: [SettingName; 8] = [
         SettingName::CommissionPct,
         SettingName::MaxPriceAgeMin,
         SettingName::Clock,
         SettingName::SettleWorkers,
         SettingName::UserImportBatch,
         SettingName::OrderImportBatch,
+        SettingName::SettleBatch,
+        SettingName::FillModel,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +74,8 @@ impl SettingName {
             SettingName::SettleWorkers => "settle_workers",
             SettingName::UserImportBatch => "user_import_batch",
             SettingName::OrderImportBatch => "order_import_batch",
+            SettingName::SettleBatch => "settle_batch",
+            SettingName::FillModel => "fill_model",
         }
     }
 
@@ -103,6 +113,8 @@ impl SettingName {
             SettingName::SettleWorkers => whole_number(self, v, 64, "workers"),
             SettingName::UserImportBatch => whole_number(self, v, 100_000, "users"),
             SettingName::OrderImportBatch => whole_number(self, v, 100_000, "orders"),
+            SettingName::SettleBatch => whole_number(self, v, 100_000, "orders"),
+            SettingName::FillModel => Ok(FillModel::parse(v)?.to_string()),
         }
     }
 }
@@ -147,6 +159,7 @@ pub struct StoredTuning {
     pub settle_workers: Option<usize>,
     pub user_import_batch: Option<usize>,
     pub order_import_batch: Option<usize>,
+    pub settle_batch: Option<usize>,
 }
 
 impl Settings {
@@ -190,6 +203,12 @@ impl Settings {
                 }
                 SettingName::OrderImportBatch => {
                     s.tuning.order_import_batch = Some(v.parse().expect("checked"));
+                }
+                SettingName::SettleBatch => {
+                    s.tuning.settle_batch = Some(v.parse().expect("checked"));
+                }
+                SettingName::FillModel => {
+                    s.rules.fill_model = FillModel::parse(&v).expect("checked");
                 }
             }
         }
@@ -276,8 +295,34 @@ mod tests {
                 settle_workers: Some(8),
                 user_import_batch: Some(250),
                 order_import_batch: None,
+                settle_batch: None,
             }
         );
         assert_eq!(Settings::default().tuning, StoredTuning::default());
+        assert_eq!(SettingName::SettleBatch.parse("2,000").unwrap(), "2000");
+        assert!(SettingName::SettleBatch.parse("0").is_err());
+    }
+
+    #[test]
+    fn the_fill_model_is_full_or_a_share_of_the_volume() {
+        assert_eq!(SettingName::FillModel.parse(" full ").unwrap(), "full");
+        assert_eq!(
+            SettingName::FillModel.parse("volume:0.10").unwrap(),
+            "volume:0.1"
+        );
+        for bad in [
+            "volume:0",
+            "volume:1.5",
+            "volume:",
+            "volume:x",
+            "partial",
+            "",
+        ] {
+            let e = SettingName::FillModel.parse(bad).unwrap_err();
+            assert_eq!(e.field, "fill_model", "{bad}");
+        }
+        let s = Settings::from_stored([("fill_model", "volume:0.25")]).unwrap();
+        assert_eq!(s.rules.fill_model, FillModel::Volume(dec!(0.25)));
+        assert_eq!(Settings::default().rules.fill_model, FillModel::Full);
     }
 }
