@@ -177,10 +177,13 @@ async fn best_and_priority_limits_are_priced_from_the_book(pool: PgPool) {
     );
     let csv = stdout(&as_trader(&cli, SESSION, &["orders", "--format", "csv"]));
     assert!(
-        csv.lines().next().unwrap().ends_with(",order_type"),
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",order_type,remaining,partially_filled"),
         "{csv}"
     );
-    assert!(csv.contains(",priority_limit\n"), "{csv}");
+    assert!(csv.contains(",priority_limit,5,false\n"), "{csv}");
     let table = stdout(&as_trader(&cli, SESSION, &["orders", "--open"]));
     assert!(
         table.contains("type") && table.contains("priority_limit"),

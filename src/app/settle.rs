@@ -3,12 +3,18 @@
 //! and, with `--close`, expires DAY orders after the close. After a session has closed, its
 //! conditional-limit orders still open fill at its closing price first.
 //!
-//! Work is split by user: candidate users are found with one query, then taken in chunks whose
-//! account rows are locked with `FOR UPDATE SKIP LOCKED` (the first lock of every per-user
+//! Under the `full` fill model work is split by user: the users with work are found with one
+//! query (with how many orders each), then packed into chunks of at most `settle_batch` orders
+//! whose account rows are locked with `FOR UPDATE SKIP LOCKED` (the first lock of every
 //! transaction), so two settle processes — or a settle and users placing and cancelling — never
-//! touch the same user's orders at once. Orders are re-read after the lock, so an order filled,
-//! cancelled or expired by someone else is never filled again. Users skipped because another
-//! transaction held them get one blocking pass at the end.
+//! touch the same user's orders at once. Each transaction takes at most `settle_batch` orders
+//! (a chunk with more goes on in the next transaction, in (user, id) order), so memory holds
+//! one batch however many orders wait. Users skipped because another transaction held them
+//! get one blocking pass at the end.
+//!
+//! Under `volume:RATE` work is split by stock ([`fill_stock`]): the volume a stock traded is
+//! shared among all users' orders on it in priority order, so one transaction per stock locks
+//! the accounts of every user with an order to fill on it, waiting for them.
 
 use std::time::Instant;
 
@@ -19,20 +25,28 @@ use sqlx::PgConnection;
 
 use super::App;
 use crate::domain::calendar::{Calendar, CalendarError};
-use crate::domain::order::{OrderStatus, TimeInForce};
+use crate::domain::order::{self, FillModel, OrderStatus, Side};
 use crate::domain::rules::{self, SessionState};
-use crate::domain::Price;
+use crate::domain::{Price, Quantity};
 use crate::error::{Error, Result};
 use crate::store::ledger::Posting;
-use crate::store::trading::{self, FillPlan, OrderRow};
+use crate::store::settle::{self as sql, UserWork};
+use crate::store::trading::{self, FillPlan};
 
-/// Users per transaction.
+pub use crate::store::settle::{crossed_orders, triggering_orders};
+
+/// Users per transaction, at most.
 pub const DEFAULT_CHUNK: usize = 1_000;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct SettleSummary {
     pub session: String,
+    /// The `fill_model` setting in force.
+    pub fill_model: String,
+    /// Fills written (under `volume:RATE`, one order may fill in part).
     pub filled: u64,
+    /// Orders a fill left open with a remainder (`volume:RATE` only).
+    pub partially_filled: u64,
     /// Conditional-limit orders filled at their session's closing price.
     pub converted: u64,
     pub expired: u64,
@@ -47,129 +61,49 @@ pub struct SettleSummary {
     pub note: Option<String>,
 }
 
-/// The SQL of [`crate::domain::order::crosses`], for orders `o` joined with their stocks `s`:
-/// an open order, not a dormant stop, of a listed, not halted stock whose price was printed in
-/// [`fresh_since`, `now`] and is at or below a buy's limit, at or above a sell's, or a
-/// triggered stop-market order (no limit: any price). Every query that selects orders for
-/// settle to fill uses it; `crossed_orders` is checked against `crosses` on random books
-/// (tests/crosses.rs).
-macro_rules! crossed {
-    ($fresh_since:literal, $now:literal) => {
-        concat!("o.status = 'open' AND (o.stop_price IS NULL OR o.triggered_at IS NOT NULL)
-     AND s.listed AND NOT s.halted AND s.price IS NOT NULL
-     AND s.price_at >= ", $fresh_since, " AND s.price_at <= ", $now, "
-     AND ((o.side = 'buy' AND s.price <= o.limit_price) OR (o.side = 'sell' AND s.price >= o.limit_price)
-          OR (o.kind = 'market' AND o.triggered_at IS NOT NULL))")
-    };
-}
-
-/// The SQL of [`crate::domain::order::triggers`] on the price [`crossed!`] fills on, for
-/// orders `o` joined with their stocks `s`: a dormant stop order (open, with a trigger, not
-/// triggered) of a listed, not halted stock whose price was printed in [`fresh_since`, `now`]
-/// and is at or above a buy stop's trigger, at or below a sell stop's. `triggering_orders` is
-/// checked against `triggers` on random books (tests/crosses.rs).
-macro_rules! triggers {
-    ($fresh_since:literal, $now:literal) => {
-        concat!("o.status = 'open' AND o.stop_price IS NOT NULL AND o.triggered_at IS NULL
-     AND s.listed AND NOT s.halted AND s.price IS NOT NULL
-     AND s.price_at >= ", $fresh_since, " AND s.price_at <= ", $now, "
-     AND ((o.side = 'buy' AND s.price >= o.stop_price) OR (o.side = 'sell' AND s.price <= o.stop_price))")
-    };
-}
-
-/// The ids of the dormant stop orders settle would trigger at `now`, in id order: those
-/// [`triggers!`] selects.
-pub async fn triggering_orders(
-    conn: &mut PgConnection,
-    now: DateTime<Utc>,
-    max_price_age: chrono::Duration,
-) -> Result<Vec<i64>> {
-    let sql = concat!(
-        "SELECT o.id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
-        triggers!("$1", "$2"),
-        " ORDER BY 1"
-    );
-    order_ids(conn, sql, now, max_price_age).await
-}
-
-/// The ids of the orders settle would fill at `now`, in id order: those [`crossed!`] selects,
-/// which are those [`crate::domain::order::crosses`] says cross.
-pub async fn crossed_orders(
-    conn: &mut PgConnection,
-    now: DateTime<Utc>,
-    max_price_age: chrono::Duration,
-) -> Result<Vec<i64>> {
-    let sql = concat!(
-        "SELECT o.id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
-        crossed!("$1", "$2"),
-        " ORDER BY 1"
-    );
-    order_ids(conn, sql, now, max_price_age).await
-}
-
-/// The order ids a selection of settle's gives at `now`: `sql` takes the oldest fresh price
-/// time as $1 and `now` as $2.
-async fn order_ids(
-    conn: &mut PgConnection,
-    sql: &'static str,
-    now: DateTime<Utc>,
-    max_price_age: chrono::Duration,
-) -> Result<Vec<i64>> {
-    Ok(sqlx::query_scalar(sql)
-        .bind(now - max_price_age)
-        .bind(now)
-        .fetch_all(&mut *conn)
-        .await?)
-}
-
 /// Runs settle at the clock's time.
 ///
 /// First, always, every DAY order placed before the close of the latest session that has
 /// ended is expired (its reservation released): a missed `settle --close` (the machine was off
 /// at 15:40) never lets yesterday's DAY order fill today. Then, inside the session, crossed
-/// orders fill. `close` skips the fills: after the close it expires the day's DAY orders, and
-/// run late during a later session (a timer catching up) it expires those of the sessions
-/// before and says so in `summary.note`.
+/// orders fill, in full or (`volume:RATE`) within the volume traded. `close` skips the fills:
+/// after the close it expires the day's DAY orders, and run late during a later session (a
+/// timer catching up) it expires those of the sessions before and says so in `summary.note`.
+/// `chunk` bounds the users of one transaction; the `settle_batch` setting its orders.
 pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummary> {
     app.caller.require_operator("settle")?;
     let started = Instant::now();
     let now = app.clock.now();
-    let calendar = crate::store::market::calendar(&mut *app.pool.acquire().await?).await?;
+    let mut conn = app.pool.acquire().await?;
+    let calendar = crate::store::market::calendar(&mut conn).await?;
     let state = rules::session_state_in(now, &calendar)?;
-    let chunk = chunk.max(1);
     let mut summary = SettleSummary {
         session: format!("{state:?}"),
+        fill_model: app.rules.fill_model.to_string(),
         ..Default::default()
     };
     let fresh_since = now - app.rules.max_price_age;
+    let chunks = Chunks {
+        users: chunk.max(1),
+        orders: app.tuning.settle_batch.max(1),
+        workers: app.tuning.settle_workers.max(1),
+    };
 
     let cutoff = last_close(now, &calendar)?;
-    let users = crate::store::order_types::users_with_conditional_before(
-        &mut *app.pool.acquire().await?,
-        cutoff,
-    )
-    .await?;
-    let (converted, batches, busy) = by_chunks(app, &users, chunk, |conn, users| {
-        Box::pin(convert_chunk(conn, users, cutoff, now))
+    let users = sql::users_to_convert(&mut conn, cutoff).await?;
+    let done = by_chunks(app, &users, chunks, |conn, users, limit| {
+        Box::pin(convert_chunk(conn, users, cutoff, now, limit))
     })
     .await?;
-    summary.converted = converted;
-    summary.batches += batches;
-    summary.retried_busy += busy;
-    // The users with orders `Order::expire` accepts (open, DAY) placed before the cutoff.
-    let users: Vec<i64> = sqlx::query_scalar(
-        "SELECT DISTINCT user_id FROM orders WHERE status = 'open' AND tif = 'day' AND created_at < $1 ORDER BY 1",
-    )
-    .bind(cutoff)
-    .fetch_all(&app.pool)
-    .await?;
-    let (expired, batches, busy) = by_chunks(app, &users, chunk, |conn, users| {
-        Box::pin(expire_chunk(conn, users, cutoff, now))
+    summary.converted = done.orders;
+    summary.add(&done);
+    let users = sql::users_to_expire(&mut conn, cutoff).await?;
+    let done = by_chunks(app, &users, chunks, |conn, users, limit| {
+        Box::pin(expire_chunk(conn, users, cutoff, now, limit))
     })
     .await?;
-    summary.expired = expired;
-    summary.batches += batches;
-    summary.retried_busy += busy;
+    summary.expired = done.orders;
+    summary.add(&done);
     if close && state == SessionState::Open {
         summary.note = Some(format!(
             "the session is still open: expired the DAY orders placed before the close of {} and filled nothing",
@@ -178,41 +112,38 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
     }
 
     if state == SessionState::Open && !close {
-        let mut conn = app.pool.acquire().await?;
-        // Users with crossed orders, and with stop orders the price triggers (which may then
-        // cross).
-        let users: Vec<i64> = sqlx::query_scalar(concat!(
-            "SELECT o.user_id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
-            crossed!("$1", "$2"),
-            " UNION SELECT o.user_id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
-            triggers!("$1", "$2"),
-            " ORDER BY 1"
-        ))
-        .bind(fresh_since)
-        .bind(now)
-        .fetch_all(&mut *conn)
-        .await?;
-        // Open limit orders whose stock is unlisted or has no price `StockState::fresh_price`
-        // accepts.
-        summary.skipped_stale = sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM orders o JOIN stocks s ON s.code = o.code
-             WHERE o.status = 'open' AND o.kind = 'limit' AND (s.price IS NULL OR s.price_at IS NULL OR s.price_at < $1 OR s.price_at > $2 OR NOT s.listed)",
-        )
-        .bind(fresh_since)
-        .bind(now)
-        .fetch_one(&mut *conn)
-        .await? as u64;
-        drop(conn);
-        let (filled, batches, busy) = by_chunks(app, &users, chunk, |conn, users| {
-            Box::pin(fill_chunk(conn, users, fresh_since, now))
-        })
-        .await?;
-        summary.filled = filled;
-        summary.batches += batches;
-        summary.retried_busy += busy;
+        summary.skipped_stale = sql::stale_orders(&mut conn, fresh_since, now).await?;
+        match app.rules.fill_model {
+            FillModel::Full => {
+                let users = sql::users_to_fill(&mut conn, fresh_since, now).await?;
+                drop(conn);
+                let done = by_chunks(app, &users, chunks, |conn, users, limit| {
+                    Box::pin(fill_chunk(conn, users, fresh_since, now, limit))
+                })
+                .await?;
+                summary.filled = done.orders;
+                summary.add(&done);
+            }
+            FillModel::Volume(rate) => {
+                let codes = sql::stocks_to_fill(&mut conn, fresh_since, now).await?;
+                let (fills, partial) =
+                    fill_by_volume(app, &codes, rate, fresh_since, now, chunks).await?;
+                sql::mark_volumes(&mut conn, &codes).await?;
+                summary.filled = fills;
+                summary.partially_filled = partial;
+                summary.batches += codes.len() as u64;
+            }
+        }
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+impl SettleSummary {
+    fn add(&mut self, done: &Done) {
+        self.batches += done.transactions;
+        self.retried_busy += done.busy;
+    }
 }
 
 /// The close of the latest trading session that has ended by `now`; an error when the
@@ -230,74 +161,128 @@ pub fn last_close(now: DateTime<Utc>, calendar: &Calendar) -> Result<DateTime<Ut
     }
 }
 
+/// How work is cut: users and orders per transaction, transactions side by side.
+#[derive(Debug, Clone, Copy)]
+struct Chunks {
+    users: usize,
+    orders: usize,
+    workers: usize,
+}
+
+/// What a pass over chunks did.
+#[derive(Debug, Default)]
+struct Done {
+    orders: u64,
+    transactions: u64,
+    busy: u64,
+}
+
+/// One transaction's work on the locked `users`: at most `limit` orders; returns how many.
 type ChunkFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64>> + Send + 'a>>;
 
-/// Runs `work` over the users in chunks, one transaction each: first with SKIP LOCKED, then
-/// one blocking pass over the users that were busy. Returns (done, transactions, busy users).
-async fn by_chunks<F>(app: &App, users: &[i64], chunk: usize, work: F) -> Result<(u64, u64, u64)>
+/// Runs `work` over the users in chunks ([`pack`]): first with SKIP LOCKED, then one blocking
+/// pass over the users that were busy.
+async fn by_chunks<F>(app: &App, users: &[UserWork], chunks: Chunks, work: F) -> Result<Done>
 where
-    F: for<'c> Fn(&'c mut PgConnection, &'c [i64]) -> ChunkFuture<'c>,
+    F: for<'c> Fn(&'c mut PgConnection, &'c [i64], usize) -> ChunkFuture<'c>,
 {
     use futures::{StreamExt, TryStreamExt};
-    let (mut done, mut batches) = (0u64, 0u64);
-    let mut busy: Vec<i64> = Vec::new();
-    // Chunks are disjoint sets of users, so they run side by side on separate connections.
-    // Their number is a multiple of the workers, so no worker is left with a last one alone.
-    // Transactions side by side: the `settle_workers` setting (docs/PERFORMANCE.md).
-    let workers = app.tuning.settle_workers;
-    let size = balanced_chunk(users.len(), chunk, workers);
-    let results: Vec<(u64, Vec<i64>)> = futures::stream::iter(users.chunks(size))
-        .map(|part| run_chunk(app, part, false, &work))
-        .buffer_unordered(workers)
+    let mut done = Done::default();
+    // Chunks are disjoint sets of users, so they run side by side on separate connections
+    // (the `settle_workers` setting).
+    let parts = pack(users, chunks);
+    let results: Vec<(u64, u64, Vec<i64>)> = futures::stream::iter(parts.iter())
+        .map(|part| run_chunk(app, part, false, chunks.orders, &work))
+        .buffer_unordered(chunks.workers)
         .try_collect()
         .await?;
-    for (n, skipped) in results {
-        done += n;
-        batches += 1;
+    let mut busy: Vec<i64> = Vec::new();
+    for (n, txs, skipped) in results {
+        done.orders += n;
+        done.transactions += txs;
         busy.extend(skipped);
     }
     busy.sort_unstable();
-    let busy_count = busy.len() as u64;
-    for part in busy.chunks(chunk) {
-        done += run_chunk(app, part, true, &work).await?.0;
-        batches += 1;
+    busy.dedup();
+    done.busy = busy.len() as u64;
+    for part in busy.chunks(chunks.users) {
+        let (n, txs, _) = run_chunk(app, part, true, chunks.orders, &work).await?;
+        done.orders += n;
+        done.transactions += txs;
     }
-    Ok((done, batches, busy_count))
+    Ok(done)
 }
 
-/// The chunk size for `n` users: at most `max`, with a number of chunks that is a multiple of
-/// `workers`.
-fn balanced_chunk(n: usize, max: usize, workers: usize) -> usize {
-    let max = max.max(1);
-    let chunks = n.div_ceil(max).next_multiple_of(workers.max(1)).max(1);
-    n.div_ceil(chunks).max(1)
+/// Cuts the users (in user order, with their order counts) into chunks of at most
+/// `chunks.users` users and, but for a user alone with more, `chunks.orders` orders. The
+/// chunks aim at an even share of the orders over a number of chunks that is a multiple of
+/// the workers, so that no worker is left with a long last one alone.
+fn pack(users: &[UserWork], chunks: Chunks) -> Vec<Vec<i64>> {
+    if users.is_empty() {
+        return Vec::new();
+    }
+    let total: u64 = users.iter().map(|&(_, n)| n.max(0) as u64).sum();
+    let needed = (total.div_ceil(chunks.orders as u64) as usize)
+        .max(users.len().div_ceil(chunks.users))
+        .next_multiple_of(chunks.workers)
+        .max(1);
+    let orders = total.div_ceil(needed as u64).max(1);
+    let per_user = users.len().div_ceil(needed).max(1);
+    let mut parts: Vec<Vec<i64>> = Vec::new();
+    let mut current: Vec<i64> = Vec::new();
+    let mut in_current = 0u64;
+    for &(user, n) in users {
+        let n = n.max(0) as u64;
+        let full = in_current >= orders
+            || in_current + n > chunks.orders as u64
+            || current.len() >= per_user;
+        if !current.is_empty() && full {
+            parts.push(std::mem::take(&mut current));
+            in_current = 0;
+        }
+        current.push(user);
+        in_current += n;
+    }
+    parts.push(current);
+    parts
 }
 
-/// One transaction: lock the chunk's accounts in user order, then do the work for those
-/// locked. Returns what was done and the users skipped as busy.
-async fn run_chunk<F>(app: &App, part: &[i64], blocking: bool, work: &F) -> Result<(u64, Vec<i64>)>
+/// Transactions over one chunk: each locks the chunk's accounts in user order, then does at
+/// most `limit` orders' work for those locked; the next goes on while one did `limit`.
+/// Returns the orders done, the transactions and the users skipped as busy.
+async fn run_chunk<F>(
+    app: &App,
+    part: &[i64],
+    wait: bool,
+    limit: usize,
+    work: &F,
+) -> Result<(u64, u64, Vec<i64>)>
 where
-    F: for<'c> Fn(&'c mut PgConnection, &'c [i64]) -> ChunkFuture<'c>,
+    F: for<'c> Fn(&'c mut PgConnection, &'c [i64], usize) -> ChunkFuture<'c>,
 {
-    let mut tx = app.pool.begin().await?;
-    let sql = if blocking {
-        "SELECT user_id FROM accounts WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE"
-    } else {
-        "SELECT user_id FROM accounts WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE SKIP LOCKED"
-    };
-    let locked: Vec<i64> = sqlx::query_scalar(sql)
-        .bind(part)
-        .fetch_all(&mut *tx)
-        .await?;
-    let skipped: Vec<i64> = part
-        .iter()
-        .copied()
-        .filter(|u| locked.binary_search(u).is_err())
-        .collect();
-    let done = work(&mut tx, &locked).await?;
-    tx.commit().await?;
-    Ok((done, skipped))
+    let (mut done, mut transactions) = (0u64, 0u64);
+    let mut skipped: Vec<i64> = Vec::new();
+    loop {
+        let mut tx = app.pool.begin().await?;
+        let locked = sql::lock_accounts(&mut tx, part, wait).await?;
+        skipped.extend(
+            part.iter()
+                .copied()
+                .filter(|u| locked.binary_search(u).is_err()),
+        );
+        let n = if locked.is_empty() {
+            0
+        } else {
+            work(&mut tx, &locked, limit).await?
+        };
+        tx.commit().await?;
+        done += n;
+        transactions += 1;
+        if n < limit as u64 {
+            return Ok((done, transactions, skipped));
+        }
+    }
 }
 
 async fn fill_chunk(
@@ -305,90 +290,36 @@ async fn fill_chunk(
     users: &[i64],
     fresh_since: DateTime<Utc>,
     now: DateTime<Utc>,
+    limit: usize,
 ) -> Result<u64> {
-    if users.is_empty() {
-        return Ok(0);
-    }
-    trigger_stops(conn, users, fresh_since, now).await?;
-    // One statement closes the crossed orders and returns each as it was (the join's copy `o`
-    // is read at the statement's snapshot) with the market price and an id for its fill. The
-    // chunk's account locks keep every other writer away from these users' orders; should one
-    // have changed an order all the same, `t.status = o.status` (a compare-and-set on the
-    // status as read, see `trading`) leaves it alone and it is neither returned nor filled.
-    let mut rows: Vec<OrderRowWithPrice> = sqlx::query_as(concat!(
-        "UPDATE orders t SET status = 'filled',
-                             filled_quantity = o.quantity,
-                             reserved_cash = 0, reserved_shares = 0, closed_at = $3
-         FROM orders o JOIN stocks s ON s.code = o.code
-         WHERE t.id = o.id AND t.status = o.status AND o.user_id = ANY($2) AND ",
-        crossed!("$1", "$3"),
-        "
-         RETURNING o.id, o.user_id, o.code, o.side, o.kind, o.tif, o.quantity, o.limit_price, o.fee_rate,
-                   o.status, o.filled_quantity, o.reserved_cash, o.reserved_shares, o.idempotency_key,
-                   o.reason, o.created_at, o.closed_at, o.sell_tax_exempt, o.stop_price, o.triggered_at,
-                   o.amendments, COALESCE(o.queued_at, o.created_at) AS queued_at, o.order_type,
-                   s.price AS market_price,
-                   nextval('fills_id_seq') AS fill_id"
-    ))
-    .bind(fresh_since)
-    .bind(users)
-    .bind(now)
-    .fetch_all(&mut *conn)
-    .await?;
+    sql::trigger_stops(conn, users, fresh_since, now).await?;
+    let mut rows = sql::take_crossed(conn, users, fresh_since, now, limit).await?;
     // Fills apply in order: a sell's cost basis includes the shares bought by earlier fills.
-    rows.sort_unstable_by_key(|r| r.order.id);
+    rows.sort_unstable_by_key(|r| (r.order.user_id, r.order.id));
     let mut plans = Vec::with_capacity(rows.len());
     for r in &rows {
-        let market = Price::new(r.market_price)?;
-        let limit = r.order.limit_price.map(Price::new).transpose()?;
-        let price = rules::fill_price(r.order.side(), limit, market).ok_or_else(|| {
-            Error::Unexpected(anyhow::anyhow!(
-                "order #{} is crossed by the query but not by the rulebook",
-                r.order.id
-            ))
-        })?;
         plans.push(FillPlan {
             order: &r.order,
-            price,
+            price: fill_price(&r.order, r.market_price)?,
+            quantity: None,
         });
     }
     let ids = rows.iter().map(|r| r.fill_id).collect();
-    let fills =
-        trading::record_fills(conn, Posting::default(), &plans, None, Some(ids), now).await?;
-    Ok(fills.len() as u64)
+    trading::record_fills(conn, Posting::default(), &plans, None, Some(ids), now).await?;
+    Ok(rows.len() as u64)
 }
 
-/// Triggers the chunk's dormant stop orders that the price touches ([`triggers!`], the SQL of
-/// `Order::trigger` where `triggers` holds): one statement, before the fill statement of the
-/// same transaction, which then fills the triggered ones that cross (a stop-market order at
-/// the same price; a stop-limit order when the price reaches its limit, else it rests as a
-/// limit order). Nothing is reserved or released: a stop order holds its reservation from
-/// placement.
-async fn trigger_stops(
-    conn: &mut PgConnection,
-    users: &[i64],
-    fresh_since: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(concat!(
-        "UPDATE orders o SET triggered_at = $3 FROM stocks s
-         WHERE s.code = o.code AND o.user_id = ANY($2) AND ",
-        triggers!("$1", "$3")
-    ))
-    .bind(fresh_since)
-    .bind(users)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-#[derive(sqlx::FromRow)]
-struct OrderRowWithPrice {
-    #[sqlx(flatten)]
-    order: OrderRow,
-    market_price: Decimal,
-    fill_id: i64,
+/// The price a crossed order fills at (`rules::fill_price`); an error when the query's choice
+/// and the rulebook disagree.
+fn fill_price(order: &trading::OrderRow, market: Decimal) -> Result<Price> {
+    let market = Price::new(market)?;
+    let limit = order.limit_price.map(Price::new).transpose()?;
+    rules::fill_price(order.side(), limit, market).ok_or_else(|| {
+        Error::Unexpected(anyhow::anyhow!(
+            "order #{} is crossed by the query but not by the rulebook",
+            order.id
+        ))
+    })
 }
 
 async fn expire_chunk(
@@ -396,15 +327,9 @@ async fn expire_chunk(
     users: &[i64],
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
+    limit: usize,
 ) -> Result<u64> {
-    if users.is_empty() {
-        return Ok(0);
-    }
-    let orders: Vec<OrderRow> = trading::lock_open_orders(conn, users)
-        .await?
-        .into_iter()
-        .filter(|o| o.tif == TimeInForce::Day && o.created_at < cutoff)
-        .collect();
+    let orders = sql::orders_to_expire(conn, users, cutoff, limit).await?;
     trading::close_orders(
         conn,
         &orders,
@@ -429,49 +354,144 @@ async fn convert_chunk(
     users: &[i64],
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
+    limit: usize,
 ) -> Result<u64> {
-    if users.is_empty() {
-        return Ok(0);
-    }
-    let orders: Vec<OrderRow> = trading::lock_open_orders(conn, users)
-        .await?
-        .into_iter()
-        .filter(|o| o.order_type.converts_at_close() && o.created_at < cutoff)
-        .collect();
-    if orders.is_empty() {
-        return Ok(0);
-    }
-    let (codes, days): (Vec<String>, Vec<chrono::NaiveDate>) = orders
-        .iter()
-        .map(|o| (o.code.clone(), rules::trade_date(o.created_at)))
-        .unzip();
-    let closes = crate::store::order_types::regular_closes(conn, &codes, &days).await?;
+    let orders = sql::orders_to_convert(conn, users, cutoff, limit).await?;
     let mut plans = Vec::with_capacity(orders.len());
-    for (o, key) in orders.iter().zip(codes.into_iter().zip(days)) {
-        if let Some(close) = closes.get(&key) {
-            plans.push(FillPlan {
-                order: o,
-                price: Price::new(*close)?,
-            });
+    for (o, close) in &orders {
+        plans.push(FillPlan {
+            order: o,
+            price: Price::new(*close)?,
+            quantity: None,
+        });
+    }
+    trading::apply_fills_after(conn, Posting::default(), &plans, now).await?;
+    Ok(orders.len() as u64)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The volume fill model
+
+/// Fills the crossed orders of `codes` within the volume each traded, a stock per
+/// transaction, `settle_workers` side by side. Returns the fills and the orders left with a
+/// remainder.
+async fn fill_by_volume(
+    app: &App,
+    codes: &[String],
+    rate: Decimal,
+    fresh_since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    chunks: Chunks,
+) -> Result<(u64, u64)> {
+    use futures::{StreamExt, TryStreamExt};
+    let done: Vec<(u64, u64)> = futures::stream::iter(codes)
+        .map(|code| fill_stock(app, code, rate, fresh_since, now, chunks.orders))
+        .buffer_unordered(chunks.workers)
+        .try_collect()
+        .await?;
+    Ok(done
+        .into_iter()
+        .fold((0, 0), |(f, p), (df, dp)| (f + df, p + dp)))
+}
+
+/// One stock under `volume:RATE`, in one transaction: locks the accounts of the users with
+/// orders to fill or trigger on it (in user order, waiting for them), then its volume mark;
+/// triggers the stops the price touches; then, for each side, shares RATE × the volume traded
+/// since the mark out among the crossed orders in priority order (`order::allocate`, read
+/// `limit` orders at a time), and moves the mark to the volume now. Returns the fills and the
+/// orders left with a remainder.
+async fn fill_stock(
+    app: &App,
+    code: &str,
+    rate: Decimal,
+    fresh_since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<(u64, u64)> {
+    let mut tx = app.pool.begin().await?;
+    let users = sql::users_on_stock(&mut tx, code, fresh_since, now).await?;
+    let users = sql::lock_accounts(&mut tx, &users, true).await?;
+    let mark = sql::lock_volume_mark(&mut tx, code).await?;
+    let (Some(volume), Some(day)) = (mark.volume, mark.price_day) else {
+        tx.commit().await?;
+        return Ok((0, 0));
+    };
+    let traded = match mark.mark {
+        Some((marked_day, marked)) if marked_day == day => volume - marked,
+        // The day's first look: everything the day traded so far.
+        _ => volume,
+    };
+    let allowance = order::volume_allowance(rate, traded);
+    sql::trigger_stops_of_stock(&mut tx, code, &users, fresh_since, now).await?;
+    let (mut fills, mut partial) = (0u64, 0u64);
+    for side in [Side::Buy, Side::Sell] {
+        let mut left = allowance;
+        while left > 0 {
+            let queue =
+                sql::crossed_queue(&mut tx, code, &users, side, fresh_since, now, limit).await?;
+            let quantities = order::allocate(left, queue.iter().map(|(o, _)| o.remaining()));
+            let mut plans = Vec::with_capacity(quantities.len());
+            for ((o, market), q) in queue.iter().zip(&quantities) {
+                plans.push(FillPlan {
+                    order: o,
+                    price: fill_price(o, *market)?,
+                    quantity: Some(Quantity::new(*q)?),
+                });
+            }
+            let (written, orders) =
+                trading::apply_fills_after(&mut tx, Posting::default(), &plans, now).await?;
+            fills += written.len() as u64;
+            partial += orders
+                .iter()
+                .filter(|o| o.status == OrderStatus::Open)
+                .count() as u64;
+            left -= quantities.iter().sum::<i64>();
+            // The allowance is spent within this page, or no order is left after it.
+            if quantities.len() < queue.len() || queue.len() < limit {
+                break;
+            }
         }
     }
-    let (fills, _) = trading::apply_fills_after(conn, Posting::default(), &plans, now).await?;
-    Ok(fills.len() as u64)
+    sql::set_volume_mark(&mut tx, code, day, volume).await?;
+    tx.commit().await?;
+    Ok((fills, partial))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::balanced_chunk;
+    use super::{pack, Chunks};
+
+    fn chunks(users: usize, orders: usize, workers: usize) -> Chunks {
+        Chunks {
+            users,
+            orders,
+            workers,
+        }
+    }
 
     #[test]
-    fn chunks_come_in_multiples_of_the_workers_and_never_exceed_the_maximum() {
-        // 9,988 users, at most 1,000 each, 3 workers: 12 chunks of 833 (the last 825).
-        assert_eq!(balanced_chunk(9_988, 1_000, 3), 833);
-        assert_eq!(9_988usize.div_ceil(833), 12);
-        assert_eq!(balanced_chunk(9_988, 1_000, 2), 999);
-        assert_eq!(balanced_chunk(10, 1_000, 3), 4);
-        assert_eq!(balanced_chunk(1, 1_000, 3), 1);
-        assert_eq!(balanced_chunk(0, 1_000, 3), 1);
-        assert_eq!(balanced_chunk(5, 0, 2), 1);
+    fn chunks_hold_at_most_a_batch_of_orders_shared_evenly_over_the_workers() {
+        // 10 users of 300 orders, batches of 1,000, 2 workers: 3,000 orders need 3 chunks,
+        // rounded up to 4 of about 750: 900, 900, 900 and 300.
+        let users: Vec<(i64, i64)> = (1..=10).map(|u| (u, 300)).collect();
+        let parts = pack(&users, chunks(1_000, 1_000, 2));
+        assert_eq!(parts.len(), 4, "{parts:?}");
+        for p in &parts {
+            assert!(p.len() as i64 * 300 <= 1_000, "{parts:?}");
+        }
+        assert_eq!(parts.concat(), (1..=10).collect::<Vec<i64>>());
+        // Even shares where the counts allow: 8 users of 100, 2 workers, batches of 1,000.
+        let users: Vec<(i64, i64)> = (1..=8).map(|u| (u, 100)).collect();
+        let parts = pack(&users, chunks(1_000, 1_000, 2));
+        assert_eq!(parts, vec![vec![1, 2, 3, 4], vec![5, 6, 7, 8]]);
+        // A user with more than a batch is a chunk alone (its transactions go on in turn).
+        let parts = pack(&[(1, 5), (2, 50_000), (3, 5)], chunks(1_000, 2_000, 1));
+        assert!(parts.contains(&vec![2]), "{parts:?}");
+        // Users per transaction bound chunks too.
+        let users: Vec<(i64, i64)> = (1..=9).map(|u| (u, 1)).collect();
+        let parts = pack(&users, chunks(2, 1_000, 1));
+        assert!(parts.iter().all(|p| p.len() <= 2), "{parts:?}");
+        assert_eq!(parts.concat().len(), 9);
+        assert!(pack(&[], chunks(1, 1, 1)).is_empty());
     }
 }

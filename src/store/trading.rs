@@ -451,11 +451,29 @@ pub async fn close_orders(
     ledger::post(conn, &posting, at).await
 }
 
-/// One order to fill now, at a price, for its whole remaining quantity.
+/// One order to fill now: at a price, for `quantity` shares (its whole remaining quantity
+/// when None).
 #[derive(Debug, Clone)]
 pub struct FillPlan<'a> {
     pub order: &'a OrderRow,
     pub price: Price,
+    pub quantity: Option<Quantity>,
+}
+
+impl FillPlan<'_> {
+    fn quantity(&self) -> Result<Quantity> {
+        Ok(match self.quantity {
+            Some(q) => q,
+            None => Quantity::new(self.order.remaining())?,
+        })
+    }
+}
+
+/// A fill as posted, with the part of its order's reservation it freed.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    pub fill: FillRow,
+    pub released: Reservation,
 }
 
 /// An order decided by the rules, ready to write: open with its reservation (and filled at
@@ -607,12 +625,16 @@ async fn post_placements(
         .map(|(order, price)| FillPlan {
             order,
             price: *price,
+            quantity: None,
         })
         .collect();
     // Under checked locks the insert returned the sellers' holdings as it locked them.
     let held = (locks == Locks::Checked).then_some(held);
     let fills = record_fills(conn, reservations, &plans, held, Some(ids), at).await?;
-    let mut fills: HashMap<i64, FillRow> = fills.into_iter().map(|f| (f.order_id, f)).collect();
+    let mut fills: HashMap<i64, FillRow> = fills
+        .into_iter()
+        .map(|p| (p.fill.order_id, p.fill))
+        .collect();
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -622,45 +644,57 @@ async fn post_placements(
         .collect())
 }
 
-/// Fills open orders in full: writes the fills, closes the orders, releases their reservations
-/// and posts one ledger entry per fill that pays or collects the cash with fee and tax
-/// (computed by the rulebook for the trade date) and moves the shares. `before` (e.g. the
-/// reservations of the orders being filled) is posted in the same ledger posting, ahead of
-/// the fills: the balances need hold only after both. Plans apply in order: a sell's cost
-/// basis includes the shares bought by earlier plans. Returns the fills and the orders as
-/// filled. The caller holds the account locks of every user involved and the order locks.
+/// Fills open orders, each for its plan's quantity: writes the fills, posts one ledger entry
+/// per fill that pays or collects the cash with fee and tax (computed by `domain::order::fill`
+/// for the trade date) and moves the shares, and records each fill on its order — filled when
+/// it completes the order, else still open, partially filled, holding what its remainder
+/// needs. `before` (e.g. the reservations of the orders being filled) is posted in the same
+/// ledger posting, ahead of the fills: the balances need hold only after both. Plans apply in
+/// order: a sell's cost basis includes the shares bought by earlier plans. Returns the fills
+/// and the orders as they end. The caller holds the account locks of every user involved and
+/// the order locks; an order that changed all the same (a compare-and-set on its status and
+/// filled quantity as read) fails the whole.
 pub async fn apply_fills_after(
     conn: &mut PgConnection,
     before: Posting,
     plans: &[FillPlan<'_>],
     at: DateTime<Utc>,
 ) -> Result<(Vec<FillRow>, Vec<OrderRow>)> {
-    let fills = record_fills(conn, before, plans, None, None, at).await?;
-    if fills.is_empty() {
-        return Ok((fills, Vec::new()));
+    let posted = record_fills(conn, before, plans, None, None, at).await?;
+    if posted.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
     }
-    let ids: Vec<i64> = fills.iter().map(|f| f.order_id).collect();
-    let quantities: Vec<i64> = fills.iter().map(|f| f.quantity).collect();
+    let ids: Vec<i64> = posted.iter().map(|p| p.fill.order_id).collect();
+    let quantities: Vec<i64> = posted.iter().map(|p| p.fill.quantity).collect();
+    let cash: Vec<Decimal> = posted.iter().map(|p| p.released.cash).collect();
+    let shares: Vec<i64> = posted.iter().map(|p| p.released.shares).collect();
     let was: Vec<&str> = plans.iter().map(|p| p.order.status.as_str()).collect();
+    let was_filled: Vec<i64> = plans.iter().map(|p| p.order.filled_quantity).collect();
     let done: Vec<OrderRow> = sqlx::query_as(concat!(
-        "UPDATE orders o SET status = 'filled',
-                             filled_quantity = o.filled_quantity + t.qty,
-                             reserved_cash = 0, reserved_shares = 0, closed_at = $4
-         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[]) AS t(order_id, qty, was)
-         WHERE o.id = ANY($1) AND o.id = t.order_id AND o.status = t.was
+        "UPDATE orders o SET filled_quantity = o.filled_quantity + t.qty,
+                             status = CASE WHEN o.filled_quantity + t.qty = o.quantity THEN 'filled' ELSE o.status END,
+                             reserved_cash = o.reserved_cash - t.cash,
+                             reserved_shares = o.reserved_shares - t.shares,
+                             closed_at = CASE WHEN o.filled_quantity + t.qty = o.quantity THEN $7 ELSE o.closed_at END
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::numeric[], $4::bigint[], $5::text[], $6::bigint[])
+              AS t(order_id, qty, cash, shares, was, was_filled)
+         WHERE o.id = ANY($1) AND o.id = t.order_id AND o.status = t.was AND o.filled_quantity = t.was_filled
          RETURNING ",
         order_columns!()
     ))
     .bind(&ids)
     .bind(&quantities)
+    .bind(&cash)
+    .bind(&shares)
     .bind(&was)
+    .bind(&was_filled)
     .bind(at)
     .fetch_all(&mut *conn)
     .await?;
-    if done.len() != fills.len() {
+    if done.len() != posted.len() {
         return Err(order_changed());
     }
-    Ok((fills, done))
+    Ok((posted.into_iter().map(|p| p.fill).collect(), done))
 }
 
 /// The fills of orders filled in full and their ledger posting, leaving the order rows as they
@@ -678,7 +712,7 @@ pub async fn record_fills(
     held: Option<HashMap<(i64, String), (i64, Decimal)>>,
     ids: Option<Vec<i64>>,
     at: DateTime<Utc>,
-) -> Result<Vec<FillRow>> {
+) -> Result<Vec<Posted>> {
     if plans.is_empty() {
         ledger::post(conn, &before, at).await?;
         return Ok(Vec::new());
@@ -718,10 +752,11 @@ pub async fn record_fills(
     }
 
     let mut fills = Vec::with_capacity(plans.len());
+    let mut released = Vec::with_capacity(plans.len());
     let mut posting = before;
     for (plan, id) in plans.iter().zip(ids) {
         let o = plan.order;
-        let qty = Quantity::new(o.remaining())?;
+        let qty = plan.quantity()?;
         let key = (o.user_id, o.code.clone());
         let (shares, cost) = held.get(&key).copied().unwrap_or((0, Decimal::ZERO));
         let fx = order::fill(
@@ -735,6 +770,7 @@ pub async fn record_fills(
         held.insert(key, (shares + fx.holding.shares(), cost + fx.holding.cost));
         posting.cash(o.user_id, fx.cash);
         posting.shares(o.user_id, &o.code, fx.holding);
+        released.push(fx.released);
         fills.push(FillRow {
             id,
             order_id: o.id,
@@ -757,7 +793,11 @@ pub async fn record_fills(
     }
 
     ledger::post_with_fills(conn, &posting, &fills, at).await?;
-    Ok(fills)
+    Ok(fills
+        .into_iter()
+        .zip(released)
+        .map(|(fill, released)| Posted { fill, released })
+        .collect())
 }
 
 pub async fn fills_for_order(conn: &mut PgConnection, order_id: i64) -> Result<Option<FillRow>> {

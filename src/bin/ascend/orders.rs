@@ -155,8 +155,32 @@ impl TifArg {
     }
 }
 
-#[derive(Serialize)]
+/// An order as `orders` shows it: the stored row with what is left of it, and whether it is
+/// partially filled (stored `open` with some shares filled; the table says
+/// `partially_filled`).
 pub struct OrderView(pub OrderRow);
+
+impl Serialize for OrderView {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            #[serde(flatten)]
+            order: &'a OrderRow,
+            remaining: i64,
+            partially_filled: bool,
+        }
+        View {
+            order: &self.0,
+            remaining: self.0.remaining(),
+            partially_filled: partially_filled(&self.0),
+        }
+        .serialize(s)
+    }
+}
+
+fn partially_filled(o: &OrderRow) -> bool {
+    o.status.is_open() && o.filled_quantity > 0
+}
 
 impl Tabular for OrderView {
     fn headers() -> &'static [&'static str] {
@@ -173,6 +197,7 @@ impl Tabular for OrderView {
             "stop",
             "triggered",
             "filled",
+            "remaining",
             "status",
             "reserved",
             "amended",
@@ -211,7 +236,12 @@ impl Tabular for OrderView {
             opt_money(o.stop_price, h),
             o.stop_price.map_or(String::new(), |_| triggered(o, h)),
             money(o.filled_quantity.into(), h),
-            o.status.to_string(),
+            money(o.remaining().into(), h),
+            if partially_filled(o) {
+                "partially_filled".to_string()
+            } else {
+                o.status.to_string()
+            },
             reserved,
             o.amendments.to_string(),
             o.reason.clone().unwrap_or_default(),

@@ -13,7 +13,9 @@ use ascend::{exit, Error};
 /// sells at max(limit, price)), during the regular session only. With --close, after 15:30 KST,
 /// also expire DAY orders and release their reservations. After a session's close, its
 /// conditional-limit orders still open fill first at its closing price (the regular close
-/// crawl-stocks stores after 15:30). Safe to run twice and concurrently.
+/// crawl-stocks stores after 15:30). Under the fill_model setting volume:RATE an order fills
+/// at most RATE of the shares its stock traded since the previous settle, in price and time
+/// order across all users, and the rest stays open. Safe to run twice and concurrently.
 #[derive(Debug, Args)]
 pub struct Settle {
     /// Also expire DAY orders (after the close only).
@@ -40,7 +42,9 @@ impl Settle {
         render_one(out, ctx.format, &s, |_| {
             vec![
                 ("session", s.session.clone()),
+                ("fill model", s.fill_model.clone()),
                 ("filled", s.filled.to_string()),
+                ("left partially filled", s.partially_filled.to_string()),
                 ("conditional filled at the close", s.converted.to_string()),
                 ("expired", s.expired.to_string()),
                 ("skipped as stale", s.skipped_stale.to_string()),
