@@ -317,11 +317,7 @@ pub async fn cancel(app: &App, user_id: i64, order_id: i64) -> Result<OrderRow> 
     let now = app.clock.now();
     let mut tx = app.pool.begin().await?;
     let not_found = || Error::not_found(format!("order: no order #{order_id} among your orders"));
-    let owner: Option<i64> = sqlx::query_scalar("SELECT user_id FROM orders WHERE id = $1")
-        .bind(order_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if owner != Some(user_id) {
+    if trading::order_owner(&mut tx, order_id).await? != Some(user_id) {
         return Err(not_found());
     }
     trading::lock_account(&mut tx, user_id).await?;

@@ -468,14 +468,16 @@ pub async fn crossed_queue(
         .collect())
 }
 
-/// Records, for every listed stock with a price on its trade date that `except` does not
-/// name, that settle has looked at its volume as it stands: the volume an order may fill on
-/// is what traded since the previous settle of the day, whichever stocks crossed then.
+/// Records, for every listed stock with a price that `except` does not name, that settle has
+/// looked at its volume as it stands: the volume an order may fill on is what traded since
+/// the previous settle of the day, whichever stocks crossed then. Rows are locked in code
+/// order, so two settles marking at once cannot deadlock.
 pub async fn mark_volumes(conn: &mut PgConnection, except: &[String]) -> Result<u64> {
     Ok(sqlx::query(
         "INSERT INTO volume_marks AS m (code, trade_date, volume)
          SELECT s.code, (s.price_at AT TIME ZONE 'Asia/Seoul')::date, s.volume FROM stocks s
          WHERE s.listed AND s.volume IS NOT NULL AND s.price_at IS NOT NULL AND s.code <> ALL($1)
+         ORDER BY s.code
          ON CONFLICT (code) DO UPDATE SET trade_date = EXCLUDED.trade_date, volume = EXCLUDED.volume
          WHERE (m.trade_date, m.volume) IS DISTINCT FROM (EXCLUDED.trade_date, EXCLUDED.volume)",
     )

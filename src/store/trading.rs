@@ -330,6 +330,17 @@ pub async fn order_by_key(
     .await?)
 }
 
+/// The user an order belongs to (None for an unknown order), read without a lock: for
+/// refusing someone else's order before taking the owner's account lock.
+pub async fn order_owner(conn: &mut PgConnection, id: i64) -> Result<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT user_id FROM orders WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
 pub async fn order(conn: &mut PgConnection, id: i64, lock: bool) -> Result<Option<OrderRow>> {
     let sql = if lock {
         concat!(
