@@ -203,3 +203,62 @@ async fn under_the_full_model_the_same_orders_fill_whole_whatever_traded(pool: P
     );
     audit_clean(&cli);
 }
+
+/// The app at `when` (KST) under `volume:0.1`, run by an operator.
+fn volume_app(pool: &PgPool, when: &str) -> ascend::app::App {
+    let mut app = app_at(pool, when);
+    app.rules.fill_model = ascend::domain::order::FillModel::Volume(dec(1) / dec(10));
+    app
+}
+
+#[sqlx::test]
+async fn two_settles_at_once_share_a_volume_out_once(pool: PgPool) {
+    use ascend::app::{orders, settle};
+    let app = volume_app(&pool, SESSION);
+    seed_stocks(&app).await;
+    crawl(&pool, "2026-11-24 10:00", 55_900, 1_000_000).await;
+    // 20 users with three resting buys of 10 each on 005930, and one buy of 10 on 000660.
+    for i in 0..20 {
+        let u = user(&app, &format!("v{i}@example.com"), 100_000_000).await;
+        for limit in ["55500", "55600", "55700"] {
+            orders::place(&app, u, &req("005930", "buy", "10", Some(limit)))
+                .await
+                .unwrap();
+        }
+        orders::place(&app, u, &req("000660", "buy", "10", Some("170000")))
+            .await
+            .unwrap();
+    }
+    settle::settle(&volume_app(&pool, "2026-11-24 10:01"), false, 3)
+        .await
+        .unwrap();
+    // 3,005 shares trade and the price falls to 55,500: 300 shares (of 600 crossed) may fill.
+    crawl(&pool, "2026-11-24 10:02", 55_500, 1_003_005).await;
+    let later = volume_app(&pool, "2026-11-24 10:03");
+    let (a, b) = tokio::join!(
+        settle::settle(&later, false, 3),
+        settle::settle(&later, false, 3)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a.filled + b.filled > 0);
+    let (shares, fills_per_order): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(sum(quantity), 0)::bigint, COALESCE(max(n), 0)::bigint
+         FROM fills, LATERAL (SELECT count(*) AS n FROM fills f2 WHERE f2.order_id = fills.order_id) c
+         WHERE code = '005930'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(shares, 300);
+    assert_eq!(fills_per_order, 1);
+    // The best prices first: the 20 buys at 55,700 (200 shares), then 10 of those at 55,600.
+    let by_limit: Vec<(rust_decimal::Decimal, i64)> = sqlx::query_as(
+        "SELECT o.limit_price, sum(f.quantity)::bigint FROM fills f JOIN orders o ON o.id = f.order_id
+         WHERE f.code = '005930' GROUP BY 1 ORDER BY 1 DESC",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(by_limit, vec![(dec(55_700), 200), (dec(55_600), 100)]);
+    assert_audit_clean(&app_at(&pool, "2026-11-24 10:04")).await;
+}
