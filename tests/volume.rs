@@ -23,11 +23,20 @@ fn json(o: &Output) -> serde_json::Value {
 /// Stores 삼성전자 at `price` with the day's cumulative `volume`, stamped at `now` (KST), as a
 /// crawl would.
 async fn crawl(pool: &PgPool, now: &str, price: i64, volume: i64) {
+    crawl_stock(pool, now, ("005930", "삼성전자", 56_600), price, volume).await;
+}
+
+/// Stores stock (code, name, previous close) at `price` with the day's cumulative `volume`,
+/// stamped at `now` (KST).
+async fn crawl_stock(pool: &PgPool, now: &str, stock: (&str, &str, i64), price: i64, volume: i64) {
     let app = app_at(pool, now);
-    let mut q = StockQuote::parse("005930", "삼성전자", "KOSPI", dec(price), dec(56_600)).unwrap();
+    let (code, name, prev) = stock;
+    let mut q = StockQuote::parse(code, name, "KOSPI", dec(price), dec(prev)).unwrap();
     q.volume = Some(volume);
     stocks::upsert(&app, &[q], app.clock.now()).await.unwrap();
 }
+
+const HYNIX: (&str, &str, i64) = ("000660", "SK하이닉스", 174_800);
 
 fn settle(cli: &Cli, now: &str) -> serde_json::Value {
     json(&cli.run(&["--now", now, "settle", "--format", "json"], None))
@@ -217,7 +226,9 @@ async fn two_settles_at_once_share_a_volume_out_once(pool: PgPool) {
     let app = volume_app(&pool, SESSION);
     seed_stocks(&app).await;
     crawl(&pool, "2026-11-24 10:00", 55_900, 1_000_000).await;
-    // 20 users with three resting buys of 10 each on 005930, and one buy of 10 on 000660.
+    crawl_stock(&pool, "2026-11-24 10:00", HYNIX, 178_200, 500_000).await;
+    // 20 users with three resting buys of 10 each on 005930 and one of 10 on 000660: the two
+    // stocks' transactions run side by side and want the same accounts.
     for i in 0..20 {
         let u = user(&app, &format!("v{i}@example.com"), 100_000_000).await;
         for limit in ["55500", "55600", "55700"] {
@@ -225,7 +236,7 @@ async fn two_settles_at_once_share_a_volume_out_once(pool: PgPool) {
                 .await
                 .unwrap();
         }
-        orders::place(&app, u, &req("000660", "buy", "10", Some("170000")))
+        orders::place(&app, u, &req("000660", "buy", "10", Some("175000")))
             .await
             .unwrap();
     }
@@ -233,7 +244,9 @@ async fn two_settles_at_once_share_a_volume_out_once(pool: PgPool) {
         .await
         .unwrap();
     // 3,005 shares trade and the price falls to 55,500: 300 shares (of 600 crossed) may fill.
+    // 000660 falls to 175,000 while 1,000 trade: 100 of its 200 crossed.
     crawl(&pool, "2026-11-24 10:02", 55_500, 1_003_005).await;
+    crawl_stock(&pool, "2026-11-24 10:02", HYNIX, 175_000, 501_000).await;
     let later = volume_app(&pool, "2026-11-24 10:03");
     let (a, b) = tokio::join!(
         settle::settle(&later, false, 3),
@@ -260,5 +273,109 @@ async fn two_settles_at_once_share_a_volume_out_once(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(by_limit, vec![(dec(55_700), 200), (dec(55_600), 100)]);
+    let hynix: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(sum(quantity), 0)::bigint FROM fills WHERE code = '000660'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(hynix, 100);
+    assert_eq!(a.filled + b.filled, 30 + 10);
     assert_audit_clean(&app_at(&pool, "2026-11-24 10:04")).await;
+}
+
+#[sqlx::test]
+async fn a_new_day_starts_from_the_volume_then_seen_and_a_partial_sell_keeps_the_rest_reserved(
+    pool: PgPool,
+) {
+    let cli = Cli::new(&pool).await;
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    let o = cli.run(
+        &["admin", "settings", "set", "fill_model", "volume:0.1"],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let email = "s@example.com";
+    let u = user(&app, email, 100_000_000).await;
+    crawl(&pool, "2026-11-24 10:00", 55_900, 1_000_000).await;
+    let v = json(&cli.run(
+        &[
+            "--user",
+            email,
+            "--now",
+            "2026-11-24 10:01",
+            "place-order",
+            "005930",
+            "buy",
+            "100",
+            "--market",
+            "-f",
+            "json",
+        ],
+        None,
+    ));
+    assert_eq!(v["order"]["status"], "filled", "{v}");
+    let v = json(&cli.run(
+        &[
+            "--user",
+            email,
+            "--now",
+            "2026-11-24 10:02",
+            "place-order",
+            "005930",
+            "sell",
+            "100",
+            "--limit",
+            "56500",
+            "--tif",
+            "gtc",
+            "-f",
+            "json",
+        ],
+        None,
+    ));
+    let sell = v["order"]["id"].as_i64().unwrap();
+    settle(&cli, "2026-11-24 10:03");
+    // The next morning: the first settle takes note of the day's volume (20,000 so far, with
+    // the price already at the limit) and fills nothing.
+    crawl(&pool, "2026-11-25 09:05", 56_500, 20_000).await;
+    let s = settle(&cli, "2026-11-25 09:06");
+    assert_eq!(s["filled"].as_u64(), Some(0), "{s}");
+    assert_eq!(shares(&app, u, "005930").await, (0, 100));
+    // 400 more trade: 40 shares sell; the other 60 stay reserved.
+    crawl(&pool, "2026-11-25 09:10", 56_500, 20_400).await;
+    let (before, _) = cash(&app, u).await;
+    let s = settle(&cli, "2026-11-25 09:11");
+    assert_eq!(
+        (s["filled"].as_u64(), s["partially_filled"].as_u64()),
+        (Some(1), Some(1)),
+        "{s}"
+    );
+    assert_eq!(shares(&app, u, "005930").await, (0, 60));
+    let (amount, fee, tax): (Decimal, Decimal, Decimal) =
+        sqlx::query_as("SELECT amount, fee, tax FROM fills WHERE order_id = $1")
+            .bind(sell)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(amount, dec(40 * 56_500));
+    let (after, _) = cash(&app, u).await;
+    assert_eq!(after - before, amount - fee - tax);
+    // Cancel frees the 60 still reserved.
+    let o = cli.run(
+        &[
+            "--user",
+            email,
+            "--now",
+            "2026-11-25 09:12",
+            "cancel",
+            &sell.to_string(),
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(shares(&app, u, "005930").await, (60, 0));
+    let o = cli.run(&["--now", "2026-11-25 15:00", "audit"], None);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 }

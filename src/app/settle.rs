@@ -395,8 +395,8 @@ async fn fill_by_volume(
 }
 
 /// One stock under `volume:RATE`, in one transaction: locks the accounts of the users with
-/// orders to fill or trigger on it (in user order, waiting for them), then its volume mark;
-/// triggers the stops the price touches; then, for each side, shares RATE × the volume traded
+/// orders to fill or trigger on it (in user order, waiting for them); triggers the stops the
+/// price touches; locks its volume mark; then, for each side, shares RATE × the volume traded
 /// since the mark out among the crossed orders in priority order (`order::allocate`, read
 /// `limit` orders at a time), and moves the mark to the volume now. Returns the fills and the
 /// orders left with a remainder.
@@ -408,21 +408,37 @@ async fn fill_stock(
     now: DateTime<Utc>,
     limit: usize,
 ) -> Result<(u64, u64)> {
-    let mut tx = app.pool.begin().await?;
-    let users = sql::users_on_stock(&mut tx, code, fresh_since, now).await?;
-    let users = sql::lock_accounts(&mut tx, &users, true).await?;
+    // The users are read before their accounts are locked; one who placed an order on the
+    // stock in between would be left out of the queue, so they are read again under the
+    // locks, and the transaction starts over with them until no one is missing.
+    let mut wanted =
+        sql::users_on_stock(&mut *app.pool.acquire().await?, code, fresh_since, now).await?;
+    let (mut tx, users) = loop {
+        let mut tx = app.pool.begin().await?;
+        let locked = sql::lock_accounts(&mut tx, &wanted, true).await?;
+        let again = sql::users_on_stock(&mut tx, code, fresh_since, now).await?;
+        if again.iter().all(|u| wanted.binary_search(u).is_ok()) {
+            break (tx, locked);
+        }
+        tx.rollback().await?;
+        wanted.extend(again);
+        wanted.sort_unstable();
+        wanted.dedup();
+    };
+    sql::trigger_stops_of_stock(&mut tx, code, &users, fresh_since, now).await?;
     let mark = sql::lock_volume_mark(&mut tx, code).await?;
+    // A stock without a crawled volume fills nothing under this model.
     let (Some(volume), Some(day)) = (mark.volume, mark.price_day) else {
         tx.commit().await?;
         return Ok((0, 0));
     };
     let traded = match mark.mark {
         Some((marked_day, marked)) if marked_day == day => volume - marked,
-        // The day's first look: everything the day traded so far.
-        _ => volume,
+        // The day's first look takes note of the volume and fills nothing: a stored volume
+        // may still be the previous day's, or cover hours no order rested.
+        _ => 0,
     };
     let allowance = order::volume_allowance(rate, traded);
-    sql::trigger_stops_of_stock(&mut tx, code, &users, fresh_since, now).await?;
     let (mut fills, mut partial) = (0u64, 0u64);
     for side in [Side::Buy, Side::Sell] {
         let mut left = allowance;

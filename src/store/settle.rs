@@ -223,8 +223,8 @@ pub struct Crossed {
 /// (user, id) order, and returns each as it was (the join's copy `o` is read at the
 /// statement's snapshot) with the stock's price and an id for its fill; the caller posts the
 /// fills in the same transaction. The account locks keep every other writer away from these
-/// users' orders; should one have changed an order all the same, `t.status = o.status` (a
-/// compare-and-set on the status as read) leaves it alone and it is not returned.
+/// users' orders; should one have changed an order all the same, a compare-and-set on the
+/// status and filled quantity as read leaves it alone and it is not returned.
 pub async fn take_crossed(
     conn: &mut PgConnection,
     users: &[i64],
@@ -242,7 +242,7 @@ pub async fn take_crossed(
                WHERE o.user_id = ANY($2) AND ",
         crossed!("$1", "$3"),
         " ORDER BY o.user_id, o.id LIMIT $4) c
-         WHERE t.id = c.id AND t.status = c.status
+         WHERE t.id = c.id AND t.status = c.status AND t.filled_quantity = c.filled_quantity
          RETURNING c.*, nextval('fills_id_seq') AS fill_id"
     ))
     .bind(fresh_since)
