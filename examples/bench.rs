@@ -162,7 +162,7 @@ enum Cmd {
         stocks: u64,
     },
     /// `ascend place-order --file` of a CSV of many orders for many users (operator mode),
-    /// through the binary, then the audit.
+    /// through the binary (its wall time and peak memory), then the audit.
     Import {
         /// Orders in the file.
         #[arg(long, default_value_t = 100_000)]
@@ -1032,19 +1032,29 @@ fn time_v_field<'a>(stderr: &'a str, key: &str) -> Option<&'a str> {
 /// Runs `ascend ARGS` with `env` under GNU time (`/usr/bin/time -v`: the child's maximum
 /// resident set size, from wait4). Returns the wall seconds, the peak RSS in MB and the output;
 /// `None` for the RSS when the run failed.
+///
+/// The child runs as the database role of its `--database-url` (the owner of the benchmark
+/// database, so an operator), not for a user: ASCEND_USER, ASCEND_NOW and ASCEND_LOG of the
+/// caller's environment are removed before `env` is applied, and the config files are an
+/// empty directory's (ASCEND_CONFIG_DIR, ASCEND_SYSTEM_CONFIG), so a developer's own files
+/// cannot change the run.
 async fn ascend_timed(
     ascend_bin: &Path,
     args: &[&str],
     env: &[(&'static str, String)],
 ) -> anyhow::Result<(f64, Option<f64>, std::process::Output)> {
+    let config = tempfile::tempdir().context("creating an empty config directory")?;
     let t = Instant::now();
     let out = tokio::process::Command::new("/usr/bin/time")
         .arg("-v")
         .arg(ascend_bin)
         .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_remove("ASCEND_USER")
         .env_remove("ASCEND_NOW")
         .env_remove("ASCEND_LOG")
+        .env("ASCEND_CONFIG_DIR", config.path())
+        .env("ASCEND_SYSTEM_CONFIG", config.path().join("system.toml"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .await
         .with_context(|| {
@@ -1057,10 +1067,13 @@ async fn ascend_timed(
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         eprintln!(
-            "bench: crawl: ascend {} failed ({}):\n{stderr}",
+            "bench: ascend {} failed ({}); first lines of its stderr:",
             args.join(" "),
             out.status
         );
+        for l in stderr.lines().take(20) {
+            eprintln!("bench:     {l}");
+        }
         return Ok((secs, None, out));
     }
     let rss_kb: u64 = time_v_field(&stderr, "Maximum resident set size (kbytes)")
@@ -1651,35 +1664,24 @@ async fn import_bench(
     drop(w);
     sqlx::query("ANALYZE").execute(pool).await?;
 
-    let t = Instant::now();
-    let out = tokio::process::Command::new(ascend_bin)
-        .args([
-            "--database-url",
-            db_url,
-            "--now",
-            T_PLACE,
-            "place-order",
-            "--file",
-        ])
-        .arg(&file)
-        .env_remove("ASCEND_USER")
-        .output()
-        .await
-        .with_context(|| format!("running {}", ascend_bin.display()))?;
-    let secs = t.elapsed().as_secs_f64();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("bench: import: ascend said: {}", stdout.trim());
-    let mut ok = out.status.success();
-    if !ok {
-        eprintln!(
-            "bench: import: ascend place-order --file failed ({}); first lines of stderr:",
-            out.status
-        );
-        for l in stderr.lines().take(20) {
-            eprintln!("bench:     {l}");
-        }
-    }
+    let file = file
+        .to_str()
+        .context("the temporary directory's path is not UTF-8")?;
+    let args = [
+        "--database-url",
+        db_url,
+        "--now",
+        T_PLACE,
+        "place-order",
+        "--file",
+        file,
+    ];
+    let (secs, rss, out) = ascend_timed(ascend_bin, &args, &[]).await?;
+    eprintln!(
+        "bench: import: ascend said: {}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+    let mut ok = rss.is_some();
     let counts: Vec<(String, i64)> =
         sqlx::query_as("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status")
             .fetch_all(pool)
@@ -1690,6 +1692,9 @@ async fn import_bench(
     println!("import_market_orders={market_orders}");
     println!("import_seconds={secs:.3}");
     println!("import_orders_per_sec={:.1}", n_orders as f64 / secs);
+    if let Some(rss) = rss {
+        println!("import_peak_rss_mb={rss:.1}");
+    }
     println!("import_open={}", count("open"));
     println!("import_filled={}", count("filled"));
     if count("filled") != market_orders || count("open") != n_orders - market_orders {
