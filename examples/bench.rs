@@ -7,8 +7,10 @@
 //!   cargo run --release --example bench -- --database-url URL snapshot --users 100000
 //!   cargo run --release --example bench -- --database-url URL import --orders 100000
 //!
-//! `crawl` and `import` also run the `ascend` binary as a child process (by default the one
-//! beside this example's directory, `target/release/ascend`; see `--ascend-bin`).
+//! `settle`, `crawl` and `import` also run the `ascend` binary as a child process (by default
+//! the one beside this example's directory, `target/release/ascend`; see `--ascend-bin`), under
+//! GNU time (`/usr/bin/time -v`) for its wall time and peak memory. `settle` and `import` time
+//! the binary alone: the example only builds the scenario and checks the outcome.
 //!
 //! Each run creates a throw-away database `ascend_bench_<pid>` on the server of `--database-url`
 //! (`CREATE DATABASE`, the migrations, then the scenario) and drops it at the end unless
@@ -39,6 +41,7 @@ use ascend::app::stocks::{self, StockQuote};
 use ascend::app::{audit, settle, App};
 use ascend::clock::Clock;
 use ascend::domain::rules::{floor_to_tick, tick_size};
+use ascend::domain::settings::SettingName;
 use ascend::domain::{
     DisplayName, Email, OrderType, Password, Price, Quantity, Rulebook, Side, StockCode,
     TimeInForce,
@@ -92,7 +95,8 @@ enum Cmd {
         #[arg(long, default_value_t = 1_000_000_000)]
         cash: i64,
     },
-    /// One `settle::settle` run over many resting orders, about half of them crossed.
+    /// One `ascend settle` run (the binary, as an operator) over many resting orders, about
+    /// half of them crossed, then the audit.
     Settle {
         /// Resting limit orders to create before settle.
         #[arg(long, default_value_t = 100_000)]
@@ -106,12 +110,20 @@ enum Cmd {
         /// Concurrent tasks placing the orders during setup.
         #[arg(long, default_value_t = 8)]
         clients: usize,
-        /// Connection pool size.
+        /// Connection pool size of the setup.
         #[arg(long, default_value_t = 8)]
         pool: u32,
-        /// Users per settle transaction.
+        /// Users per settle transaction (`ascend settle --chunk`).
         #[arg(long, default_value_t = settle::DEFAULT_CHUNK)]
         chunk: usize,
+        /// The deployment setting fill_model to settle with (e.g. `volume:0.1`); empty or
+        /// absent: the setting is left alone, so the deployment default applies. With a model
+        /// the fill rate is printed as settle_volume_fills_per_sec.
+        #[arg(long, value_name = "MODEL")]
+        fill_model: Option<String>,
+        /// The `ascend` binary run for the settle.
+        #[arg(long)]
+        ascend_bin: Option<PathBuf>,
     },
     /// `crawl::crawl` of the full listing from a local stand-in of Naver's renewed JSON
     /// endpoints (every response delayed), the database write alone, the peak memory of
@@ -162,7 +174,7 @@ enum Cmd {
         stocks: u64,
     },
     /// `ascend place-order --file` of a CSV of many orders for many users (operator mode),
-    /// through the binary, then the audit.
+    /// through the binary (its wall time and peak memory), then the audit.
     Import {
         /// Orders in the file.
         #[arg(long, default_value_t = 100_000)]
@@ -252,7 +264,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         // The binaries the benchmarks run take their time from --now.
         ascend::app::admin::set(
             &App::new(pool.clone(), Clock::system(), Rulebook::default()),
-            ascend::domain::settings::SettingName::Clock,
+            SettingName::Clock,
             "simulated",
         )
         .await?;
@@ -285,15 +297,22 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 sells_per_user,
                 clients,
                 chunk,
+                fill_model,
+                ascend_bin,
                 ..
             } => {
                 settle_bench(
                     &pool,
-                    orders,
-                    orders_per_user.max(1),
-                    sells_per_user.min(orders_per_user.max(1)),
-                    clients.max(1),
-                    chunk,
+                    &db_url,
+                    SettleArgs {
+                        total_orders: orders,
+                        per_user: orders_per_user.max(1),
+                        sells: sells_per_user.min(orders_per_user.max(1)),
+                        clients: clients.max(1),
+                        chunk: chunk.max(1),
+                        fill_model: fill_model.filter(|m| !m.trim().is_empty()),
+                    },
+                    &ascend_bin_or_default(ascend_bin)?,
                 )
                 .await
             }
@@ -825,14 +844,50 @@ const MOVE_TICKS: i64 = 50;
 const SETTLE_QTY: i64 = 10;
 const N_STOCKS: usize = 10;
 
-async fn settle_bench(
-    pool: &PgPool,
+struct SettleArgs {
     total_orders: u64,
     per_user: u64,
     sells: u64,
     clients: usize,
     chunk: usize,
+    /// The value of the setting fill_model to set before settle; `None`: left alone.
+    fill_model: Option<String>,
+}
+
+/// The fields of `ascend settle -f json` the benchmark reads.
+#[derive(serde::Deserialize)]
+struct SettleOutput {
+    filled: u64,
+    skipped_stale: u64,
+    retried_busy: u64,
+    batches: u64,
+    /// The settle itself, as the binary timed it (without start-up and connecting).
+    seconds: f64,
+}
+
+async fn settle_bench(
+    pool: &PgPool,
+    db_url: &str,
+    a: SettleArgs,
+    ascend_bin: &Path,
 ) -> anyhow::Result<bool> {
+    let SettleArgs {
+        total_orders,
+        per_user,
+        sells,
+        clients,
+        chunk,
+        fill_model,
+    } = a;
+    // The fill model under test is a deployment setting like settle_workers, set the way an
+    // operator sets it (`ascend admin settings set fill_model MODEL`) once the setup is placed.
+    let fill_model = fill_model
+        .map(|model| {
+            SettingName::from_name("fill_model")
+                .map(|name| (name, model))
+                .context("--fill-model: this build of ascend has no setting fill_model")
+        })
+        .transpose()?;
     let app = App::new(pool.clone(), clock(T_PLACE)?, Rulebook::default());
     let base = Decimal::from(STOCK_BASE);
     // Buy-side stocks fall MOVE_TICKS after the orders rest; sell-side stocks rise.
@@ -970,19 +1025,41 @@ async fn settle_bench(
     // Fresh statistics, as autovacuum would have them on a long-running server.
     sqlx::query("ANALYZE").execute(pool).await?;
 
-    eprintln!("bench: settle: {open} open orders, {crossing} crossed; running settle");
-    let t = Instant::now();
-    let summary = settle::settle(&app, false, chunk).await;
-    let secs = t.elapsed().as_secs_f64();
-    let summary = match summary {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("bench: settle: library error: {e}");
-            eprintln!("bench:     debug: {e:?}");
-            println!("settle_orders={open}");
-            println!("settle_error=1");
-            return Ok(false);
-        }
+    if let Some((name, model)) = &fill_model {
+        ascend::app::admin::set(&app, *name, model).await?;
+        println!("settle_fill_model={model}");
+    }
+
+    eprintln!("bench: settle: {open} open orders, {crossing} crossed; running ascend settle");
+    let chunk = chunk.to_string();
+    let args = [
+        "--database-url",
+        db_url,
+        "--format",
+        "json",
+        "settle",
+        "--chunk",
+        &chunk,
+    ];
+    let env = [("ASCEND_NOW", T_SETTLE.to_string())];
+    let (secs, rss, out) = ascend_timed(ascend_bin, &args, &env).await?;
+    let Some(rss) = rss else {
+        println!("settle_orders={open}");
+        println!("settle_error=1");
+        return Ok(false);
+    };
+    let summary: SettleOutput = serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "reading the output of ascend settle -f json: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })?;
+    // With a fill model other than the default the rate gets its own name: it is not the
+    // figure the default model's target is about.
+    let rate_name = if fill_model.is_some() {
+        "settle_volume_fills_per_sec"
+    } else {
+        "settle_fills_per_sec"
     };
     println!("settle_orders={open}");
     println!("settle_expected_fills={crossing}");
@@ -991,8 +1068,12 @@ async fn settle_bench(
     println!("settle_retried_busy={}", summary.retried_busy);
     println!("settle_skipped_stale={}", summary.skipped_stale);
     println!("settle_seconds={secs:.3}");
-    println!("settle_fills_per_sec={:.1}", summary.filled as f64 / secs);
-    let ok_fills = summary.filled == crossing && open as u64 == resting;
+    println!("settle_reported_seconds={:.3}", summary.seconds);
+    println!("{rate_name}={:.1}", summary.filled as f64 / secs);
+    println!("settle_peak_rss_mb={rss:.1}");
+    // Every crossed order fills under the default model; another model may fill fewer of them
+    // (or fill them in part), so then only the open orders before settle are checked.
+    let ok_fills = open as u64 == resting && (fill_model.is_some() || summary.filled == crossing);
     if !ok_fills {
         eprintln!(
             "bench: settle: expected {crossing} fills of {resting} resting orders, got {} fills of {open} open orders",
@@ -1032,19 +1113,29 @@ fn time_v_field<'a>(stderr: &'a str, key: &str) -> Option<&'a str> {
 /// Runs `ascend ARGS` with `env` under GNU time (`/usr/bin/time -v`: the child's maximum
 /// resident set size, from wait4). Returns the wall seconds, the peak RSS in MB and the output;
 /// `None` for the RSS when the run failed.
+///
+/// The child runs as the database role of its `--database-url` (the owner of the benchmark
+/// database, so an operator), not for a user: ASCEND_USER, ASCEND_NOW and ASCEND_LOG of the
+/// caller's environment are removed before `env` is applied, and the config files are an
+/// empty directory's (ASCEND_CONFIG_DIR, ASCEND_SYSTEM_CONFIG), so a developer's own files
+/// cannot change the run.
 async fn ascend_timed(
     ascend_bin: &Path,
     args: &[&str],
     env: &[(&'static str, String)],
 ) -> anyhow::Result<(f64, Option<f64>, std::process::Output)> {
+    let config = tempfile::tempdir().context("creating an empty config directory")?;
     let t = Instant::now();
     let out = tokio::process::Command::new("/usr/bin/time")
         .arg("-v")
         .arg(ascend_bin)
         .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_remove("ASCEND_USER")
         .env_remove("ASCEND_NOW")
         .env_remove("ASCEND_LOG")
+        .env("ASCEND_CONFIG_DIR", config.path())
+        .env("ASCEND_SYSTEM_CONFIG", config.path().join("system.toml"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .await
         .with_context(|| {
@@ -1057,10 +1148,13 @@ async fn ascend_timed(
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         eprintln!(
-            "bench: crawl: ascend {} failed ({}):\n{stderr}",
+            "bench: ascend {} failed ({}); first lines of its stderr:",
             args.join(" "),
             out.status
         );
+        for l in stderr.lines().take(20) {
+            eprintln!("bench:     {l}");
+        }
         return Ok((secs, None, out));
     }
     let rss_kb: u64 = time_v_field(&stderr, "Maximum resident set size (kbytes)")
@@ -1651,35 +1745,24 @@ async fn import_bench(
     drop(w);
     sqlx::query("ANALYZE").execute(pool).await?;
 
-    let t = Instant::now();
-    let out = tokio::process::Command::new(ascend_bin)
-        .args([
-            "--database-url",
-            db_url,
-            "--now",
-            T_PLACE,
-            "place-order",
-            "--file",
-        ])
-        .arg(&file)
-        .env_remove("ASCEND_USER")
-        .output()
-        .await
-        .with_context(|| format!("running {}", ascend_bin.display()))?;
-    let secs = t.elapsed().as_secs_f64();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("bench: import: ascend said: {}", stdout.trim());
-    let mut ok = out.status.success();
-    if !ok {
-        eprintln!(
-            "bench: import: ascend place-order --file failed ({}); first lines of stderr:",
-            out.status
-        );
-        for l in stderr.lines().take(20) {
-            eprintln!("bench:     {l}");
-        }
-    }
+    let file = file
+        .to_str()
+        .context("the temporary directory's path is not UTF-8")?;
+    let args = [
+        "--database-url",
+        db_url,
+        "--now",
+        T_PLACE,
+        "place-order",
+        "--file",
+        file,
+    ];
+    let (secs, rss, out) = ascend_timed(ascend_bin, &args, &[]).await?;
+    eprintln!(
+        "bench: import: ascend said: {}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+    let mut ok = rss.is_some();
     let counts: Vec<(String, i64)> =
         sqlx::query_as("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status")
             .fetch_all(pool)
@@ -1690,6 +1773,9 @@ async fn import_bench(
     println!("import_market_orders={market_orders}");
     println!("import_seconds={secs:.3}");
     println!("import_orders_per_sec={:.1}", n_orders as f64 / secs);
+    if let Some(rss) = rss {
+        println!("import_peak_rss_mb={rss:.1}");
+    }
     println!("import_open={}", count("open"));
     println!("import_filled={}", count("filled"));
     if count("filled") != market_orders || count("open") != n_orders - market_orders {
