@@ -224,7 +224,9 @@ pub struct Crossed {
 /// statement's snapshot) with the stock's price and an id for its fill; the caller posts the
 /// fills in the same transaction. The account locks keep every other writer away from these
 /// users' orders; should one have changed an order all the same, a compare-and-set on the
-/// status and filled quantity as read leaves it alone and it is not returned.
+/// status and filled quantity as read leaves it alone and it is not returned. (`t.user_id`
+/// is bound too so that the rows to update are found through the users' index, not by a scan
+/// of every order.)
 pub async fn take_crossed(
     conn: &mut PgConnection,
     users: &[i64],
@@ -242,7 +244,8 @@ pub async fn take_crossed(
                WHERE o.user_id = ANY($2) AND ",
         crossed!("$1", "$3"),
         " ORDER BY o.user_id, o.id LIMIT $4) c
-         WHERE t.id = c.id AND t.status = c.status AND t.filled_quantity = c.filled_quantity
+         WHERE t.id = c.id AND t.user_id = ANY($2)
+           AND t.status = c.status AND t.filled_quantity = c.filled_quantity
          RETURNING c.*, nextval('fills_id_seq') AS fill_id"
     ))
     .bind(fresh_since)
