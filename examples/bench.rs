@@ -51,6 +51,8 @@ use ascend::domain::{
 const T_PLACE: &str = "2026-11-24 10:00";
 /// When settle runs, after the prices moved (within the 15-minute freshness bound).
 const T_SETTLE: &str = "2026-11-24 10:05";
+/// A settle before the prices move (under a volume fill model: the look at the volumes).
+const T_SETTLE_BEFORE: &str = "2026-11-24 10:04";
 
 #[derive(Parser)]
 #[command(about = "Benchmarks of the ascend trading core (figures as name=value on stdout)")]
@@ -539,6 +541,16 @@ async fn load_stocks(
     stocks: &[(StockCode, Decimal, Decimal)],
     at: DateTime<Utc>,
 ) -> anyhow::Result<()> {
+    load_stocks_traded(app, stocks, at, None).await
+}
+
+/// [`load_stocks`], each stock with the day's cumulative `volume` when given.
+async fn load_stocks_traded(
+    app: &App,
+    stocks: &[(StockCode, Decimal, Decimal)],
+    at: DateTime<Utc>,
+    volume: Option<i64>,
+) -> anyhow::Result<()> {
     let quotes = stocks
         .iter()
         .map(|(code, price, prev)| {
@@ -549,6 +561,7 @@ async fn load_stocks(
                 *price,
                 *prev,
             )
+            .map(|q| StockQuote { volume, ..q })
         })
         .collect::<Result<Vec<_>, _>>()?;
     stocks::upsert(app, &quotes, at).await?;
@@ -843,6 +856,8 @@ const SPREAD_TICKS: u64 = 100;
 const MOVE_TICKS: i64 = 50;
 const SETTLE_QTY: i64 = 10;
 const N_STOCKS: usize = 10;
+/// The cumulative volume of each settle stock when the orders are placed.
+const SETTLE_VOLUME: i64 = 1_000_000;
 
 struct SettleArgs {
     total_orders: u64,
@@ -902,7 +917,7 @@ async fn settle_bench(
         .chain(&sell_codes)
         .map(|c| (c.clone(), base, base))
         .collect();
-    load_stocks(&app, &at_base, app.clock.now()).await?;
+    load_stocks_traded(&app, &at_base, app.clock.now(), Some(SETTLE_VOLUME)).await?;
 
     let n_users = total_orders.div_ceil(per_user) as usize;
     let t_users = Instant::now();
@@ -1007,8 +1022,27 @@ async fn settle_bench(
         );
     }
 
-    // Prices move at T_SETTLE: buy-side stocks down, sell-side stocks up, by MOVE_TICKS.
+    // Under a fill model other than the default, settle first looks at the volumes once
+    // before the prices move (a day's first settle takes note of them and fills nothing by
+    // them), as the timer's settle of the minute before would have.
     let app = App::new(pool.clone(), clock(T_SETTLE)?, Rulebook::default());
+    if let Some((name, model)) = &fill_model {
+        ascend::app::admin::set(&app, *name, model).await?;
+        println!("settle_fill_model={model}");
+        let args = ["--database-url", db_url, "--format", "json", "settle"];
+        let env = [("ASCEND_NOW", T_SETTLE_BEFORE.to_string())];
+        let (_, _, out) = ascend_timed(ascend_bin, &args, &env).await?;
+        anyhow::ensure!(
+            out.status.success(),
+            "the settle before the prices move failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // Prices move at T_SETTLE: buy-side stocks down, sell-side stocks up, by MOVE_TICKS. Each
+    // stock trades five times the shares of its crossed orders meanwhile (under volume:0.1,
+    // half of them may fill).
+    let traded = 5 * SETTLE_QTY * crossing as i64 / (2 * N_STOCKS as i64);
     let moved: Vec<_> = buy_codes
         .iter()
         .map(|c| Ok((c.clone(), price_off(base, -MOVE_TICKS)?.get(), base)))
@@ -1018,17 +1052,12 @@ async fn settle_bench(
                 .map(|c| Ok((c.clone(), price_off(base, MOVE_TICKS)?.get(), base))),
         )
         .collect::<anyhow::Result<_>>()?;
-    load_stocks(&app, &moved, app.clock.now()).await?;
+    load_stocks_traded(&app, &moved, app.clock.now(), Some(SETTLE_VOLUME + traded)).await?;
     let open: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'open'")
         .fetch_one(pool)
         .await?;
     // Fresh statistics, as autovacuum would have them on a long-running server.
     sqlx::query("ANALYZE").execute(pool).await?;
-
-    if let Some((name, model)) = &fill_model {
-        ascend::app::admin::set(&app, *name, model).await?;
-        println!("settle_fill_model={model}");
-    }
 
     eprintln!("bench: settle: {open} open orders, {crossing} crossed; running ascend settle");
     let chunk = chunk.to_string();
