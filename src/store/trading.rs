@@ -480,11 +480,12 @@ impl FillPlan<'_> {
     }
 }
 
-/// A fill as posted, with the part of its order's reservation it freed.
+/// A fill as posted, with its order as the fill left it (`Order::record_fill`: filled, or
+/// still open with a remainder and what the remainder holds reserved).
 #[derive(Debug, Clone)]
 pub struct Posted {
     pub fill: FillRow,
-    pub released: Reservation,
+    pub order: Order,
 }
 
 /// An order decided by the rules, ready to write: open with its reservation (and filled at
@@ -675,26 +676,27 @@ pub async fn apply_fills_after(
     if posted.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
+    // Each order is written as `Order::record_fill` left it, where it is still as read.
     let ids: Vec<i64> = posted.iter().map(|p| p.fill.order_id).collect();
-    let quantities: Vec<i64> = posted.iter().map(|p| p.fill.quantity).collect();
-    let cash: Vec<Decimal> = posted.iter().map(|p| p.released.cash).collect();
-    let shares: Vec<i64> = posted.iter().map(|p| p.released.shares).collect();
+    let status: Vec<&str> = posted.iter().map(|p| p.order.status().as_str()).collect();
+    let filled: Vec<i64> = posted.iter().map(|p| p.order.filled_quantity()).collect();
+    let cash: Vec<Decimal> = posted.iter().map(|p| p.order.reserved().cash).collect();
+    let shares: Vec<i64> = posted.iter().map(|p| p.order.reserved().shares).collect();
     let was: Vec<&str> = plans.iter().map(|p| p.order.status.as_str()).collect();
     let was_filled: Vec<i64> = plans.iter().map(|p| p.order.filled_quantity).collect();
     let done: Vec<OrderRow> = sqlx::query_as(concat!(
-        "UPDATE orders o SET filled_quantity = o.filled_quantity + t.qty,
-                             status = CASE WHEN o.filled_quantity + t.qty = o.quantity THEN 'filled' ELSE o.status END,
-                             reserved_cash = o.reserved_cash - t.cash,
-                             reserved_shares = o.reserved_shares - t.shares,
-                             closed_at = CASE WHEN o.filled_quantity + t.qty = o.quantity THEN $7 ELSE o.closed_at END
-         FROM UNNEST($1::bigint[], $2::bigint[], $3::numeric[], $4::bigint[], $5::text[], $6::bigint[])
-              AS t(order_id, qty, cash, shares, was, was_filled)
+        "UPDATE orders o SET status = t.new_status, filled_quantity = t.new_filled,
+                             reserved_cash = t.new_cash, reserved_shares = t.new_shares,
+                             closed_at = CASE WHEN t.new_status = 'open' THEN o.closed_at ELSE $8 END
+         FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::numeric[], $5::bigint[], $6::text[], $7::bigint[])
+              AS t(order_id, new_status, new_filled, new_cash, new_shares, was, was_filled)
          WHERE o.id = ANY($1) AND o.id = t.order_id AND o.status = t.was AND o.filled_quantity = t.was_filled
          RETURNING ",
         order_columns!()
     ))
     .bind(&ids)
-    .bind(&quantities)
+    .bind(&status)
+    .bind(&filled)
     .bind(&cash)
     .bind(&shares)
     .bind(&was)
@@ -708,10 +710,12 @@ pub async fn apply_fills_after(
     Ok((posted.into_iter().map(|p| p.fill).collect(), done))
 }
 
-/// The fills of orders filled in full and their ledger posting, leaving the order rows as they
-/// are: for orders inserted already filled ([`write_placements`]: an order that fills at once
-/// never rests) or closed by the caller (settle); [`apply_fills_after`] also closes them. Each plan's order is the order as placed: open, holding its
-/// reservation, which `before` posts.
+/// The fills of orders and their ledger posting, each computed by `domain::order::fill` and
+/// recorded on its order by `Order::record_fill`, leaving the order rows as they are: for
+/// orders inserted already filled ([`write_placements`]: an order that fills at once never
+/// rests) or closed by the caller (settle); [`apply_fills_after`] also writes the orders as the
+/// fills left them. Each plan's order is the order as it stands before its fill: open, holding
+/// its reservation (which `before` posts, for an order being placed).
 ///
 /// `held` gives the sellers' holdings as (user, code) → (shares, cost) when the caller has
 /// them locked already; otherwise they are read here. `ids` are the fills' ids when the caller
@@ -763,25 +767,22 @@ pub async fn record_fills(
     }
 
     let mut fills = Vec::with_capacity(plans.len());
-    let mut released = Vec::with_capacity(plans.len());
+    let mut after = Vec::with_capacity(plans.len());
     let mut posting = before;
     for (plan, id) in plans.iter().zip(ids) {
         let o = plan.order;
         let qty = plan.quantity()?;
         let key = (o.user_id, o.code.clone());
         let (shares, cost) = held.get(&key).copied().unwrap_or((0, Decimal::ZERO));
-        let fx = order::fill(
-            &o.to_order()?,
-            plan.price,
-            qty,
-            Position { shares, cost },
-            day,
-        )
-        .map_err(|e| Error::Unexpected(anyhow::anyhow!("order #{}: {e}", o.id)))?;
+        let bad = |e: order::OrderError| Error::Unexpected(anyhow::anyhow!("order #{}: {e}", o.id));
+        let mut filled = o.to_order()?;
+        let fx =
+            order::fill(&filled, plan.price, qty, Position { shares, cost }, day).map_err(bad)?;
+        filled.record_fill(&fx).map_err(bad)?;
         held.insert(key, (shares + fx.holding.shares(), cost + fx.holding.cost));
         posting.cash(o.user_id, fx.cash);
         posting.shares(o.user_id, &o.code, fx.holding);
-        released.push(fx.released);
+        after.push(filled);
         fills.push(FillRow {
             id,
             order_id: o.id,
@@ -806,8 +807,8 @@ pub async fn record_fills(
     ledger::post_with_fills(conn, &posting, &fills, at).await?;
     Ok(fills
         .into_iter()
-        .zip(released)
-        .map(|(fill, released)| Posted { fill, released })
+        .zip(after)
+        .map(|(fill, order)| Posted { fill, order })
         .collect())
 }
 
