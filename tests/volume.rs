@@ -88,24 +88,32 @@ fn filled(o: &serde_json::Value) -> (i64, i64, &str, bool) {
     )
 }
 
-fn audit_clean(cli: &Cli) {
-    let o = cli.run(&["--now", READ, "audit"], None);
+/// `audit` at `at` (KST) finds the five ledger invariants hold.
+fn audit_clean(cli: &Cli, at: &str) {
+    let o = cli.run(&["--now", at, "audit"], None);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("all five ledger invariants hold"));
 }
 
-#[sqlx::test]
-async fn three_users_orders_fill_in_time_order_within_the_volume_and_the_rest_stays_open(
-    pool: PgPool,
-) {
-    let cli = Cli::new(&pool).await;
-    let app = app_at(&pool, SESSION);
+/// The test's database with the seeded stocks and the fill model `volume:0.1`, set by the
+/// operator as a deployment would.
+async fn under_volume_model(pool: &PgPool) -> (Cli, ascend::app::App) {
+    let cli = Cli::new(pool).await;
+    let app = app_at(pool, SESSION);
     seed_stocks(&app).await;
     let o = cli.run(
         &["admin", "settings", "set", "fill_model", "volume:0.1"],
         None,
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    (cli, app)
+}
+
+#[sqlx::test]
+async fn three_users_orders_fill_in_time_order_within_the_volume_and_the_rest_stays_open(
+    pool: PgPool,
+) {
+    let (cli, app) = under_volume_model(&pool).await;
     let emails = ["a@example.com", "b@example.com", "c@example.com"];
     let mut ids = Vec::new();
     for e in emails {
@@ -181,7 +189,7 @@ async fn three_users_orders_fill_in_time_order_within_the_volume_and_the_rest_st
     assert_eq!(reserved, Decimal::ZERO);
     assert_eq!(available, dec(100_000_000 - 2_750_412));
     assert_eq!(shares(&app, ids[1], "005930").await, (50, 0));
-    audit_clean(&cli);
+    audit_clean(&cli, READ);
 }
 
 #[sqlx::test]
@@ -210,7 +218,7 @@ async fn under_the_full_model_the_same_orders_fill_whole_whatever_traded(pool: P
         filled(&order(&cli, emails[1], b)),
         (100, 0, "filled", false)
     );
-    audit_clean(&cli);
+    audit_clean(&cli, READ);
 }
 
 /// The app at `when` (KST) under `volume:0.1`, run by an operator.
@@ -288,14 +296,7 @@ async fn two_settles_at_once_share_a_volume_out_once(pool: PgPool) {
 async fn a_new_day_starts_from_the_volume_then_seen_and_a_partial_sell_keeps_the_rest_reserved(
     pool: PgPool,
 ) {
-    let cli = Cli::new(&pool).await;
-    let app = app_at(&pool, SESSION);
-    seed_stocks(&app).await;
-    let o = cli.run(
-        &["admin", "settings", "set", "fill_model", "volume:0.1"],
-        None,
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let (cli, app) = under_volume_model(&pool).await;
     let email = "s@example.com";
     let u = user(&app, email, 100_000_000).await;
     crawl(&pool, "2026-11-24 10:00", 55_900, 1_000_000).await;
@@ -376,6 +377,5 @@ async fn a_new_day_starts_from_the_volume_then_seen_and_a_partial_sell_keeps_the
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(shares(&app, u, "005930").await, (60, 0));
-    let o = cli.run(&["--now", "2026-11-25 15:00", "audit"], None);
-    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    audit_clean(&cli, "2026-11-25 15:00");
 }

@@ -292,7 +292,7 @@ async fn fill_chunk(
     now: DateTime<Utc>,
     limit: usize,
 ) -> Result<u64> {
-    sql::trigger_stops(conn, users, fresh_since, now).await?;
+    sql::trigger_stops(conn, users, None, fresh_since, now).await?;
     let mut rows = sql::take_crossed(conn, users, fresh_since, now, limit).await?;
     // Fills apply in order: a sell's cost basis includes the shares bought by earlier fills.
     rows.sort_unstable_by_key(|r| (r.order.user_id, r.order.id));
@@ -425,7 +425,7 @@ async fn fill_stock(
         wanted.sort_unstable();
         wanted.dedup();
     };
-    sql::trigger_stops_of_stock(&mut tx, code, &users, fresh_since, now).await?;
+    sql::trigger_stops(&mut tx, &users, Some(code), fresh_since, now).await?;
     let mark = sql::lock_volume_mark(&mut tx, code).await?;
     // A stock without a crawled volume fills nothing under this model.
     let (Some(volume), Some(day)) = (mark.volume, mark.price_day) else {

@@ -42,6 +42,32 @@ macro_rules! triggers {
     };
 }
 
+/// The orders settle has work on at `now` — those to fill ([`crossed!`]) and those to trigger
+/// ([`triggers!`], which may then cross) — as two selections of `$column` from orders `o`
+/// joined with their stocks `s`, each also filtered by `$and` (SQL ending in `AND`, or empty),
+/// joined by `$union` (`UNION`, or `UNION ALL` to count orders). The oldest fresh price time
+/// is $1 and `now` $2.
+macro_rules! with_work {
+    ($column:literal, $and:literal, $union:literal) => {
+        concat!(
+            "SELECT ",
+            $column,
+            " FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
+            $and,
+            " ",
+            crossed!("$1", "$2"),
+            " ",
+            $union,
+            " SELECT ",
+            $column,
+            " FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
+            $and,
+            " ",
+            triggers!("$1", "$2")
+        )
+    };
+}
+
 /// The columns of an order `o` as [`OrderRow`] reads them.
 macro_rules! o_columns {
     () => {
@@ -108,11 +134,8 @@ pub async fn users_to_fill(
     now: DateTime<Utc>,
 ) -> Result<Vec<UserWork>> {
     Ok(sqlx::query_as(concat!(
-        "SELECT user_id, count(*) FROM (
-           SELECT o.user_id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
-        crossed!("$1", "$2"),
-        " UNION ALL SELECT o.user_id FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
-        triggers!("$1", "$2"),
+        "SELECT user_id, count(*) FROM (",
+        with_work!("o.user_id", "", "UNION ALL"),
         ") w GROUP BY 1 ORDER BY 1"
     ))
     .bind(fresh_since)
@@ -187,23 +210,26 @@ pub async fn lock_accounts(conn: &mut PgConnection, users: &[i64], wait: bool) -
         .await?)
 }
 
-/// Triggers the dormant stop orders of `users` that the price touches ([`triggers!`], the SQL
-/// of `Order::trigger` where `triggers` holds). Nothing is reserved or released: a stop order
+/// Triggers the dormant stop orders of `users` (of stock `code` only, when given) that the
+/// price touches ([`triggers!`], the SQL of `Order::trigger` where `triggers` holds); the
+/// caller holds those users' account locks. Nothing is reserved or released: a stop order
 /// holds its reservation from placement.
 pub async fn trigger_stops(
     conn: &mut PgConnection,
     users: &[i64],
+    code: Option<&str>,
     fresh_since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<u64> {
     Ok(sqlx::query(concat!(
         "UPDATE orders o SET triggered_at = $3 FROM stocks s
-         WHERE s.code = o.code AND o.user_id = ANY($2) AND ",
+         WHERE s.code = o.code AND o.user_id = ANY($2) AND ($4::text IS NULL OR o.code = $4) AND ",
         triggers!("$1", "$3")
     ))
     .bind(fresh_since)
     .bind(users)
     .bind(now)
+    .bind(code)
     .execute(&mut *conn)
     .await?
     .rows_affected())
@@ -323,17 +349,13 @@ pub async fn stocks_to_fill(
     fresh_since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(concat!(
-        "SELECT o.code FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
-        crossed!("$1", "$2"),
-        " UNION SELECT o.code FROM orders o JOIN stocks s ON s.code = o.code WHERE ",
-        triggers!("$1", "$2"),
-        " ORDER BY 1"
-    ))
-    .bind(fresh_since)
-    .bind(now)
-    .fetch_all(&mut *conn)
-    .await?)
+    Ok(
+        sqlx::query_scalar(concat!(with_work!("o.code", "", "UNION"), " ORDER BY 1"))
+            .bind(fresh_since)
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?,
+    )
 }
 
 /// The users with orders of stock `code` to fill or trigger at `now`, in user order.
@@ -344,10 +366,7 @@ pub async fn users_on_stock(
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>> {
     Ok(sqlx::query_scalar(concat!(
-        "SELECT o.user_id FROM orders o JOIN stocks s ON s.code = o.code WHERE o.code = $3 AND ",
-        crossed!("$1", "$2"),
-        " UNION SELECT o.user_id FROM orders o JOIN stocks s ON s.code = o.code WHERE o.code = $3 AND ",
-        triggers!("$1", "$2"),
+        with_work!("o.user_id", "o.code = $3 AND", "UNION"),
         " ORDER BY 1"
     ))
     .bind(fresh_since)
@@ -401,29 +420,6 @@ pub async fn set_volume_mark(
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-/// Triggers the dormant stop orders of `users` on stock `code` the price touches
-/// ([`triggers!`]); the caller holds those users' account locks.
-pub async fn trigger_stops_of_stock(
-    conn: &mut PgConnection,
-    code: &str,
-    users: &[i64],
-    fresh_since: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<u64> {
-    Ok(sqlx::query(concat!(
-        "UPDATE orders o SET triggered_at = $2 FROM stocks s
-         WHERE s.code = o.code AND o.code = $3 AND o.user_id = ANY($4) AND ",
-        triggers!("$1", "$2")
-    ))
-    .bind(fresh_since)
-    .bind(now)
-    .bind(code)
-    .bind(users)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected())
 }
 
 /// Locks and returns the first `limit` crossed orders ([`crossed!`]) of `users` on stock
