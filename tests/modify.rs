@@ -501,3 +501,41 @@ async fn modify_racing_a_settle_that_fills_the_order_lets_exactly_one_win(pool: 
     assert_eq!(cash(&app, 1).await.1, Decimal::ZERO);
     assert_audit_ok(&cli);
 }
+
+#[sqlx::test]
+async fn a_day_order_cannot_be_modified_once_its_session_has_closed(pool: PgPool) {
+    let cli = market(&pool).await;
+    let id = place(&cli, KIM, &["005930", "buy", "10", "--limit", "56000"]);
+    let before = books(&pool).await;
+    // 15:45: the order is still open until settle --close, but its session is over.
+    let o = cli.run_at(
+        Some("2026-11-24 15:45"),
+        &["--user", KIM, "modify", &id.to_string(), "--limit", "55900"],
+        None,
+    );
+    assert_rejected(
+        &o,
+        "tif: a DAY order lives for one session, and this one's closed at 2026-11-24 15:30 KST",
+    );
+    assert_eq!(books(&pool).await, before);
+    // A GTC order placed then can still be modified after the close, for the next session.
+    let gtc = place(
+        &cli,
+        KIM,
+        &["005930", "buy", "1", "--limit", "56000", "--tif", "gtc"],
+    );
+    let o = cli.run_at(
+        Some("2026-11-24 15:45"),
+        &[
+            "--user",
+            KIM,
+            "modify",
+            &gtc.to_string(),
+            "--limit",
+            "55900",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_audit_ok(&cli);
+}

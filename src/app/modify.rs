@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::App;
-use crate::domain::order::{Amendment, ModifyError, OrderType, PlaceError, Shares};
+use crate::domain::order::{Amendment, ModifyError, OrderType, PlaceError, Shares, TimeInForce};
 use crate::domain::{Side, StockCode};
 use crate::error::{Error, Result};
 use crate::store::amendments;
@@ -79,6 +79,14 @@ pub async fn modify(
         .ok_or_else(|| not_found(order_id))?;
     if order.status.is_open() && order.order_type == OrderType::ConditionalLimit {
         return Err(refused(order_id, ModifyError::Conditional));
+    }
+    if order.status.is_open() && order.tif == TimeInForce::Day {
+        // The same cut as settle's expiry: a DAY order placed before the latest close is over.
+        let calendar = crate::store::market::calendar(&mut tx).await?;
+        let closed = super::settle::last_close(now, &calendar)?;
+        if order.created_at < closed {
+            return Err(refused(order_id, ModifyError::SessionEnded { closed }));
+        }
     }
     let code = StockCode::parse(&order.code)?;
     let stock = trading::stocks_by_code(&mut tx, std::slice::from_ref(&order.code))

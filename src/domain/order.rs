@@ -1449,6 +1449,10 @@ pub enum ModifyError {
     DormantStop,
     #[error("type: a conditional-limit order reserves for its fill at the close and cannot be modified; cancel it and place a new one")]
     Conditional,
+    /// A DAY order whose session has closed: it can no longer trade and expires at the next
+    /// settle.
+    #[error("tif: a DAY order lives for one session, and this one's closed at {} KST; it expires at the next settle and cannot be modified (place a new order for the next session)", .closed.with_timezone(&rules::kst()).format("%Y-%m-%d %H:%M"))]
+    SessionEnded { closed: DateTime<Utc> },
     #[error(
         "{field}: the order already has these terms ({quantity} at {limit}): nothing to modify"
     )]
