@@ -519,3 +519,158 @@ async fn a_stop_that_cannot_wait_is_refused_in_one_line_and_nothing_is_written(p
     assert_eq!(v["order"]["status"], "open");
     audit_clean(&cli);
 }
+
+#[sqlx::test]
+async fn a_stop_market_buy_whose_fill_costs_more_than_it_reserved_is_cancelled_and_settle_goes_on(
+    pool: PgPool,
+) {
+    let cli = Cli::new(&pool).await;
+    let app = app_at(&pool, SESSION);
+    seed_stocks(&app).await;
+    let u = user(&app, USER, 10_000_000).await;
+    // Reserved at the upper limit of 005930's band (previous close 56,600): 735,000 + 110.
+    let stop = json(&as_user(
+        &cli,
+        SESSION,
+        &[
+            "place-order",
+            "005930",
+            "buy",
+            "10",
+            "--stop",
+            "70000",
+            "-f",
+            "json",
+        ],
+    ));
+    assert_eq!(stop["order"]["reserved_cash"], "735110");
+    // Another order that crosses in the same settle: 1 of 000660 at 178,000 (+ 26).
+    let other = json(&as_user(
+        &cli,
+        SESSION,
+        &[
+            "place-order",
+            "000660",
+            "buy",
+            "1",
+            "--limit",
+            "178000",
+            "-f",
+            "json",
+        ],
+    ));
+    // A stored price past the upper limit (the crawler keeps prices within 1% of the band):
+    // 10 at 74,000 would cost 740,111, more than the 735,110 reserved.
+    let at = "2026-11-24 10:05";
+    sqlx::query(
+        "UPDATE stocks SET price = 74000, price_at = '2026-11-24 10:05+09' WHERE code = '005930'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    set_price(&app_at(&pool, at), "000660", 177_900).await;
+    let v = json(&cli.run(&["--now", at, "settle", "--format", "json"], None));
+    assert_eq!(v["filled"], 1, "{v}");
+    assert_eq!(v["cancelled_unfunded"], 1, "{v}");
+    let o = order(&cli, &stop["order"]["id"]);
+    assert_eq!(o["status"], "cancelled", "{o}");
+    assert_eq!(o["reserved_cash"], "0");
+    assert!(
+        o["reason"]
+            .as_str()
+            .unwrap()
+            .contains("would cost more than the order reserved"),
+        "{o}"
+    );
+    assert_eq!(order(&cli, &other["order"]["id"])["status"], "filled");
+    // Only the other fill is paid (177,900 + 26); the stop's reservation is back whole.
+    assert_eq!(cash(&app, u).await, (dec(10_000_000 - 177_926), dec(0)));
+    audit_clean(&cli);
+
+    // A market buy placed at that price reserves what its fill costs and fills: 74,000 + 11.
+    let m = json(&as_user(
+        &cli,
+        "2026-11-24 10:06",
+        &[
+            "place-order",
+            "005930",
+            "buy",
+            "1",
+            "--market",
+            "-f",
+            "json",
+        ],
+    ));
+    assert_eq!(m["order"]["status"], "filled", "{m}");
+    assert_eq!(
+        cash(&app, u).await,
+        (dec(10_000_000 - 177_926 - 74_011), dec(0))
+    );
+    audit_clean(&cli);
+}
+
+#[sqlx::test]
+async fn a_conditional_sell_converted_by_a_later_settle_pays_the_tax_of_its_trade_day(
+    pool: PgPool,
+) {
+    let cli = Cli::new(&pool).await;
+    let placed = "2025-12-30 10:00";
+    let app = app_at(&pool, placed);
+    seed_stocks(&app).await;
+    let u = user(&app, USER, 10_000_000).await;
+    let o = as_user(
+        &cli,
+        placed,
+        &["place-order", "005930", "buy", "100", "--market"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let sell = json(&as_user(
+        &cli,
+        placed,
+        &[
+            "place-order",
+            "005930",
+            "sell",
+            "100",
+            "--type",
+            "conditional",
+            "--limit",
+            "60000",
+            "-f",
+            "json",
+        ],
+    ));
+    // The day's regular close, as the crawl after 15:30 stores it.
+    sqlx::query(
+        "INSERT INTO daily_bars (symbol, date, open, high, low, close, volume, regular)
+         VALUES ('005930', '2025-12-30', 55900, 56500, 55000, 56000, 2000, true)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // The timer missed the close; the next settle is in the new year's first session.
+    let later = "2026-01-02 10:30";
+    let v = json(&cli.run(&["--now", later, "settle", "--format", "json"], None));
+    assert_eq!(v["converted"], 1, "{v}");
+    let t = json(&as_user(&cli, later, &["trades", "-f", "json"]));
+    let t = t
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["order_id"] == sell["order"]["id"])
+        .unwrap_or_else(|| panic!("{t}"));
+    // 5,600,000 sold on 2025-12-30: 0.15% tax (8,400), not 2026's 0.20% (11,200).
+    assert_eq!(
+        ["price", "amount", "tax"].map(|k| t[k].as_str()),
+        [Some("56000"), Some("5600000"), Some("8400")],
+        "{t}"
+    );
+    let _ = u;
+    audit_clean_at(&cli, later);
+}
+
+fn audit_clean_at(cli: &Cli, now: &str) {
+    let o = cli.run(&["--now", now, "audit"], None);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("all five ledger invariants hold"));
+}

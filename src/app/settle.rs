@@ -16,16 +16,18 @@
 //! shared among all users' orders on it in priority order, so one transaction per stock locks
 //! the accounts of every user with an order to fill on it, waiting for them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::PgConnection;
 
 use super::App;
 use crate::domain::calendar::{Calendar, CalendarError};
-use crate::domain::order::{self, FillModel, OrderStatus, Side};
+use crate::domain::order::{self, FillModel, OrderError, OrderStatus, Position, Side};
 use crate::domain::rules::{self, SessionState};
 use crate::domain::{Price, Quantity};
 use crate::error::{Error, Result};
@@ -49,6 +51,9 @@ pub struct SettleSummary {
     pub partially_filled: u64,
     /// Conditional-limit orders filled at their session's closing price.
     pub converted: u64,
+    /// Crossed orders cancelled instead of filled because the fill would cost more than the
+    /// order reserved ([`UNFUNDED`]).
+    pub cancelled_unfunded: u64,
     pub expired: u64,
     /// Open limit orders left alone because their stock has no fresh price.
     pub skipped_stale: u64,
@@ -90,12 +95,22 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
     };
 
     let cutoff = last_close(now, &calendar)?;
+    let unfunded = Arc::new(AtomicU64::new(0));
     let users = sql::users_to_convert(&mut conn, cutoff).await?;
     let done = by_chunks(app, &users, chunks, |conn, users, limit| {
-        Box::pin(convert_chunk(conn, users, cutoff, now, limit))
+        Box::pin(convert_chunk(
+            conn,
+            users,
+            cutoff,
+            now,
+            limit,
+            unfunded.clone(),
+        ))
     })
     .await?;
-    summary.converted = done.orders;
+    let cancelled = unfunded.swap(0, Ordering::Relaxed);
+    summary.converted = done.orders - cancelled;
+    summary.cancelled_unfunded += cancelled;
     summary.add(&done);
     let users = sql::users_to_expire(&mut conn, cutoff).await?;
     let done = by_chunks(app, &users, chunks, |conn, users, limit| {
@@ -118,19 +133,23 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
                 let users = sql::users_to_fill(&mut conn, fresh_since, now).await?;
                 drop(conn);
                 let done = by_chunks(app, &users, chunks, |conn, users, limit| {
-                    Box::pin(fill_chunk(conn, users, fresh_since, now, limit))
+                    let unfunded = unfunded.clone();
+                    Box::pin(fill_chunk(conn, users, fresh_since, now, limit, unfunded))
                 })
                 .await?;
-                summary.filled = done.orders;
+                let cancelled = unfunded.swap(0, Ordering::Relaxed);
+                summary.filled = done.orders - cancelled;
+                summary.cancelled_unfunded += cancelled;
                 summary.add(&done);
             }
             FillModel::Volume(rate) => {
                 let codes = sql::stocks_to_fill(&mut conn, fresh_since, now).await?;
-                let (fills, partial) =
+                let (fills, partial, cancelled) =
                     fill_by_volume(app, &codes, rate, fresh_since, now, chunks).await?;
                 sql::mark_volumes(&mut conn, &codes).await?;
                 summary.filled = fills;
                 summary.partially_filled = partial;
+                summary.cancelled_unfunded += cancelled;
                 summary.batches += codes.len() as u64;
             }
         }
@@ -291,22 +310,68 @@ async fn fill_chunk(
     fresh_since: DateTime<Utc>,
     now: DateTime<Utc>,
     limit: usize,
+    unfunded: Arc<AtomicU64>,
 ) -> Result<u64> {
     sql::trigger_stops(conn, users, None, fresh_since, now).await?;
     let mut rows = sql::take_crossed(conn, users, fresh_since, now, limit).await?;
     // Fills apply in order: a sell's cost basis includes the shares bought by earlier fills.
     rows.sort_unstable_by_key(|r| (r.order.user_id, r.order.id));
-    let mut plans = Vec::with_capacity(rows.len());
+    let (mut plans, mut ids, mut short) = (Vec::new(), Vec::new(), Vec::new());
     for r in &rows {
-        plans.push(FillPlan {
+        let plan = FillPlan {
             order: &r.order,
             price: fill_price(&r.order, r.market_price)?,
             quantity: None,
-        });
+            trade_date: None,
+        };
+        if funded(&plan, now)? {
+            plans.push(plan);
+            ids.push(r.fill_id);
+        } else {
+            short.push(r.order.clone());
+        }
     }
-    let ids = rows.iter().map(|r| r.fill_id).collect();
     trading::record_fills(conn, Posting::default(), &plans, None, Some(ids), now).await?;
+    // The statement that took them closed them as filled; they close as cancelled instead.
+    trading::close_orders_stored_as(
+        conn,
+        &short,
+        OrderStatus::Filled,
+        OrderStatus::Cancelled,
+        UNFUNDED,
+        now,
+    )
+    .await?;
+    unfunded.fetch_add(short.len() as u64, Ordering::Relaxed);
     Ok(rows.len() as u64)
+}
+
+/// Why settle cancels a crossed order instead of filling it: see [`funded`].
+pub const UNFUNDED: &str = "cancelled at settle: its fill at the market price would cost more than the order reserved (the price left the band it was reserved for)";
+
+/// Whether the order's reservation pays for the planned fill. A buy reserves at its limit or,
+/// without one, at the upper limit of the day's band as known when it was placed; a price
+/// beyond that (a base price that moved after a conditional order was placed before the open,
+/// or a stored price past the upper limit within the crawler's tolerance) makes
+/// `order::fill` refuse the fill. Such an order is cancelled with [`UNFUNDED`] and its
+/// reservation released, rather than taking cash it never reserved or stopping settle for
+/// every other order.
+fn funded(plan: &FillPlan, now: DateTime<Utc>) -> Result<bool> {
+    let quantity = match plan.quantity {
+        Some(q) => q,
+        None => Quantity::new(plan.order.remaining())?,
+    };
+    let day: NaiveDate = plan.trade_date.unwrap_or_else(|| rules::trade_date(now));
+    let o = plan.order.to_order()?;
+    match order::fill(&o, plan.price, quantity, Position::default(), day) {
+        Ok(_) => Ok(true),
+        // A sell reserves exactly its shares: its reservation falling short is a fault.
+        Err(OrderError::ReservationShort { .. }) if plan.order.side == Side::Buy => Ok(false),
+        Err(e) => Err(Error::Unexpected(anyhow::anyhow!(
+            "order #{}: {e}",
+            plan.order.id
+        ))),
+    }
 }
 
 /// The price a crossed order fills at (`rules::fill_price`); an error when the query's choice
@@ -355,17 +420,27 @@ async fn convert_chunk(
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
     limit: usize,
+    unfunded: Arc<AtomicU64>,
 ) -> Result<u64> {
     let orders = sql::orders_to_convert(conn, users, cutoff, limit).await?;
-    let mut plans = Vec::with_capacity(orders.len());
+    let (mut plans, mut short) = (Vec::new(), Vec::new());
     for (o, close) in &orders {
-        plans.push(FillPlan {
+        let plan = FillPlan {
             order: o,
             price: Price::new(*close)?,
             quantity: None,
-        });
+            // The trade is the close of the day it was placed for, whenever settle records it.
+            trade_date: Some(rules::trade_date(o.created_at)),
+        };
+        if funded(&plan, now)? {
+            plans.push(plan);
+        } else {
+            short.push(o.clone());
+        }
     }
     trading::apply_fills_after(conn, Posting::default(), &plans, now).await?;
+    trading::close_orders(conn, &short, OrderStatus::Cancelled, UNFUNDED, now).await?;
+    unfunded.fetch_add(short.len() as u64, Ordering::Relaxed);
     Ok(orders.len() as u64)
 }
 
@@ -382,16 +457,16 @@ async fn fill_by_volume(
     fresh_since: DateTime<Utc>,
     now: DateTime<Utc>,
     chunks: Chunks,
-) -> Result<(u64, u64)> {
+) -> Result<(u64, u64, u64)> {
     use futures::{StreamExt, TryStreamExt};
-    let done: Vec<(u64, u64)> = futures::stream::iter(codes)
+    let done: Vec<(u64, u64, u64)> = futures::stream::iter(codes)
         .map(|code| fill_stock(app, code, rate, fresh_since, now, chunks.orders))
         .buffer_unordered(chunks.workers)
         .try_collect()
         .await?;
-    Ok(done
-        .into_iter()
-        .fold((0, 0), |(f, p), (df, dp)| (f + df, p + dp)))
+    Ok(done.into_iter().fold((0, 0, 0), |(f, p, c), (df, dp, dc)| {
+        (f + df, p + dp, c + dc)
+    }))
 }
 
 /// One stock under `volume:RATE`, in one transaction: locks the accounts of the users with
@@ -407,7 +482,7 @@ async fn fill_stock(
     fresh_since: DateTime<Utc>,
     now: DateTime<Utc>,
     limit: usize,
-) -> Result<(u64, u64)> {
+) -> Result<(u64, u64, u64)> {
     // The users are read before their accounts are locked; one who placed an order on the
     // stock in between would be left out of the queue, so they are read again under the
     // locks, and the transaction starts over with them until no one is missing.
@@ -430,7 +505,7 @@ async fn fill_stock(
     // A stock without a crawled volume fills nothing under this model.
     let (Some(volume), Some(day)) = (mark.volume, mark.price_day) else {
         tx.commit().await?;
-        return Ok((0, 0));
+        return Ok((0, 0, 0));
     };
     let traded = match mark.mark {
         Some((marked_day, marked)) if marked_day == day => volume - marked,
@@ -439,19 +514,39 @@ async fn fill_stock(
         _ => 0,
     };
     let allowance = order::volume_allowance(rate, traded);
-    let (mut fills, mut partial) = (0u64, 0u64);
+    let (mut fills, mut partial, mut cancelled) = (0u64, 0u64, 0u64);
     for side in [Side::Buy, Side::Sell] {
         let mut left = allowance;
         while left > 0 {
-            let queue =
+            let page =
                 sql::crossed_queue(&mut tx, code, &users, side, fresh_since, now, limit).await?;
+            // An order whose remainder its reservation cannot pay for at this price takes no
+            // share of the volume: it is cancelled, as under the full model.
+            let (mut queue, mut short) = (Vec::new(), Vec::new());
+            for (o, market) in &page {
+                let price = fill_price(o, *market)?;
+                let whole = FillPlan {
+                    order: o,
+                    price,
+                    quantity: None,
+                    trade_date: None,
+                };
+                if funded(&whole, now)? {
+                    queue.push((o, price));
+                } else {
+                    short.push(o.clone());
+                }
+            }
+            trading::close_orders(&mut tx, &short, OrderStatus::Cancelled, UNFUNDED, now).await?;
+            cancelled += short.len() as u64;
             let quantities = order::allocate(left, queue.iter().map(|(o, _)| o.remaining()));
             let mut plans = Vec::with_capacity(quantities.len());
-            for ((o, market), q) in queue.iter().zip(&quantities) {
+            for ((o, price), q) in queue.iter().zip(&quantities) {
                 plans.push(FillPlan {
                     order: o,
-                    price: fill_price(o, *market)?,
+                    price: *price,
                     quantity: Some(Quantity::new(*q)?),
+                    trade_date: None,
                 });
             }
             let (written, orders) =
@@ -463,14 +558,14 @@ async fn fill_stock(
                 .count() as u64;
             left -= quantities.iter().sum::<i64>();
             // The allowance is spent within this page, or no order is left after it.
-            if quantities.len() < queue.len() || queue.len() < limit {
+            if quantities.len() < queue.len() || page.len() < limit {
                 break;
             }
         }
     }
     sql::set_volume_mark(&mut tx, code, day, volume).await?;
     tx.commit().await?;
-    Ok((fills, partial))
+    Ok((fills, partial, cancelled))
 }
 
 #[cfg(test)]

@@ -752,6 +752,9 @@ pub fn decide(
                 Some(l) if !req.order_type.converts_at_close() => l,
                 _ => Price::new(band.upper)?,
             };
+            // One that fills now reserves no less than its fill costs: a stored price may sit
+            // just past the band (the crawler keeps prices within 1% of it).
+            let at_price = fill_at.map_or(at_price, |p| at_price.max(p));
             let need = rules::buy_reservation(at_price, req.quantity, rules_.commission_rate).get();
             if need > available_cash {
                 return Err(PlaceError::InsufficientCash {

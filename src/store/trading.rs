@@ -418,6 +418,32 @@ pub async fn close_orders(
     reason: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
+    close(conn, orders, None, status, reason, at).await
+}
+
+/// [`close_orders`] for orders given as they were before a statement of the caller's
+/// transaction stored them as `stored` (settle's fill statement stores crossed orders as
+/// filled before their fills are computed): each is written back with its filled quantity as
+/// given, closed as `status`, and releases the reservation it held.
+pub async fn close_orders_stored_as(
+    conn: &mut PgConnection,
+    orders: &[OrderRow],
+    stored: OrderStatus,
+    status: OrderStatus,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    close(conn, orders, Some(stored), status, reason, at).await
+}
+
+async fn close(
+    conn: &mut PgConnection,
+    orders: &[OrderRow],
+    stored: Option<OrderStatus>,
+    status: OrderStatus,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
     if orders.is_empty() {
         return Ok(());
     }
@@ -442,11 +468,15 @@ pub async fn close_orders(
         }
     }
     let ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
-    let was: Vec<&str> = orders.iter().map(|o| o.status.as_str()).collect();
+    let was: Vec<&str> = orders
+        .iter()
+        .map(|o| stored.unwrap_or(o.status).as_str())
+        .collect();
+    let filled: Vec<i64> = orders.iter().map(|o| o.filled_quantity).collect();
     let done = sqlx::query(
-        "UPDATE orders o SET status = $3, reason = $4,
+        "UPDATE orders o SET status = $3, reason = $4, filled_quantity = t.filled,
                              reserved_cash = 0, reserved_shares = 0, closed_at = $5
-         FROM UNNEST($1::bigint[], $2::text[]) AS t(id, was)
+         FROM UNNEST($1::bigint[], $2::text[], $6::bigint[]) AS t(id, was, filled)
          WHERE o.id = ANY($1) AND o.id = t.id AND o.status = t.was",
     )
     .bind(&ids)
@@ -454,6 +484,7 @@ pub async fn close_orders(
     .bind(status.as_str())
     .bind(reason)
     .bind(at)
+    .bind(&filled)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() != ids.len() as u64 {
@@ -469,6 +500,9 @@ pub struct FillPlan<'a> {
     pub order: &'a OrderRow,
     pub price: Price,
     pub quantity: Option<Quantity>,
+    /// The trading day the trade belongs to, for its sell tax rate, when that is not the KST
+    /// date of the time it is recorded at (a conversion at a close that a later settle records).
+    pub trade_date: Option<NaiveDate>,
 }
 
 impl FillPlan<'_> {
@@ -638,6 +672,7 @@ async fn post_placements(
             order,
             price: *price,
             quantity: None,
+            trade_date: None,
         })
         .collect();
     // Under checked locks the insert returned the sellers' holdings as it locked them.
@@ -776,8 +811,9 @@ pub async fn record_fills(
         let (shares, cost) = held.get(&key).copied().unwrap_or((0, Decimal::ZERO));
         let bad = |e: order::OrderError| Error::Unexpected(anyhow::anyhow!("order #{}: {e}", o.id));
         let mut filled = o.to_order()?;
+        let on = plan.trade_date.unwrap_or(day);
         let fx =
-            order::fill(&filled, plan.price, qty, Position { shares, cost }, day).map_err(bad)?;
+            order::fill(&filled, plan.price, qty, Position { shares, cost }, on).map_err(bad)?;
         filled.record_fill(&fx).map_err(bad)?;
         held.insert(key, (shares + fx.holding.shares(), cost + fx.holding.cost));
         posting.cash(o.user_id, fx.cash);

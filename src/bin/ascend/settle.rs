@@ -46,6 +46,10 @@ impl Settle {
                 ("filled", s.filled.to_string()),
                 ("left partially filled", s.partially_filled.to_string()),
                 ("conditional filled at the close", s.converted.to_string()),
+                (
+                    "cancelled: fill above the reservation",
+                    s.cancelled_unfunded.to_string(),
+                ),
                 ("expired", s.expired.to_string()),
                 ("skipped as stale", s.skipped_stale.to_string()),
                 ("busy users retried", s.retried_busy.to_string()),
