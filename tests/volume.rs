@@ -185,6 +185,11 @@ async fn three_users_orders_fill_in_time_order_within_the_volume_and_the_rest_st
         None,
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // Nothing of it is working any more: `orders` shows no shares remaining.
+    assert_eq!(
+        filled(&order(&cli, emails[1], b)),
+        (50, 0, "cancelled", false)
+    );
     let (available, reserved) = cash(&app, ids[1]).await;
     assert_eq!(reserved, Decimal::ZERO);
     assert_eq!(available, dec(100_000_000 - 2_750_412));

@@ -155,9 +155,9 @@ impl TifArg {
     }
 }
 
-/// An order as `orders` shows it: the stored row with what is left of it, and whether it is
-/// partially filled (stored `open` with some shares filled; the table says
-/// `partially_filled`).
+/// An order as `orders` shows it: the stored row with the shares still working (`remaining`:
+/// none once it is filled, cancelled or expired), and whether it is partially filled (stored
+/// `open` with some shares filled; the table says `partially_filled`).
 pub struct OrderView(pub OrderRow);
 
 impl Serialize for OrderView {
@@ -171,10 +171,19 @@ impl Serialize for OrderView {
         }
         View {
             order: &self.0,
-            remaining: self.0.remaining(),
+            remaining: working(&self.0),
             partially_filled: partially_filled(&self.0),
         }
         .serialize(s)
+    }
+}
+
+/// The shares an order still has working: what is left of an open one, none of a closed one.
+fn working(o: &OrderRow) -> i64 {
+    if o.status.is_open() {
+        o.remaining()
+    } else {
+        0
     }
 }
 
@@ -236,7 +245,7 @@ impl Tabular for OrderView {
             opt_money(o.stop_price, h),
             o.stop_price.map_or(String::new(), |_| triggered(o, h)),
             money(o.filled_quantity.into(), h),
-            money(o.remaining().into(), h),
+            money(working(o).into(), h),
             if partially_filled(o) {
                 "partially_filled".to_string()
             } else {
