@@ -393,6 +393,21 @@ async fn only_an_operator_role_acts_for_others_sets_the_clock_loads_files_and_ru
             ],
             "--cash: ",
         ),
+        // Refused before the password prompt: no --password-stdin here.
+        (
+            vec![
+                "user",
+                "register",
+                "--email",
+                "squat@example.com",
+                "--name",
+                "S",
+                "--unix-user",
+                "alice",
+            ],
+            "--unix-user: ",
+        ),
+        (vec!["db", "migrate"], "db migrate: "),
         (vec!["settle"], "settle: "),
         (vec!["snapshot", "--date", "2026-11-24"], "snapshot: "),
         (
@@ -544,6 +559,25 @@ async fn a_shared_host_trader_is_their_unix_account_and_nothing_more(pool: PgPoo
             ("bob@example.com".into(), "bob".into())
         ]
     );
+    // An operator names an account, which must be a Unix account name.
+    for bad in ["", "-rf", "a b", "x".repeat(33).as_str()] {
+        let named = format!("--unix-user={bad}");
+        let o = cli.run_at(
+            None,
+            &[
+                "user",
+                "register",
+                "--email",
+                "d@example.com",
+                "--name",
+                "D",
+                &named,
+                "--password-stdin",
+            ],
+            Some("password123\n"),
+        );
+        refused(&o, 3, "unix-user: ");
+    }
     let who = json(&as_(&alice, &["whoami", "-f", "json"], None));
     assert_eq!(who["email"], "alice@example.com");
     assert!(ok(&as_(&alice, &["whoami"], None)).contains("Unix account alice"));

@@ -98,6 +98,24 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A Unix account name as an operator gives it: 1 to 32 of letters, digits, `.`, `_` and `-`,
+/// not starting with `-` (the portable user names of POSIX).
+pub fn unix_user_name(name: &str) -> Result<String> {
+    let ok = (1..=32).contains(&name.len())
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        return Err(Invalid::new(
+            "unix-user",
+            format!("{name:?} is not a Unix account name (1 to 32 letters, digits, '.', '_' or '-', not starting with '-')"),
+        )
+        .into());
+    }
+    Ok(name.to_string())
+}
+
 /// Registers a user. Cash other than the default is granted only by an operator; a shared
 /// host's trader registers their own Unix account.
 pub async fn register(app: &App, r: &Registration, actor: &str) -> Result<UserRow> {
@@ -110,7 +128,12 @@ pub async fn register(app: &App, r: &Registration, actor: &str) -> Result<UserRo
             None
         }
         (Some(me), _) => Some(me.clone()),
-        (None, named) => named.clone(),
+        (None, Some(named)) => {
+            // Binding a Unix account decides who trades as this user on a shared host.
+            app.caller.require_operator("--unix-user")?;
+            Some(unix_user_name(named)?)
+        }
+        (None, None) => None,
     };
     let hash = hash_password(&r.password)?;
     let at = app.clock.now();

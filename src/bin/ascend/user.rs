@@ -99,17 +99,23 @@ impl UserCommand {
                     .as_deref()
                     .map(|c| parse_decimal(c, "cash"))
                     .transpose()?;
-                // Validate everything that needs no prompt first.
+                // Validate everything that needs no prompt first, permissions included.
                 Email::parse(&r.email)?;
                 DisplayName::parse(&r.name)?;
-                let password =
-                    read_password(r.password_stdin, "Password (at least 8 characters): ")?;
-                let mut reg = Registration::parse(&r.email, &r.name, &password, cash)?;
-                reg.unix_user = unix_user;
                 let app = ctx.app().await?;
                 if cash.is_some() {
                     app.caller.require_operator("--cash")?;
                 }
+                if let Some(named) = &unix_user {
+                    if app.caller.unix_user.as_ref() != Some(named) {
+                        app.caller.require_operator("--unix-user")?;
+                    }
+                    users::unix_user_name(named)?;
+                }
+                let password =
+                    read_password(r.password_stdin, "Password (at least 8 characters): ")?;
+                let mut reg = Registration::parse(&r.email, &r.name, &password, cash)?;
+                reg.unix_user = unix_user;
                 let actor = if ctx.user.is_some() {
                     "operator"
                 } else {
