@@ -22,6 +22,14 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
 
 /// Applies every pending migration; returns the status of each afterwards.
 pub async fn migrate(pool: &PgPool) -> Result<Vec<MigrationStatus>> {
+    // Only an operator changes the schema; anyone else is told so before anything is tried.
+    let who = crate::store::settings::connection(&mut *pool.acquire().await?).await?;
+    if !who.operator {
+        return Err(crate::error::Error::Auth(format!(
+            "db migrate: only an operator may do this: the database role {} neither owns the schema nor is a member of ascend_operator",
+            who.role
+        )));
+    }
     crate::store::migrate(pool).await
 }
 
