@@ -16,8 +16,6 @@
 //! shared among all users' orders on it in priority order, so one transaction per stock locks
 //! the accounts of every user with an order to fill on it, waiting for them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -33,7 +31,7 @@ use crate::domain::{Price, Quantity};
 use crate::error::{Error, Result};
 use crate::store::ledger::Posting;
 use crate::store::settle::{self as sql, UserWork};
-use crate::store::trading::{self, FillPlan};
+use crate::store::trading::{self, FillPlan, OrderRow};
 
 pub use crate::store::settle::{crossed_orders, triggering_orders};
 
@@ -95,22 +93,12 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
     };
 
     let cutoff = last_close(now, &calendar)?;
-    let unfunded = Arc::new(AtomicU64::new(0));
     let users = sql::users_to_convert(&mut conn, cutoff).await?;
     let done = by_chunks(app, &users, chunks, |conn, users, limit| {
-        Box::pin(convert_chunk(
-            conn,
-            users,
-            cutoff,
-            now,
-            limit,
-            unfunded.clone(),
-        ))
+        Box::pin(convert_chunk(conn, users, cutoff, now, limit))
     })
     .await?;
-    let cancelled = unfunded.swap(0, Ordering::Relaxed);
-    summary.converted = done.orders - cancelled;
-    summary.cancelled_unfunded += cancelled;
+    summary.converted = done.orders - done.cancelled;
     summary.add(&done);
     let users = sql::users_to_expire(&mut conn, cutoff).await?;
     let done = by_chunks(app, &users, chunks, |conn, users, limit| {
@@ -133,13 +121,10 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
                 let users = sql::users_to_fill(&mut conn, fresh_since, now).await?;
                 drop(conn);
                 let done = by_chunks(app, &users, chunks, |conn, users, limit| {
-                    let unfunded = unfunded.clone();
-                    Box::pin(fill_chunk(conn, users, fresh_since, now, limit, unfunded))
+                    Box::pin(fill_chunk(conn, users, fresh_since, now, limit))
                 })
                 .await?;
-                let cancelled = unfunded.swap(0, Ordering::Relaxed);
-                summary.filled = done.orders - cancelled;
-                summary.cancelled_unfunded += cancelled;
+                summary.filled = done.orders - done.cancelled;
                 summary.add(&done);
             }
             FillModel::Volume(rate) => {
@@ -160,6 +145,7 @@ pub async fn settle(app: &App, close: bool, chunk: usize) -> Result<SettleSummar
 
 impl SettleSummary {
     fn add(&mut self, done: &Done) {
+        self.cancelled_unfunded += done.cancelled;
         self.batches += done.transactions;
         self.retried_busy += done.busy;
     }
@@ -191,14 +177,25 @@ struct Chunks {
 /// What a pass over chunks did.
 #[derive(Debug, Default)]
 struct Done {
+    /// Orders taken, those cancelled as unfunded included.
     orders: u64,
+    /// Of those, cancelled because their fill would cost more than they reserved.
+    cancelled: u64,
     transactions: u64,
     busy: u64,
 }
 
-/// One transaction's work on the locked `users`: at most `limit` orders; returns how many.
+/// What one transaction did: the orders it took (at most its `limit`), and how many of them
+/// it cancelled as unfunded instead of filling ([`UNFUNDED`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct Worked {
+    taken: u64,
+    cancelled: u64,
+}
+
+/// One transaction's work on the locked `users`: at most `limit` orders.
 type ChunkFuture<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64>> + Send + 'a>>;
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Worked>> + Send + 'a>>;
 
 /// Runs `work` over the users in chunks ([`pack`]): first with SKIP LOCKED, then one blocking
 /// pass over the users that were busy.
@@ -211,26 +208,32 @@ where
     // Chunks are disjoint sets of users, so they run side by side on separate connections
     // (the `settle_workers` setting).
     let parts = pack(users, chunks);
-    let results: Vec<(u64, u64, Vec<i64>)> = futures::stream::iter(parts.iter())
+    let results: Vec<(Worked, u64, Vec<i64>)> = futures::stream::iter(parts.iter())
         .map(|part| run_chunk(app, part, false, chunks.orders, &work))
         .buffer_unordered(chunks.workers)
         .try_collect()
         .await?;
     let mut busy: Vec<i64> = Vec::new();
-    for (n, txs, skipped) in results {
-        done.orders += n;
-        done.transactions += txs;
+    for (w, txs, skipped) in results {
+        done.add(w, txs);
         busy.extend(skipped);
     }
     busy.sort_unstable();
     busy.dedup();
     done.busy = busy.len() as u64;
     for part in busy.chunks(chunks.users) {
-        let (n, txs, _) = run_chunk(app, part, true, chunks.orders, &work).await?;
-        done.orders += n;
-        done.transactions += txs;
+        let (w, txs, _) = run_chunk(app, part, true, chunks.orders, &work).await?;
+        done.add(w, txs);
     }
     Ok(done)
+}
+
+impl Done {
+    fn add(&mut self, w: Worked, transactions: u64) {
+        self.orders += w.taken;
+        self.cancelled += w.cancelled;
+        self.transactions += transactions;
+    }
 }
 
 /// Cuts the users (in user order, with their order counts) into chunks of at most
@@ -269,18 +272,18 @@ fn pack(users: &[UserWork], chunks: Chunks) -> Vec<Vec<i64>> {
 
 /// Transactions over one chunk: each locks the chunk's accounts in user order, then does at
 /// most `limit` orders' work for those locked; the next goes on while one did `limit`.
-/// Returns the orders done, the transactions and the users skipped as busy.
+/// Returns what they did, the transactions and the users skipped as busy.
 async fn run_chunk<F>(
     app: &App,
     part: &[i64],
     wait: bool,
     limit: usize,
     work: &F,
-) -> Result<(u64, u64, Vec<i64>)>
+) -> Result<(Worked, u64, Vec<i64>)>
 where
     F: for<'c> Fn(&'c mut PgConnection, &'c [i64], usize) -> ChunkFuture<'c>,
 {
-    let (mut done, mut transactions) = (0u64, 0u64);
+    let (mut done, mut transactions) = (Worked::default(), 0u64);
     let mut skipped: Vec<i64> = Vec::new();
     loop {
         let mut tx = app.pool.begin().await?;
@@ -290,15 +293,16 @@ where
                 .copied()
                 .filter(|u| locked.binary_search(u).is_err()),
         );
-        let n = if locked.is_empty() {
-            0
+        let w = if locked.is_empty() {
+            Worked::default()
         } else {
             work(&mut tx, &locked, limit).await?
         };
         tx.commit().await?;
-        done += n;
+        done.taken += w.taken;
+        done.cancelled += w.cancelled;
         transactions += 1;
-        if n < limit as u64 {
+        if w.taken < limit as u64 {
             return Ok((done, transactions, skipped));
         }
     }
@@ -310,27 +314,26 @@ async fn fill_chunk(
     fresh_since: DateTime<Utc>,
     now: DateTime<Utc>,
     limit: usize,
-    unfunded: Arc<AtomicU64>,
-) -> Result<u64> {
+) -> Result<Worked> {
     sql::trigger_stops(conn, users, None, fresh_since, now).await?;
     let mut rows = sql::take_crossed(conn, users, fresh_since, now, limit).await?;
     // Fills apply in order: a sell's cost basis includes the shares bought by earlier fills.
     rows.sort_unstable_by_key(|r| (r.order.user_id, r.order.id));
-    let (mut plans, mut ids, mut short) = (Vec::new(), Vec::new(), Vec::new());
+    let mut plans = Vec::with_capacity(rows.len());
     for r in &rows {
-        let plan = FillPlan {
+        plans.push(FillPlan {
             order: &r.order,
             price: fill_price(&r.order, r.market_price)?,
             quantity: None,
             trade_date: None,
-        };
-        if funded(&plan, now)? {
-            plans.push(plan);
-            ids.push(r.fill_id);
-        } else {
-            short.push(r.order.clone());
-        }
+        });
     }
+    let short = keep_funded(&mut plans, now)?;
+    let ids = rows
+        .iter()
+        .filter(|r| short.iter().all(|s| s.id != r.order.id))
+        .map(|r| r.fill_id)
+        .collect();
     trading::record_fills(conn, Posting::default(), &plans, None, Some(ids), now).await?;
     // The statement that took them closed them as filled; they close as cancelled instead.
     trading::close_orders_stored_as(
@@ -342,20 +345,37 @@ async fn fill_chunk(
         now,
     )
     .await?;
-    unfunded.fetch_add(short.len() as u64, Ordering::Relaxed);
-    Ok(rows.len() as u64)
+    Ok(Worked {
+        taken: rows.len() as u64,
+        cancelled: short.len() as u64,
+    })
 }
 
-/// Why settle cancels a crossed order instead of filling it: see [`funded`].
+/// Why settle cancels a crossed order instead of filling it: see [`keep_funded`].
 pub const UNFUNDED: &str = "cancelled at settle: its fill at the market price would cost more than the order reserved (the price left the band it was reserved for)";
 
-/// Whether the order's reservation pays for the planned fill. A buy reserves at its limit or,
-/// without one, at the upper limit of the day's band as known when it was placed; a price
-/// beyond that (a base price that moved after a conditional order was placed before the open,
-/// or a stored price past the upper limit within the crawler's tolerance) makes
-/// `order::fill` refuse the fill. Such an order is cancelled with [`UNFUNDED`] and its
-/// reservation released, rather than taking cash it never reserved or stopping settle for
-/// every other order.
+/// Keeps the plans whose orders' reservations pay for their fills and returns the orders of
+/// the others, in order. A buy reserves at its limit or, without one, at the upper limit of
+/// the day's band as known when it was placed; a price beyond that (a base price that moved
+/// after a conditional order was placed before the open, or a stored price past the upper
+/// limit within the crawler's tolerance) makes `order::fill` refuse the fill. Such an order
+/// is cancelled with [`UNFUNDED`] and its reservation released, rather than taking cash it
+/// never reserved or stopping settle for every other order.
+fn keep_funded(plans: &mut Vec<FillPlan>, now: DateTime<Utc>) -> Result<Vec<OrderRow>> {
+    let mut short = Vec::new();
+    let mut kept = Vec::with_capacity(plans.len());
+    for plan in plans.drain(..) {
+        if funded(&plan, now)? {
+            kept.push(plan);
+        } else {
+            short.push(plan.order.clone());
+        }
+    }
+    *plans = kept;
+    Ok(short)
+}
+
+/// Whether the order's reservation pays for the planned fill ([`keep_funded`]).
 fn funded(plan: &FillPlan, now: DateTime<Utc>) -> Result<bool> {
     let quantity = match plan.quantity {
         Some(q) => q,
@@ -376,7 +396,7 @@ fn funded(plan: &FillPlan, now: DateTime<Utc>) -> Result<bool> {
 
 /// The price a crossed order fills at (`rules::fill_price`); an error when the query's choice
 /// and the rulebook disagree.
-fn fill_price(order: &trading::OrderRow, market: Decimal) -> Result<Price> {
+fn fill_price(order: &OrderRow, market: Decimal) -> Result<Price> {
     let market = Price::new(market)?;
     let limit = order.limit_price.map(Price::new).transpose()?;
     rules::fill_price(order.side(), limit, market).ok_or_else(|| {
@@ -393,7 +413,7 @@ async fn expire_chunk(
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
     limit: usize,
-) -> Result<u64> {
+) -> Result<Worked> {
     let orders = sql::orders_to_expire(conn, users, cutoff, limit).await?;
     trading::close_orders(
         conn,
@@ -403,7 +423,10 @@ async fn expire_chunk(
         now,
     )
     .await?;
-    Ok(orders.len() as u64)
+    Ok(Worked {
+        taken: orders.len() as u64,
+        cancelled: 0,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -420,28 +443,25 @@ async fn convert_chunk(
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
     limit: usize,
-    unfunded: Arc<AtomicU64>,
-) -> Result<u64> {
+) -> Result<Worked> {
     let orders = sql::orders_to_convert(conn, users, cutoff, limit).await?;
-    let (mut plans, mut short) = (Vec::new(), Vec::new());
+    let mut plans = Vec::with_capacity(orders.len());
     for (o, close) in &orders {
-        let plan = FillPlan {
+        plans.push(FillPlan {
             order: o,
             price: Price::new(*close)?,
             quantity: None,
             // The trade is the close of the day it was placed for, whenever settle records it.
             trade_date: Some(rules::trade_date(o.created_at)),
-        };
-        if funded(&plan, now)? {
-            plans.push(plan);
-        } else {
-            short.push(o.clone());
-        }
+        });
     }
+    let short = keep_funded(&mut plans, now)?;
     trading::apply_fills_after(conn, Posting::default(), &plans, now).await?;
     trading::close_orders(conn, &short, OrderStatus::Cancelled, UNFUNDED, now).await?;
-    unfunded.fetch_add(short.len() as u64, Ordering::Relaxed);
-    Ok(orders.len() as u64)
+    Ok(Worked {
+        taken: orders.len() as u64,
+        cancelled: short.len() as u64,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,34 +540,25 @@ async fn fill_stock(
         while left > 0 {
             let page =
                 sql::crossed_queue(&mut tx, code, &users, side, fresh_since, now, limit).await?;
-            // An order whose remainder its reservation cannot pay for at this price takes no
-            // share of the volume: it is cancelled, as under the full model.
-            let (mut queue, mut short) = (Vec::new(), Vec::new());
+            let mut plans = Vec::with_capacity(page.len());
             for (o, market) in &page {
-                let price = fill_price(o, *market)?;
-                let whole = FillPlan {
-                    order: o,
-                    price,
-                    quantity: None,
-                    trade_date: None,
-                };
-                if funded(&whole, now)? {
-                    queue.push((o, price));
-                } else {
-                    short.push(o.clone());
-                }
-            }
-            trading::close_orders(&mut tx, &short, OrderStatus::Cancelled, UNFUNDED, now).await?;
-            cancelled += short.len() as u64;
-            let quantities = order::allocate(left, queue.iter().map(|(o, _)| o.remaining()));
-            let mut plans = Vec::with_capacity(quantities.len());
-            for ((o, price), q) in queue.iter().zip(&quantities) {
                 plans.push(FillPlan {
                     order: o,
-                    price: *price,
-                    quantity: Some(Quantity::new(*q)?),
+                    price: fill_price(o, *market)?,
+                    quantity: None,
                     trade_date: None,
                 });
+            }
+            // An order whose remainder its reservation cannot pay for at this price takes no
+            // share of the volume: it is cancelled, as under the full model.
+            let short = keep_funded(&mut plans, now)?;
+            trading::close_orders(&mut tx, &short, OrderStatus::Cancelled, UNFUNDED, now).await?;
+            cancelled += short.len() as u64;
+            let quantities = order::allocate(left, plans.iter().map(|p| p.order.remaining()));
+            let queued = plans.len();
+            plans.truncate(quantities.len());
+            for (plan, q) in plans.iter_mut().zip(&quantities) {
+                plan.quantity = Some(Quantity::new(*q)?);
             }
             let (written, orders) =
                 trading::apply_fills_after(&mut tx, Posting::default(), &plans, now).await?;
@@ -558,7 +569,7 @@ async fn fill_stock(
                 .count() as u64;
             left -= quantities.iter().sum::<i64>();
             // The allowance is spent within this page, or no order is left after it.
-            if quantities.len() < queue.len() || page.len() < limit {
+            if quantities.len() < queued || page.len() < limit {
                 break;
             }
         }
