@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 
-use super::{Actor, App};
+use super::{Actor, App, Caller};
 use crate::domain::{DisplayName, Email, Invalid, OrderStatus, Password};
 use crate::error::{Error, Result};
 use crate::store::{trading, users as store, users::UserRow};
@@ -100,7 +100,7 @@ fn token_hash(token: &str) -> String {
 
 /// A Unix account name as an operator gives it: 1 to 32 of letters, digits, `.`, `_` and `-`,
 /// not starting with `-` (the portable user names of POSIX).
-pub fn unix_user_name(name: &str) -> Result<String> {
+fn unix_user_name(name: &str) -> Result<String> {
     let ok = (1..=32).contains(&name.len())
         && !name.starts_with('-')
         && name
@@ -116,25 +116,31 @@ pub fn unix_user_name(name: &str) -> Result<String> {
     Ok(name.to_string())
 }
 
+/// The Unix account a new user is bound to: a shared host's trader is always their own;
+/// naming another one, or any on a host that is not shared, is an operator's (binding an
+/// account decides who trades as this user there), and the name must be an account name.
+pub fn unix_user_to_bind(caller: &Caller, named: Option<&str>) -> Result<Option<String>> {
+    match (&caller.unix_user, named) {
+        (Some(me), Some(other)) if other != me => {
+            caller.require_operator("--unix-user")?;
+            Ok(None)
+        }
+        (Some(me), _) => Ok(Some(me.clone())),
+        (None, Some(named)) => {
+            caller.require_operator("--unix-user")?;
+            unix_user_name(named).map(Some)
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 /// Registers a user. Cash other than the default is granted only by an operator; a shared
 /// host's trader registers their own Unix account.
 pub async fn register(app: &App, r: &Registration, actor: &str) -> Result<UserRow> {
     if r.initial_cash != Decimal::from(DEFAULT_INITIAL_CASH) {
         app.caller.require_operator("--cash")?;
     }
-    let unix_user = match (&app.caller.unix_user, &r.unix_user) {
-        (Some(me), Some(other)) if other != me => {
-            app.caller.require_operator("--unix-user")?;
-            None
-        }
-        (Some(me), _) => Some(me.clone()),
-        (None, Some(named)) => {
-            // Binding a Unix account decides who trades as this user on a shared host.
-            app.caller.require_operator("--unix-user")?;
-            Some(unix_user_name(named)?)
-        }
-        (None, None) => None,
-    };
+    let unix_user = unix_user_to_bind(&app.caller, r.unix_user.as_deref())?;
     let hash = hash_password(&r.password)?;
     let at = app.clock.now();
     let mut tx = app.pool.begin().await?;

@@ -106,12 +106,7 @@ impl UserCommand {
                 if cash.is_some() {
                     app.caller.require_operator("--cash")?;
                 }
-                if let Some(named) = &unix_user {
-                    if app.caller.unix_user.as_ref() != Some(named) {
-                        app.caller.require_operator("--unix-user")?;
-                    }
-                    users::unix_user_name(named)?;
-                }
+                users::unix_user_to_bind(&app.caller, unix_user.as_deref())?;
                 let password =
                     read_password(r.password_stdin, "Password (at least 8 characters): ")?;
                 let mut reg = Registration::parse(&r.email, &r.name, &password, cash)?;
